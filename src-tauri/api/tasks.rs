@@ -1,0 +1,130 @@
+//! `task.*` methods: parse params, call the engine, return JSON.
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{Api, ApiError};
+use crate::engine::{parse_magnet, parse_torrent};
+
+#[derive(Deserialize)]
+struct AddParams {
+    #[serde(rename = "type")]
+    kind: String,
+    uri: String,
+}
+
+#[derive(Deserialize)]
+struct TaskIdParams {
+    task_id: String,
+}
+
+#[derive(Deserialize)]
+struct RemoveParams {
+    task_id: String,
+    #[serde(default)]
+    delete_files: bool,
+}
+
+/// `task.add {type, uri}`: validated here, synchronously; the download starts in the background.
+pub fn add(api: &Api, params: Value) -> Result<Value, ApiError> {
+    let params: AddParams = parse(params)?;
+    let source = match params.kind.as_str() {
+        "magnet" => parse_magnet(&params.uri)?,
+        "torrent" => parse_torrent(decode_base64(&params.uri)?)?,
+        other => {
+            return Err(ApiError::invalid_params(format!(
+                "\"type\" must be \"magnet\" or \"torrent\", not {other:?}"
+            )));
+        }
+    };
+    api.engine.add(source)?;
+    Ok(Value::Null)
+}
+
+/// `task.list`: params `null`, `{}` or absent.
+pub fn list(api: &Api, params: Value) -> Result<Value, ApiError> {
+    no_params(params)?;
+    to_json(&api.engine.list())
+}
+
+pub fn get_status(api: &Api, params: Value) -> Result<Value, ApiError> {
+    let TaskIdParams { task_id } = parse(params)?;
+    to_json(&api.engine.status(&task_id)?)
+}
+
+pub fn get_metadata(api: &Api, params: Value) -> Result<Value, ApiError> {
+    let TaskIdParams { task_id } = parse(params)?;
+    to_json(&api.engine.metadata(&task_id)?)
+}
+
+pub async fn pause(api: &Api, params: Value) -> Result<Value, ApiError> {
+    let TaskIdParams { task_id } = parse(params)?;
+    api.engine.pause(&task_id).await?;
+    Ok(Value::Null)
+}
+
+pub async fn resume(api: &Api, params: Value) -> Result<Value, ApiError> {
+    let TaskIdParams { task_id } = parse(params)?;
+    api.engine.resume(&task_id).await?;
+    Ok(Value::Null)
+}
+
+pub async fn remove(api: &Api, params: Value) -> Result<Value, ApiError> {
+    let RemoveParams {
+        task_id,
+        delete_files,
+    } = parse(params)?;
+    api.engine.remove(&task_id, delete_files).await?;
+    Ok(Value::Null)
+}
+
+/// Deserializes params, turning any mismatch into `-2` with serde's explanation.
+fn parse<T: DeserializeOwned>(params: Value) -> Result<T, ApiError> {
+    if params.is_null() {
+        return Err(ApiError::invalid_params("missing \"params\""));
+    }
+    serde_json::from_value(params).map_err(|e| ApiError::invalid_params(format!("invalid params: {e}")))
+}
+
+/// For methods without params: accepts absent, `null` and any object (extra fields ignored).
+pub(super) fn no_params(params: Value) -> Result<(), ApiError> {
+    match params {
+        Value::Null | Value::Object(_) => Ok(()),
+        _ => Err(ApiError::invalid_params("\"params\" must be null or an object")),
+    }
+}
+
+pub(super) fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(value)
+        .map_err(|e| ApiError::new(crate::protocol::ErrorCode::Internal, e.to_string()))
+}
+
+/// Decodes a .torrent sent as base64: standard or URL-safe alphabet, padded or not, with any
+/// line breaks a client may have wrapped it in.
+fn decode_base64(text: &str) -> Result<Vec<u8>, ApiError> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    if compact.is_empty() {
+        return Err(ApiError::invalid_params("\"uri\" is empty: expected base64 torrent data"));
+    }
+    [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|engine| engine.decode(&compact).ok())
+        .ok_or_else(|| ApiError::invalid_params("\"uri\" is not valid base64"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_variants_decode() {
+        assert_eq!(decode_base64("aGk=").unwrap(), b"hi");
+        assert_eq!(decode_base64("aG\nk").unwrap(), b"hi");
+        assert_eq!(decode_base64("_-8").unwrap(), vec![0xff, 0xef]);
+        assert!(decode_base64("!!!").is_err());
+        assert!(decode_base64("  ").is_err());
+    }
+}

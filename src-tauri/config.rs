@@ -1,0 +1,251 @@
+//! Settings: what the command line, the settings file and the platform defaults say, merged in
+//! that order of precedence, and validated once at start.
+//!
+//! Where things live (from `directories`): the settings file is `settings.json` in the config dir,
+//! session state and the API token in the data dir, downloads in the user's Downloads folder.
+//! `--data-dir DIR` puts all three of settings, state and token in `DIR`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The default API address: loopback only, so nothing is exposed until the user asks for it.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7345";
+/// The default largest WebSocket message a client may send.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// The default cap on simultaneous WebSocket connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+
+/// The settings file, `settings.json`. Every field is optional in the file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address of the HTTP/WebSocket API.
+    pub listen: SocketAddr,
+    /// Where downloads go; defaults to the user's Downloads folder.
+    pub download_dir: Option<PathBuf>,
+    /// Port for incoming BitTorrent peers; 0 lets the system pick.
+    pub peer_port: u16,
+    /// API token required from non-loopback clients.
+    pub token: Option<String>,
+    pub dht: bool,
+    pub upnp: bool,
+    pub lsd: bool,
+    /// Keep seeding once complete.
+    pub seed: bool,
+    /// Extra allowed WebSocket `Origin`s (e.g. "https://my.host").
+    pub allowed_origins: Vec<String>,
+    /// Extra allowed `Host` names (e.g. "nas.local"), besides loopback names and literal IPs.
+    pub allowed_hosts: Vec<String>,
+    pub max_connections: usize,
+    pub max_message_bytes: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: DEFAULT_LISTEN.parse().expect("valid default address"),
+            download_dir: None,
+            peer_port: 0,
+            token: None,
+            dht: true,
+            upnp: true,
+            lsd: true,
+            seed: true,
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid settings in {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid setting: {0}")]
+    Invalid(String),
+    #[error("no home directory: pass --data-dir and --download-dir")]
+    NoHome,
+}
+
+/// Where the settings file and the data live.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub settings_file: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+impl Paths {
+    /// `--data-dir` holds everything; otherwise the platform's config and data dirs.
+    pub fn resolve(data_dir: Option<&Path>) -> Result<Paths, ConfigError> {
+        if let Some(dir) = data_dir {
+            return Ok(Paths {
+                settings_file: dir.join("settings.json"),
+                data_dir: dir.to_owned(),
+            });
+        }
+        let dirs =
+            directories::ProjectDirs::from("", "", "magnetar").ok_or(ConfigError::NoHome)?;
+        Ok(Paths {
+            settings_file: dirs.config_dir().join("settings.json"),
+            data_dir: dirs.data_dir().to_owned(),
+        })
+    }
+
+    pub fn token_file(&self) -> PathBuf {
+        self.data_dir.join("token")
+    }
+}
+
+impl Settings {
+    /// Reads the settings file; a missing file means all defaults.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| ConfigError::Parse {
+                path: path.to_owned(),
+                source,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// Checks values that serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_connections == 0 {
+            return Err(ConfigError::Invalid("max_connections must be at least 1".into()));
+        }
+        if self.max_message_bytes < 1024 {
+            return Err(ConfigError::Invalid("max_message_bytes must be at least 1024".into()));
+        }
+        if self.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(ConfigError::Invalid("token must not be empty".into()));
+        }
+        Ok(())
+    }
+
+    /// The download folder: the setting, else the user's Downloads folder, else `~/Downloads`.
+    pub fn resolved_download_dir(&self) -> Result<PathBuf, ConfigError> {
+        if let Some(dir) = &self.download_dir {
+            return Ok(dir.clone());
+        }
+        let user = directories::UserDirs::new().ok_or(ConfigError::NoHome)?;
+        Ok(user
+            .download_dir()
+            .map(Path::to_owned)
+            .unwrap_or_else(|| user.home_dir().join("Downloads")))
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temp file, then rename), creating parent folders.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ConfigError> {
+    let write_err = |source| ConfigError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(write_err)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(write_err)?;
+    restrict_permissions(&tmp);
+    std::fs::rename(&tmp, path).map_err(write_err)
+}
+
+/// Secrets are readable by their owner only.
+fn restrict_permissions(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// The API token: the given one, else the saved one; when none exists and `required`, a new
+/// random token is generated and saved. Returns the token and whether it was just generated.
+pub fn resolve_token(
+    given: Option<String>,
+    token_file: &Path,
+    required: bool,
+) -> Result<(Option<String>, bool), ConfigError> {
+    if let Some(token) = given {
+        return Ok((Some(token), false));
+    }
+    if let Ok(saved) = std::fs::read_to_string(token_file) {
+        let saved = saved.trim();
+        if !saved.is_empty() {
+            return Ok((Some(saved.to_owned()), false));
+        }
+    }
+    if !required {
+        return Ok((None, false));
+    }
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ConfigError::Invalid(format!("no randomness for a token: {e}")))?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_atomically(token_file, token.as_bytes())?;
+    Ok((Some(token), true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_gives_defaults_and_partial_file_merges() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        assert_eq!(Settings::load(&path).unwrap(), Settings::default());
+        std::fs::write(&path, r#"{"dht": false, "peer_port": 51413}"#).unwrap();
+        let settings = Settings::load(&path).unwrap();
+        assert!(!settings.dht);
+        assert_eq!(settings.peer_port, 51413);
+        assert_eq!(settings.listen, DEFAULT_LISTEN.parse().unwrap());
+    }
+
+    #[test]
+    fn bad_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        std::fs::write(&path, r#"{"dht": "yes"}"#).unwrap();
+        let err = Settings::load(&path).unwrap_err().to_string();
+        assert!(err.contains("settings.json"), "{err}");
+    }
+
+    #[test]
+    fn token_is_generated_once_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        assert_eq!(resolve_token(None, &file, false).unwrap(), (None, false));
+        let (token, generated) = resolve_token(None, &file, true).unwrap();
+        assert!(generated);
+        let token = token.unwrap();
+        assert_eq!(token.len(), 48);
+        assert_eq!(resolve_token(None, &file, true).unwrap(), (Some(token), false));
+        let given = resolve_token(Some("mine".into()), &file, true).unwrap();
+        assert_eq!(given, (Some("mine".into()), false));
+    }
+}

@@ -1,0 +1,267 @@
+//! One task as the engine tracks it: what it came from, where it is in its life (adding, managed
+//! by librqbit, stopped before metadata, failed) and the last numbers announced to clients.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use librqbit::{ManagedTorrent, TorrentStats, TorrentStatsState};
+use tokio::task::AbortHandle;
+
+use crate::protocol::{FileEntry, PeerInfo, TaskMetadata, TaskState, TaskSummary};
+
+/// Where a task is in its life.
+pub enum Phase {
+    /// librqbit's `add_torrent` is running (for a magnet: fetching metadata).
+    Adding(AbortHandle),
+    /// librqbit manages the torrent.
+    Managed(std::sync::Arc<ManagedTorrent>),
+    /// A magnet paused before its metadata arrived.
+    Stopped,
+    /// Adding failed; `task.resume` tries again.
+    Failed(String),
+}
+
+/// What a task was added from, kept so that an add can be retried.
+#[derive(Clone)]
+pub enum Origin {
+    Magnet { uri: String, peers: Vec<String> },
+    Torrent { bytes: std::sync::Arc<Vec<u8>> },
+}
+
+pub struct Task {
+    pub id: String,
+    pub name: String,
+    pub creator: String,
+    pub comment: String,
+    pub files: Vec<FileEntry>,
+    pub ready: bool,
+    pub origin: Origin,
+    pub phase: Phase,
+    /// The state last announced in `task.stateUpdated` (or at creation).
+    pub state: TaskState,
+    /// The summary last sent in `task.updated`.
+    pub last_summary: Option<TaskSummary>,
+    /// Stop (state 3) instead of seeding once complete.
+    pub stop_when_finished: bool,
+    /// Stopped because it finished, not because a user paused it.
+    pub finished_stopped: bool,
+    /// Uploaded bytes from earlier live periods: librqbit restarts its counter on every resume.
+    pub uploaded_before: u64,
+    /// The live upload counter at the last observation.
+    pub uploaded_live: u64,
+    pub peers: PeerMeter,
+}
+
+impl Task {
+    pub fn metadata(&self) -> TaskMetadata {
+        TaskMetadata {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            creator: self.creator.clone(),
+            comment: self.comment.clone(),
+            files: self.files.clone(),
+            ready: self.ready,
+        }
+    }
+
+    pub fn handle(&self) -> Option<&std::sync::Arc<ManagedTorrent>> {
+        match &self.phase {
+            Phase::Managed(handle) => Some(handle),
+            _ => None,
+        }
+    }
+
+    /// The state as it is now, from librqbit's own state.
+    pub fn current_state(&self) -> TaskState {
+        match &self.phase {
+            Phase::Adding(_) => TaskState::Preparing,
+            Phase::Stopped => TaskState::Paused,
+            Phase::Failed(_) => TaskState::Error,
+            Phase::Managed(handle) => managed_state(&handle.stats(), self.finished_stopped),
+        }
+    }
+
+    /// Reads librqbit's counters into a summary; also advances the upload bookkeeping.
+    pub fn observe_summary(&mut self) -> TaskSummary {
+        let mut summary = TaskSummary {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            state: TaskState::Preparing,
+            total_bytes: self.files.iter().map(|f| f.size).sum(),
+            dl_bytes: 0,
+            dl_speed: 0,
+            ul_bytes: self.uploaded_before + self.uploaded_live,
+            ul_speed: 0,
+            connected_peers: 0,
+            connected_seeds: 0,
+            error: None,
+        };
+        match &self.phase {
+            Phase::Failed(message) => {
+                summary.state = TaskState::Error;
+                summary.error = Some(message.clone());
+            }
+            Phase::Managed(handle) => {
+                let stats: TorrentStats = handle.stats();
+                summary.state = managed_state(&stats, self.finished_stopped);
+                summary.total_bytes = stats.total_bytes;
+                summary.dl_bytes = stats.progress_bytes;
+                summary.error = stats.error.clone();
+                if let Some(live) = handle.live() {
+                    let snapshot = live.stats_snapshot();
+                    summary.dl_speed = live.down_speed_estimator().bps();
+                    summary.ul_speed = live.up_speed_estimator().bps();
+                    summary.connected_peers = snapshot.peer_stats.live;
+                    summary.connected_seeds = snapshot.peer_stats.live_seeders;
+                    let uploaded = live.get_uploaded_bytes();
+                    if uploaded < self.uploaded_live {
+                        // A new live period: the counter restarted.
+                        self.uploaded_before += self.uploaded_live;
+                    }
+                    self.uploaded_live = uploaded;
+                } else if !matches!(stats.state, TorrentStatsState::Live) && self.uploaded_live > 0
+                {
+                    self.uploaded_before += self.uploaded_live;
+                    self.uploaded_live = 0;
+                }
+                summary.ul_bytes = self.uploaded_before + self.uploaded_live;
+            }
+            Phase::Adding(_) => summary.state = TaskState::Preparing,
+            Phase::Stopped => summary.state = TaskState::Paused,
+        }
+        summary
+    }
+
+    /// Samples the per-peer counters of a live torrent so that peer speeds come from deltas.
+    pub fn sample_peers(&mut self) {
+        let Some(live) = self.handle().and_then(|h| h.live()) else {
+            self.peers.clear();
+            return;
+        };
+        let snapshot = live.per_peer_stats_snapshot(Default::default());
+        let now = Instant::now();
+        let samples = snapshot.peers.into_iter().map(|(address, stats)| PeerSample {
+            address,
+            client: stats.client_name,
+            fetched: stats.counters.fetched_bytes,
+            uploaded: stats.counters.uploaded_bytes,
+        });
+        self.peers.update(now, samples);
+    }
+}
+
+/// Maps librqbit's state of a managed torrent to a task state.
+fn managed_state(stats: &TorrentStats, finished_stopped: bool) -> TaskState {
+    match stats.state {
+        TorrentStatsState::Initializing { .. } => TaskState::Preparing,
+        TorrentStatsState::Paused if finished_stopped => TaskState::Finished,
+        TorrentStatsState::Paused => TaskState::Paused,
+        // Finished and about to stop (seeding is off): never announce a brief "uploading".
+        TorrentStatsState::Live if stats.finished && finished_stopped => TaskState::Finished,
+        TorrentStatsState::Live if stats.finished => TaskState::Uploading,
+        TorrentStatsState::Live => TaskState::Downloading,
+        TorrentStatsState::Error => TaskState::Error,
+    }
+}
+
+/// One observation of one peer's counters.
+pub struct PeerSample {
+    pub address: String,
+    pub client: Option<String>,
+    pub fetched: u64,
+    pub uploaded: u64,
+}
+
+struct PeerRecord {
+    info: PeerInfo,
+    at: Instant,
+}
+
+/// Per-peer counters and the speeds derived from the last two samples.
+#[derive(Default)]
+pub struct PeerMeter {
+    peers: HashMap<String, PeerRecord>,
+}
+
+impl PeerMeter {
+    pub fn clear(&mut self) {
+        self.peers.clear();
+    }
+
+    /// Replaces the peer set with `samples`, computing speeds against the previous sample.
+    pub fn update(&mut self, now: Instant, samples: impl Iterator<Item = PeerSample>) {
+        let mut next = HashMap::new();
+        for sample in samples {
+            let (dl_speed, ul_speed) = match self.peers.get(&sample.address) {
+                Some(prev) => {
+                    let secs = now.duration_since(prev.at).as_secs_f64();
+                    let rate = |new: u64, old: u64| {
+                        if secs > 0.0 {
+                            (new.saturating_sub(old) as f64 / secs) as u64
+                        } else {
+                            0
+                        }
+                    };
+                    (
+                        rate(sample.fetched, prev.info.dl_bytes),
+                        rate(sample.uploaded, prev.info.ul_bytes),
+                    )
+                }
+                None => (0, 0),
+            };
+            let info = PeerInfo {
+                client: sample
+                    .client
+                    .filter(|c| !c.trim().is_empty())
+                    .unwrap_or_else(|| "unknown".to_owned()),
+                address: sample.address.clone(),
+                dl_bytes: sample.fetched,
+                dl_speed,
+                ul_bytes: sample.uploaded,
+                ul_speed,
+            };
+            next.insert(sample.address, PeerRecord { info, at: now });
+        }
+        self.peers = next;
+    }
+
+    /// The peers, sorted by address for a stable order.
+    pub fn list(&self) -> Vec<PeerInfo> {
+        let mut peers: Vec<PeerInfo> = self.peers.values().map(|r| r.info.clone()).collect();
+        peers.sort_by(|a, b| a.address.cmp(&b.address));
+        peers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn sample(address: &str, fetched: u64, uploaded: u64) -> PeerSample {
+        PeerSample {
+            address: address.into(),
+            client: Some("aria2/1.36.0".into()),
+            fetched,
+            uploaded,
+        }
+    }
+
+    #[test]
+    fn peer_speed_comes_from_counter_deltas() {
+        let mut meter = PeerMeter::default();
+        let t0 = Instant::now();
+        meter.update(t0, [sample("127.0.0.1:1", 0, 0)].into_iter());
+        assert_eq!(meter.list()[0].dl_speed, 0);
+        meter.update(
+            t0 + Duration::from_secs(2),
+            [sample("127.0.0.1:1", 2000, 500)].into_iter(),
+        );
+        let peer = &meter.list()[0];
+        assert_eq!((peer.dl_speed, peer.ul_speed), (1000, 250));
+        assert_eq!((peer.dl_bytes, peer.ul_bytes), (2000, 500));
+        assert_eq!(peer.client, "aria2/1.36.0");
+        meter.update(t0 + Duration::from_secs(3), std::iter::empty());
+        assert!(meter.list().is_empty());
+    }
+}

@@ -1,0 +1,23 @@
+//! Magnetar: a BitTorrent client with a JSON WebSocket API.
+//!
+//! The layout, from the bottom up:
+//! - [`protocol`]: the wire types (requests, responses, events, states, error codes). A leaf.
+//! - [`engine`]: the only code that names librqbit. Tasks, states, numbers, and the watcher
+//!   that turns librqbit's changing numbers into events.
+//! - [`api`]: dispatch from a method name to a handler, one file per method group; used by the
+//!   WebSocket server and, in-process, by the desktop shell.
+//! - [`server`]: one HTTP port for the web UI and the WebSocket endpoint, with Host, Origin and
+//!   token checks and size and connection limits.
+//! - [`config`]: settings, their defaults and where they live.
+//! - [`headless`]: `magnetar serve`, the engine and the server with no GUI.
+//! - `desktop` (feature `desktop`): the Tauri shell.
+
+pub mod api;
+pub mod config;
+pub mod engine;
+pub mod headless;
+pub mod protocol;
+pub mod server;
+
+#[cfg(feature = "desktop")]
+pub mod desktop;

@@ -1,0 +1,108 @@
+//! The `magnetar` command: the desktop app by default, `magnetar serve` for the headless server.
+
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "magnetar", version, about = "A BitTorrent client with a WebSocket API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the engine and the API server without a GUI.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// API address (HTTP + WebSocket); port 0 picks a free port [default: 127.0.0.1:7345]
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+    /// Where downloads go [default: your Downloads folder]
+    #[arg(long, value_name = "DIR")]
+    download_dir: Option<PathBuf>,
+    /// Where settings, session state and the API token live
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// BitTorrent port for incoming peers; 0 picks a free port
+    #[arg(long, value_name = "N")]
+    peer_port: Option<u16>,
+    /// API token that clients from other machines must present
+    #[arg(long, value_name = "T", env = "MAGNETAR_TOKEN")]
+    token: Option<String>,
+    /// Turn off the DHT
+    #[arg(long)]
+    no_dht: bool,
+    /// Turn off UPnP / NAT-PMP port forwarding
+    #[arg(long)]
+    no_upnp: bool,
+    /// Turn off local service discovery
+    #[arg(long)]
+    no_lsd: bool,
+    /// Stop tasks when they complete instead of seeding them
+    #[arg(long)]
+    no_seed: bool,
+}
+
+impl From<ServeArgs> for magnetar::headless::Overrides {
+    fn from(args: ServeArgs) -> Self {
+        magnetar::headless::Overrides {
+            listen: args.listen,
+            download_dir: args.download_dir,
+            data_dir: args.data_dir,
+            peer_port: args.peer_port,
+            token: args.token,
+            no_dht: args.no_dht,
+            no_upnp: args.no_upnp,
+            no_lsd: args.no_lsd,
+            no_seed: args.no_seed,
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MAGNETAR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librqbit=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Some(Command::Serve(args)) => serve(args.into()),
+        None => desktop(),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("magnetar: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(overrides: magnetar::headless::Overrides) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(magnetar::headless::run(overrides))
+}
+
+#[cfg(feature = "desktop")]
+fn desktop() -> anyhow::Result<()> {
+    magnetar::desktop::run()
+}
+
+#[cfg(not(feature = "desktop"))]
+fn desktop() -> anyhow::Result<()> {
+    anyhow::bail!("this build has no desktop shell (built without the `desktop` feature); run `magnetar serve`")
+}

@@ -1,0 +1,85 @@
+//! Events pushed by the server to every connected client.
+
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
+
+use super::{TaskMetadata, TaskState, TaskSummary};
+
+/// One event. It serializes as `{"name": ..., "data": ...}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// `task.created`: a task was added (for a magnet, before its metadata is known).
+    Created(TaskMetadata),
+    /// `task.metadataReceived`: a magnet's metadata arrived; same shape as `task.created`.
+    MetadataReceived(TaskMetadata),
+    /// `task.stateUpdated`: a real state transition, never with `old_state == new_state`.
+    StateUpdated {
+        task_id: String,
+        old_state: TaskState,
+        new_state: TaskState,
+    },
+    /// `task.updated`: the summaries of the tasks whose numbers changed since the last one.
+    Updated(Vec<TaskSummary>),
+    /// `task.removed`: a task was removed.
+    Removed { task_id: String },
+    /// `session.resync`: this client fell behind and missed events; here is the whole task list.
+    Resync(Vec<TaskSummary>),
+}
+
+impl Event {
+    /// The event's `name` on the wire.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Created(_) => "task.created",
+            Event::MetadataReceived(_) => "task.metadataReceived",
+            Event::StateUpdated { .. } => "task.stateUpdated",
+            Event::Updated(_) => "task.updated",
+            Event::Removed { .. } => "task.removed",
+            Event::Resync(_) => "session.resync",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct StateUpdatedData<'a> {
+    task_id: &'a str,
+    old_state: TaskState,
+    new_state: TaskState,
+}
+
+#[derive(Serialize)]
+struct TaskIdData<'a> {
+    task_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct TasksData<'a> {
+    tasks: &'a [TaskSummary],
+}
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Event", 2)?;
+        s.serialize_field("name", self.name())?;
+        match self {
+            Event::Created(meta) | Event::MetadataReceived(meta) => s.serialize_field("data", meta)?,
+            Event::StateUpdated {
+                task_id,
+                old_state,
+                new_state,
+            } => s.serialize_field(
+                "data",
+                &StateUpdatedData {
+                    task_id,
+                    old_state: *old_state,
+                    new_state: *new_state,
+                },
+            )?,
+            Event::Updated(tasks) | Event::Resync(tasks) => {
+                s.serialize_field("data", &TasksData { tasks })?
+            }
+            Event::Removed { task_id } => s.serialize_field("data", &TaskIdData { task_id })?,
+        }
+        s.end()
+    }
+}

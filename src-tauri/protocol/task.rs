@@ -1,0 +1,122 @@
+//! Task types as they appear in results and events.
+
+use serde::{Serialize, Serializer};
+
+/// A task's state. Codes 0-4 are the seed API origin's enum; 5 is Magnetar's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TaskState {
+    /// `0`: initializing, checking existing data, or fetching a magnet's metadata.
+    Preparing,
+    /// `1`: downloading.
+    Downloading,
+    /// `2`: complete and seeding.
+    Uploading,
+    /// `3`: complete and not seeding.
+    Finished,
+    /// `4`: paused by a user.
+    Paused,
+    /// `5`: failed; the task's `error` says why. `task.resume` retries.
+    Error,
+}
+
+impl TaskState {
+    /// The integer sent on the wire.
+    pub fn code(self) -> u8 {
+        match self {
+            TaskState::Preparing => 0,
+            TaskState::Downloading => 1,
+            TaskState::Uploading => 2,
+            TaskState::Finished => 3,
+            TaskState::Paused => 4,
+            TaskState::Error => 5,
+        }
+    }
+}
+
+impl Serialize for TaskState {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u8(self.code())
+    }
+}
+
+/// One row of `task.list` and of `task.updated`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskSummary {
+    pub id: String,
+    pub name: String,
+    pub state: TaskState,
+    pub total_bytes: u64,
+    pub dl_bytes: u64,
+    pub dl_speed: u64,
+    pub ul_bytes: u64,
+    pub ul_speed: u64,
+    pub connected_peers: u32,
+    pub connected_seeds: u32,
+    /// Why the task is in the error state; present only then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The result of `task.getMetadata`, and the data of `task.created` / `task.metadataReceived`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskMetadata {
+    pub id: String,
+    pub name: String,
+    /// The torrent's "created by".
+    pub creator: String,
+    /// The torrent's "comment".
+    pub comment: String,
+    pub files: Vec<FileEntry>,
+    /// `false` until the metadata (the info dictionary) is known.
+    pub ready: bool,
+}
+
+/// One file of a torrent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileEntry {
+    /// The path inside the torrent, components joined with `/`.
+    pub path: String,
+    pub size: u64,
+}
+
+/// The result of `task.getStatus`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskStatus {
+    /// One entry per piece, `true` when we hold it; empty until the metadata is known.
+    pub pieces: Vec<bool>,
+    /// Bytes held per file, in torrent order.
+    pub files: Vec<u64>,
+    /// The peers connected now.
+    pub peers: Vec<PeerInfo>,
+}
+
+/// One connected peer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PeerInfo {
+    /// The peer's client, from its extended handshake (or "unknown").
+    pub client: String,
+    /// "ip:port" (IPv6 as "[ip]:port").
+    pub address: String,
+    pub dl_bytes: u64,
+    pub dl_speed: u64,
+    pub ul_bytes: u64,
+    pub ul_speed: u64,
+}
+
+/// The result of `session.info`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionInfo {
+    pub version: String,
+    pub download_dir: String,
+    /// Where the BitTorrent engine listens for peers ("ip:port").
+    pub peer_listen_addresses: Vec<String>,
+    /// Where this API listens (`ws://.../ws`).
+    pub api_listen_addresses: Vec<String>,
+    pub dht: bool,
+    pub tasks: u32,
+    pub dl_bytes: u64,
+    pub dl_speed: u64,
+    pub ul_bytes: u64,
+    pub ul_speed: u64,
+    pub uptime_seconds: u64,
+}

@@ -1,0 +1,173 @@
+//! Who may talk to the server: the checks made on every HTTP request and WebSocket upgrade.
+//!
+//! - `Host` must be a loopback name, a literal IP or a configured name. This defeats DNS
+//!   rebinding (CVE-2018-5702): a hostile page whose name re-resolves to 127.0.0.1 still sends
+//!   its own name in `Host`.
+//! - `Origin`, when present on a WebSocket upgrade, must be the app's own (`tauri://localhost`,
+//!   `http(s)://tauri.localhost`), the server's own (`http://<Host>`) or configured. Browsers apply
+//!   no CORS to WebSockets, so without this any web page could drive the API.
+//! - Clients from a non-loopback address must present the token (`Authorization: Bearer T` or
+//!   `?token=T`), compared in constant time.
+
+use std::net::{IpAddr, SocketAddr};
+
+use subtle::ConstantTimeEq;
+
+/// The configured exceptions and the token.
+#[derive(Debug, Clone, Default)]
+pub struct Guard {
+    pub token: Option<String>,
+    pub allowed_hosts: Vec<String>,
+    pub allowed_origins: Vec<String>,
+}
+
+/// Origins of the desktop app's own webview, on each platform Tauri supports.
+const APP_ORIGINS: [&str; 3] = [
+    "tauri://localhost",
+    "http://tauri.localhost",
+    "https://tauri.localhost",
+];
+
+impl Guard {
+    /// Is `host` (a `Host` header value, with or without port) acceptable?
+    pub fn host_allowed(&self, host: &str) -> bool {
+        let name = host_name(host);
+        if name.is_empty() {
+            return false;
+        }
+        let name = name.to_ascii_lowercase();
+        name == "localhost"
+            || name.ends_with(".localhost")
+            || name.parse::<IpAddr>().is_ok()
+            || self
+                .allowed_hosts
+                .iter()
+                .any(|allowed| host_name(allowed).eq_ignore_ascii_case(&name))
+    }
+
+    /// Is this `Origin` acceptable for a WebSocket upgrade that came with `Host: host`?
+    pub fn origin_allowed(&self, origin: &str, host: &str) -> bool {
+        let origin = origin.trim_end_matches('/');
+        APP_ORIGINS.iter().any(|o| o.eq_ignore_ascii_case(origin))
+            || origin.eq_ignore_ascii_case(&format!("http://{host}"))
+            || origin.eq_ignore_ascii_case(&format!("https://{host}"))
+            || self
+                .allowed_origins
+                .iter()
+                .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    }
+
+    /// Is a client at `peer` that presented `presented` (if anything) authorized?
+    pub fn authorized(&self, peer: SocketAddr, presented: Option<&str>) -> bool {
+        if is_loopback(peer.ip()) {
+            return true;
+        }
+        match (&self.token, presented) {
+            (Some(token), Some(presented)) => token.as_bytes().ct_eq(presented.as_bytes()).into(),
+            _ => false,
+        }
+    }
+}
+
+/// The name part of a `Host` value: strips the port and IPv6 brackets.
+fn host_name(host: &str) -> &str {
+    let host = host.trim();
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("");
+    }
+    match host.rsplit_once(':') {
+        // More than one colon and no brackets: a bare IPv6 address.
+        Some((name, _)) if !name.contains(':') => name,
+        _ => host,
+    }
+}
+
+/// Loopback, including IPv4-mapped IPv6 (`::ffff:127.0.0.1`) from dual-stack sockets.
+pub fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// The token a request presents: `Authorization: Bearer T`, else `?token=T`.
+pub fn presented_token<'a>(authorization: Option<&'a str>, query: Option<&str>) -> Option<String> {
+    if let Some(value) = authorization {
+        if let Some(token) = value
+            .trim()
+            .strip_prefix("Bearer ")
+            .or_else(|| value.trim().strip_prefix("bearer "))
+        {
+            return Some(token.trim().to_owned());
+        }
+    }
+    let query = query?;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "token")
+        .map(|(_, value)| value.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guard() -> Guard {
+        Guard {
+            token: Some("s3cret".into()),
+            allowed_hosts: vec!["nas.example".into()],
+            allowed_origins: vec!["https://ui.example".into()],
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        let g = guard();
+        for ok in [
+            "localhost",
+            "localhost:7345",
+            "LOCALHOST:1",
+            "tauri.localhost",
+            "127.0.0.1:80",
+            "[::1]:7345",
+            "::1",
+            "10.1.2.3:9",
+            "nas.example:7345",
+        ] {
+            assert!(g.host_allowed(ok), "{ok} should be allowed");
+        }
+        for bad in ["evil.example", "evil.example:7345", "localhost.evil.example", "", ":80"] {
+            assert!(!g.host_allowed(bad), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn origins() {
+        let g = guard();
+        assert!(g.origin_allowed("tauri://localhost", "127.0.0.1:7345"));
+        assert!(g.origin_allowed("http://tauri.localhost", "127.0.0.1:7345"));
+        assert!(g.origin_allowed("http://127.0.0.1:7345", "127.0.0.1:7345"));
+        assert!(g.origin_allowed("https://ui.example/", "127.0.0.1:7345"));
+        assert!(!g.origin_allowed("http://evil.example", "127.0.0.1:7345"));
+        assert!(!g.origin_allowed("http://127.0.0.1:9999", "127.0.0.1:7345"));
+        assert!(!g.origin_allowed("null", "127.0.0.1:7345"));
+    }
+
+    #[test]
+    fn tokens() {
+        let g = guard();
+        let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:5000".parse().unwrap();
+        let remote: SocketAddr = "10.0.0.2:5000".parse().unwrap();
+        assert!(g.authorized(local, None));
+        assert!(g.authorized(mapped, None));
+        assert!(!g.authorized(remote, None));
+        assert!(!g.authorized(remote, Some("wrong")));
+        assert!(g.authorized(remote, Some("s3cret")));
+        assert!(!Guard::default().authorized(remote, Some("")));
+        assert_eq!(presented_token(Some("Bearer abc"), None).as_deref(), Some("abc"));
+        assert_eq!(presented_token(None, Some("a=1&token=x%20y")).as_deref(), Some("x y"));
+        assert_eq!(presented_token(Some("Basic zzz"), None), None);
+    }
+}

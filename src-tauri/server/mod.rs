@@ -1,0 +1,210 @@
+//! The server: one port for HTTP (the web UI) and WebSocket (the API), built on axum.
+//!
+//! A WebSocket upgrade is accepted on `/ws` and on `/`; a plain GET of `/` serves the UI. Every
+//! request passes the [`Guard`] (Host, Origin, token); connections are capped by a semaphore and
+//! messages by size. Shutdown comes from one `CancellationToken`: the listener stops accepting,
+//! every connection sends a close frame, and the `TaskTracker` lets the caller wait for all of it.
+
+mod connection;
+mod guard;
+mod ui;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use guard::{Guard, is_loopback};
+
+use crate::api::Api;
+
+/// What the server needs besides the API.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub guard: Guard,
+    pub max_connections: usize,
+    pub max_message_bytes: usize,
+}
+
+/// A bound, not yet serving, server: binding first tells the caller the real port.
+pub struct Server {
+    listener: TcpListener,
+    config: ServerConfig,
+}
+
+#[derive(Clone)]
+struct AppState {
+    api: Api,
+    guard: Arc<Guard>,
+    slots: Arc<Semaphore>,
+    max_message_bytes: usize,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Server {
+    pub async fn bind(config: ServerConfig) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(config.listen).await?;
+        Ok(Server { listener, config })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `cancel` fires, then returns once the listener is closed. Connections are
+    /// tracked on `tracker` and close themselves on `cancel`.
+    pub async fn serve(self, api: Api, cancel: CancellationToken, tracker: TaskTracker) {
+        let state = AppState {
+            api,
+            guard: Arc::new(self.config.guard),
+            slots: Arc::new(Semaphore::new(self.config.max_connections)),
+            max_message_bytes: self.config.max_message_bytes,
+            cancel: cancel.clone(),
+            tracker,
+        };
+        let app = Router::new()
+            .route("/", get(root))
+            .route("/ws", get(websocket_only))
+            .fallback(not_found)
+            .with_state(state);
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(self.listener, service)
+            .with_graceful_shutdown(cancel.cancelled_owned())
+            .await;
+        if let Err(e) = result {
+            tracing::error!("server stopped: {e}");
+        }
+    }
+}
+
+/// A URL clients can connect to for a listen address: an unspecified address (0.0.0.0, ::) is
+/// reachable on loopback.
+pub fn websocket_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+        ip if ip.is_unspecified() => "[::1]".to_owned(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        ip => ip.to_string(),
+    };
+    format!("ws://{ip}:{}/ws", addr.port())
+}
+
+/// `/`: the UI for a plain GET, the API for a WebSocket upgrade.
+async fn root(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    if let Err(refusal) = check_host(&state, &headers) {
+        return refusal;
+    }
+    match upgrade {
+        Ok(upgrade) => accept(state, peer, query, headers, upgrade),
+        Err(_) => ui::index(),
+    }
+}
+
+/// `/ws`: the API only.
+async fn websocket_only(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    if let Err(refusal) = check_host(&state, &headers) {
+        return refusal;
+    }
+    match upgrade {
+        Ok(upgrade) => accept(state, peer, query, headers, upgrade),
+        Err(_) => (
+            StatusCode::UPGRADE_REQUIRED,
+            [(header::UPGRADE, "websocket")],
+            "this endpoint speaks WebSocket only\n",
+        )
+            .into_response(),
+    }
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
+}
+
+fn check_host(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if state.guard.host_allowed(host) {
+        Ok(())
+    } else {
+        tracing::warn!(host, "refused a request for a foreign Host");
+        Err((StatusCode::FORBIDDEN, "Host not allowed\n").into_response())
+    }
+}
+
+/// Origin check, connection slot, token check, then the upgrade.
+fn accept(
+    state: AppState,
+    peer: SocketAddr,
+    query: Option<String>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let header_str = |name| headers.get(name).and_then(|v: &axum::http::HeaderValue| v.to_str().ok());
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = header_str(header::HOST).unwrap_or("");
+        let allowed = origin
+            .to_str()
+            .is_ok_and(|origin| state.guard.origin_allowed(origin, host));
+        if !allowed {
+            tracing::warn!(?origin, %peer, "refused a WebSocket from a foreign Origin");
+            return (StatusCode::FORBIDDEN, "Origin not allowed\n").into_response();
+        }
+    }
+    let Ok(slot) = state.slots.clone().try_acquire_owned() else {
+        tracing::warn!(%peer, "refused a WebSocket: too many connections");
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
+    };
+    let presented = guard::presented_token(header_str(header::AUTHORIZATION), query.as_deref());
+    let authorized = state.guard.authorized(peer, presented.as_deref());
+    if !authorized {
+        tracing::warn!(%peer, "a client without a valid token connected; it will get only errors");
+    }
+    let AppState {
+        api,
+        cancel,
+        tracker,
+        max_message_bytes,
+        ..
+    } = state;
+    upgrade
+        .max_message_size(max_message_bytes)
+        .max_frame_size(max_message_bytes)
+        .on_upgrade(move |socket| {
+            let connection = connection::Connection {
+                api,
+                authorized,
+                cancel,
+                peer,
+            };
+            tracker.track_future(async move {
+                connection.run(socket).await;
+                drop(slot);
+            })
+        })
+}
