@@ -101,8 +101,7 @@ impl Paths {
                 data_dir: dir.to_owned(),
             });
         }
-        let dirs =
-            directories::ProjectDirs::from("", "", "magnetar").ok_or(ConfigError::NoHome)?;
+        let dirs = directories::ProjectDirs::from("", "", "magnetar").ok_or(ConfigError::NoHome)?;
         Ok(Paths {
             settings_file: dirs.config_dir().join("settings.json"),
             data_dir: dirs.data_dir().to_owned(),
@@ -133,10 +132,14 @@ impl Settings {
     /// Checks values that serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.max_connections == 0 {
-            return Err(ConfigError::Invalid("max_connections must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "max_connections must be at least 1".into(),
+            ));
         }
         if self.max_message_bytes < 1024 {
-            return Err(ConfigError::Invalid("max_message_bytes must be at least 1024".into()));
+            return Err(ConfigError::Invalid(
+                "max_message_bytes must be at least 1024".into(),
+            ));
         }
         if self.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return Err(ConfigError::Invalid("token must not be empty".into()));
@@ -244,7 +247,10 @@ mod tests {
         assert!(generated);
         let token = token.unwrap();
         assert_eq!(token.len(), 48);
-        assert_eq!(resolve_token(None, &file, true).unwrap(), (Some(token), false));
+        assert_eq!(
+            resolve_token(None, &file, true).unwrap(),
+            (Some(token), false)
+        );
         let given = resolve_token(Some("mine".into()), &file, true).unwrap();
         assert_eq!(given, (Some("mine".into()), false));
     }

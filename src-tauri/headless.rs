@@ -181,7 +181,7 @@ pub async fn run(overrides: Overrides) -> anyhow::Result<()> {
 async fn wait_for_stop_signal() {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{SignalKind, signal};
+        use tokio::signal::unix::{signal, SignalKind};
         match signal(SignalKind::terminate()) {
             Ok(mut term) => {
                 tokio::select! {

@@ -8,7 +8,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "magnetar", version, about = "A BitTorrent client with a WebSocket API")]
+#[command(
+    name = "magnetar",
+    version,
+    about = "A BitTorrent client with a WebSocket API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

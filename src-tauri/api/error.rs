@@ -25,9 +25,7 @@ impl ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         let code = match &e {
-            EngineError::InvalidInput(_) | EngineError::InvalidState(_) => {
-                ErrorCode::InvalidParams
-            }
+            EngineError::InvalidInput(_) | EngineError::InvalidState(_) => ErrorCode::InvalidParams,
             EngineError::NotFound(_) => ErrorCode::TaskNotFound,
             EngineError::AlreadyExists(_) => ErrorCode::TaskExists,
             EngineError::Internal(_) => ErrorCode::Internal,

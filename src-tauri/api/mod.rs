@@ -96,10 +96,19 @@ mod tests {
     fn envelope_errors_keep_what_id_they_can() {
         assert_eq!(parse_envelope("{").unwrap_err().0, json!(null));
         assert_eq!(parse_envelope("[1]").unwrap_err().0, json!(null));
-        assert_eq!(parse_envelope(r#"{"method":"x"}"#).unwrap_err().0, json!(null));
-        assert_eq!(parse_envelope(r#"{"id":{},"method":"x"}"#).unwrap_err().0, json!(null));
+        assert_eq!(
+            parse_envelope(r#"{"method":"x"}"#).unwrap_err().0,
+            json!(null)
+        );
+        assert_eq!(
+            parse_envelope(r#"{"id":{},"method":"x"}"#).unwrap_err().0,
+            json!(null)
+        );
         assert_eq!(parse_envelope(r#"{"id":"a"}"#).unwrap_err().0, json!("a"));
-        assert_eq!(parse_envelope(r#"{"id":"a","method":1}"#).unwrap_err().0, json!("a"));
+        assert_eq!(
+            parse_envelope(r#"{"id":"a","method":1}"#).unwrap_err().0,
+            json!("a")
+        );
         let (id, method, params) = parse_envelope(r#"{"id":7,"method":"m"}"#).unwrap();
         assert_eq!((id, method.as_str(), params), (json!(7), "m", json!(null)));
     }

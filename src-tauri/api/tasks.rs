@@ -1,8 +1,8 @@
 //! `task.*` methods: parse params, call the engine, return JSON.
 
 use base64::Engine as _;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Api, ApiError};
@@ -85,14 +85,17 @@ fn parse<T: DeserializeOwned>(params: Value) -> Result<T, ApiError> {
     if params.is_null() {
         return Err(ApiError::invalid_params("missing \"params\""));
     }
-    serde_json::from_value(params).map_err(|e| ApiError::invalid_params(format!("invalid params: {e}")))
+    serde_json::from_value(params)
+        .map_err(|e| ApiError::invalid_params(format!("invalid params: {e}")))
 }
 
 /// For methods without params: accepts absent, `null` and any object (extra fields ignored).
 pub(super) fn no_params(params: Value) -> Result<(), ApiError> {
     match params {
         Value::Null | Value::Object(_) => Ok(()),
-        _ => Err(ApiError::invalid_params("\"params\" must be null or an object")),
+        _ => Err(ApiError::invalid_params(
+            "\"params\" must be null or an object",
+        )),
     }
 }
 
@@ -107,7 +110,9 @@ fn decode_base64(text: &str) -> Result<Vec<u8>, ApiError> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     if compact.is_empty() {
-        return Err(ApiError::invalid_params("\"uri\" is empty: expected base64 torrent data"));
+        return Err(ApiError::invalid_params(
+            "\"uri\" is empty: expected base64 torrent data",
+        ));
     }
     [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
         .iter()

@@ -23,14 +23,16 @@ use librqbit::{
     AddTorrent, AddTorrentOptions, AddTorrentResponse, DhtSessionConfig, ListenerOptions,
     ManagedTorrent, Session, SessionOptions, SessionPersistenceConfig,
 };
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use error::EngineError;
-pub use source::{Source, SourceKind, parse_magnet, parse_torrent};
+pub use source::{parse_magnet, parse_torrent, Source, SourceKind};
 
-use crate::protocol::{Event, FileEntry, SessionInfo, TaskMetadata, TaskStatus, TaskSummary};
+use crate::protocol::{
+    Event, FileEntry, SessionInfo, TaskMetadata, TaskState, TaskStatus, TaskSummary,
+};
 use sidecar::{PendingMagnet, Sidecar};
 use task::{Origin, PeerMeter, Phase, Task};
 
@@ -129,7 +131,13 @@ impl Engine {
                     paused: false,
                 };
                 self.inner.sidecar.set_pending(&source.id, Some(pending));
-                (Origin::Magnet { uri, peers }, false, Vec::new(), String::new(), String::new())
+                (
+                    Origin::Magnet { uri, peers },
+                    false,
+                    Vec::new(),
+                    String::new(),
+                    String::new(),
+                )
             }
             SourceKind::Torrent {
                 bytes,
@@ -183,12 +191,20 @@ impl Engine {
         if files.len() < file_count {
             files.resize(file_count, 0);
         }
-        let pieces = match self.inner.api.api_dump_haves(TorrentIdOrHash::Hash(handle.info_hash())) {
+        let pieces = match self
+            .inner
+            .api
+            .api_dump_haves(TorrentIdOrHash::Hash(handle.info_hash()))
+        {
             Ok((bits, count)) => unpack_bits(bits.as_raw_slice(), count as usize),
             // Initializing or failed: no bitfield yet, but the piece count is known.
             Err(_) => vec![false; piece_count(&handle)],
         };
-        let peers = if handle.live().is_some() { peers } else { Vec::new() };
+        let peers = if handle.live().is_some() {
+            peers
+        } else {
+            Vec::new()
+        };
         Ok(TaskStatus {
             pieces,
             files,
@@ -237,7 +253,8 @@ impl Engine {
             match &task.phase {
                 Phase::Adding(_) => None,
                 Phase::Stopped | Phase::Failed(_) => {
-                    task.phase = Phase::Adding(self.spawn_add(task.id.clone(), task.origin.clone()));
+                    task.phase =
+                        Phase::Adding(self.spawn_add(task.id.clone(), task.origin.clone()));
                     self.remember_pending(task, false);
                     None
                 }
@@ -247,7 +264,8 @@ impl Engine {
                     task.finished_stopped = false;
                     self.inner.sidecar.set_finished(&task.id, false);
                     let stopped = handle.is_paused()
-                        || handle.with_state(|s| matches!(s, librqbit::ManagedTorrentState::Error(_)));
+                        || handle
+                            .with_state(|s| matches!(s, librqbit::ManagedTorrentState::Error(_)));
                     stopped.then(|| handle.clone())
                 }
             }
@@ -279,7 +297,12 @@ impl Engine {
         self.inner.sidecar.forget(&task.id);
         let mut result = Ok(());
         if let Some(info_hash) = parse_id(&task.id) {
-            if self.inner.session.get(TorrentIdOrHash::Hash(info_hash)).is_some() {
+            if self
+                .inner
+                .session
+                .get(TorrentIdOrHash::Hash(info_hash))
+                .is_some()
+            {
                 result = self
                     .inner
                     .session
@@ -349,7 +372,7 @@ impl Engine {
             ready: false,
             origin,
             phase,
-            state: crate::protocol::TaskState::Preparing,
+            state: TaskState::Preparing,
             last_summary: None,
             stop_when_finished: !self.inner.config.seed,
             uploaded_before: 0,
@@ -386,9 +409,10 @@ impl Engine {
 
     async fn run_add(&self, origin: Origin) -> anyhow::Result<AddTorrentResponse> {
         let (add, peers) = match origin {
-            Origin::Magnet { uri, peers } => {
-                (AddTorrent::from_url(uri), source::resolve_peers(&peers).await)
-            }
+            Origin::Magnet { uri, peers } => (
+                AddTorrent::from_url(uri),
+                source::resolve_peers(&peers).await,
+            ),
             Origin::Torrent { bytes } => (AddTorrent::from_bytes(bytes.to_vec()), Vec::new()),
         };
         let opts = AddTorrentOptions {
@@ -512,12 +536,15 @@ impl Engine {
                 None => task.current_state(),
             };
             if state != task.state {
-                let _ = self.inner.events.send(Event::StateUpdated {
-                    task_id: task.id.clone(),
-                    old_state: task.state,
-                    new_state: state,
-                });
-                task.state = state;
+                // A download that started and completed between two looks still went through
+                // "downloading": announce both transitions, in order.
+                let skipped_downloading = state == TaskState::Uploading
+                    && task.state != TaskState::Downloading
+                    && task.downloaded_while_live();
+                if skipped_downloading {
+                    self.announce_state(task, TaskState::Downloading);
+                }
+                self.announce_state(task, state);
             }
             if let Some(summary) = summary {
                 if task.last_summary.as_ref() != Some(&summary) {
@@ -529,6 +556,15 @@ impl Engine {
         if !changed.is_empty() {
             let _ = self.inner.events.send(Event::Updated(changed));
         }
+    }
+
+    fn announce_state(&self, task: &mut Task, new_state: TaskState) {
+        let _ = self.inner.events.send(Event::StateUpdated {
+            task_id: task.id.clone(),
+            old_state: task.state,
+            new_state,
+        });
+        task.state = new_state;
     }
 
     /// With seeding off, a task that completes is paused and reported as finished (state 3).

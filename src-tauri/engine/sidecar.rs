@@ -42,7 +42,9 @@ impl Sidecar {
             .as_deref()
             .and_then(|p| match std::fs::read(p) {
                 Ok(bytes) => serde_json::from_slice(&bytes)
-                    .inspect_err(|e| tracing::warn!(path = %p.display(), "ignoring bad sidecar: {e}"))
+                    .inspect_err(
+                        |e| tracing::warn!(path = %p.display(), "ignoring bad sidecar: {e}"),
+                    )
                     .ok(),
                 Err(_) => None,
             })
@@ -55,7 +57,10 @@ impl Sidecar {
 
     pub fn pending(&self) -> Vec<(String, PendingMagnet)> {
         let data = self.lock();
-        data.pending.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        data.pending
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     pub fn is_finished(&self, id: &str) -> bool {
@@ -87,7 +92,9 @@ impl Sidecar {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SidecarData> {
-        self.data.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.data
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Applies `change` and saves if it reports a change.

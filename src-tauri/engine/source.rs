@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use librqbit::{Magnet, torrent_from_bytes};
+use librqbit::{torrent_from_bytes, Magnet};
 
 use super::EngineError;
 use crate::protocol::FileEntry;
@@ -58,7 +58,10 @@ pub fn parse_magnet(input: &str) -> Result<Source, EngineError> {
     let id = info_hash.as_string();
     let peers = magnet_peers(&uri);
     Ok(Source {
-        name: magnet.name.filter(|n| !n.is_empty()).unwrap_or_else(|| id.clone()),
+        name: magnet
+            .name
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| id.clone()),
         id,
         kind: SourceKind::Magnet { uri, peers },
     })
@@ -151,7 +154,8 @@ mod tests {
 
     #[test]
     fn magnet_keeps_name_and_peers() {
-        let uri = format!("magnet:?xt=urn:btih:{HASH}&dn=My%20File&x.pe=127.0.0.1:6881&x.pe=[::1]:7000");
+        let uri =
+            format!("magnet:?xt=urn:btih:{HASH}&dn=My%20File&x.pe=127.0.0.1:6881&x.pe=[::1]:7000");
         let source = parse_magnet(&uri).unwrap();
         assert_eq!(source.name, "My File");
         match source.kind {

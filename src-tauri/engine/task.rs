@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use librqbit::{ManagedTorrent, TorrentStats, TorrentStatsState};
+use librqbit::{ManagedTorrent, ManagedTorrentState, TorrentStats, TorrentStatsState};
 use tokio::task::AbortHandle;
 
 use crate::protocol::{FileEntry, PeerInfo, TaskMetadata, TaskState, TaskSummary};
@@ -77,8 +77,27 @@ impl Task {
             Phase::Adding(_) => TaskState::Preparing,
             Phase::Stopped => TaskState::Paused,
             Phase::Failed(_) => TaskState::Error,
-            Phase::Managed(handle) => managed_state(&handle.stats(), self.finished_stopped),
+            Phase::Managed(handle) => handle.with_state(|state| match state {
+                ManagedTorrentState::Initializing(_) | ManagedTorrentState::None => {
+                    TaskState::Preparing
+                }
+                ManagedTorrentState::Paused(_) if self.finished_stopped => TaskState::Finished,
+                ManagedTorrentState::Paused(_) => TaskState::Paused,
+                ManagedTorrentState::Live(live) => {
+                    let finished = live.get_hns().is_some_and(|hns| hns.finished());
+                    live_state(finished, self.finished_stopped)
+                }
+                ManagedTorrentState::Error(_) => TaskState::Error,
+            }),
         }
+    }
+
+    /// Did the torrent download anything since it last went live? Tells a download that
+    /// completed between two observations from a task that was complete all along.
+    pub fn downloaded_while_live(&self) -> bool {
+        self.handle()
+            .and_then(|h| h.live())
+            .is_some_and(|live| live.get_downloaded_bytes() > 0)
     }
 
     /// Reads librqbit's counters into a summary; also advances the upload bookkeeping.
@@ -140,12 +159,15 @@ impl Task {
         };
         let snapshot = live.per_peer_stats_snapshot(Default::default());
         let now = Instant::now();
-        let samples = snapshot.peers.into_iter().map(|(address, stats)| PeerSample {
-            address,
-            client: stats.client_name,
-            fetched: stats.counters.fetched_bytes,
-            uploaded: stats.counters.uploaded_bytes,
-        });
+        let samples = snapshot
+            .peers
+            .into_iter()
+            .map(|(address, stats)| PeerSample {
+                address,
+                client: stats.client_name,
+                fetched: stats.counters.fetched_bytes,
+                uploaded: stats.counters.uploaded_bytes,
+            });
         self.peers.update(now, samples);
     }
 }
@@ -156,11 +178,17 @@ fn managed_state(stats: &TorrentStats, finished_stopped: bool) -> TaskState {
         TorrentStatsState::Initializing { .. } => TaskState::Preparing,
         TorrentStatsState::Paused if finished_stopped => TaskState::Finished,
         TorrentStatsState::Paused => TaskState::Paused,
-        // Finished and about to stop (seeding is off): never announce a brief "uploading".
-        TorrentStatsState::Live if stats.finished && finished_stopped => TaskState::Finished,
-        TorrentStatsState::Live if stats.finished => TaskState::Uploading,
-        TorrentStatsState::Live => TaskState::Downloading,
+        TorrentStatsState::Live => live_state(stats.finished, finished_stopped),
         TorrentStatsState::Error => TaskState::Error,
+    }
+}
+
+fn live_state(finished: bool, finished_stopped: bool) -> TaskState {
+    match (finished, finished_stopped) {
+        // Finished and about to stop (seeding is off): never announce a brief "uploading".
+        (true, true) => TaskState::Finished,
+        (true, false) => TaskState::Uploading,
+        (false, _) => TaskState::Downloading,
     }
 }
 

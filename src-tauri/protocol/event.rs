@@ -62,7 +62,9 @@ impl Serialize for Event {
         let mut s = serializer.serialize_struct("Event", 2)?;
         s.serialize_field("name", self.name())?;
         match self {
-            Event::Created(meta) | Event::MetadataReceived(meta) => s.serialize_field("data", meta)?,
+            Event::Created(meta) | Event::MetadataReceived(meta) => {
+                s.serialize_field("data", meta)?
+            }
             Event::StateUpdated {
                 task_id,
                 old_state,

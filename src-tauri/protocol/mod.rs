@@ -13,4 +13,6 @@ mod task;
 pub use error::ErrorCode;
 pub use event::Event;
 pub use message::{Request, Response};
-pub use task::{FileEntry, PeerInfo, SessionInfo, TaskMetadata, TaskState, TaskStatus, TaskSummary};
+pub use task::{
+    FileEntry, PeerInfo, SessionInfo, TaskMetadata, TaskState, TaskStatus, TaskSummary,
+};

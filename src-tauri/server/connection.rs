@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
+use axum::extract::ws::{close_code, CloseFrame, Message, Utf8Bytes, WebSocket};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
@@ -47,11 +47,9 @@ impl Connection {
                     code,
                     reason: Utf8Bytes::from_static(reason),
                 };
-                let _ = tokio::time::timeout(
-                    SEND_TIMEOUT,
-                    socket.send(Message::Close(Some(frame))),
-                )
-                .await;
+                let _ =
+                    tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(frame))))
+                        .await;
             }
             End::ClientClosed | End::Gone => {}
         }

@@ -137,7 +137,13 @@ mod tests {
         ] {
             assert!(g.host_allowed(ok), "{ok} should be allowed");
         }
-        for bad in ["evil.example", "evil.example:7345", "localhost.evil.example", "", ":80"] {
+        for bad in [
+            "evil.example",
+            "evil.example:7345",
+            "localhost.evil.example",
+            "",
+            ":80",
+        ] {
             assert!(!g.host_allowed(bad), "{bad} should be refused");
         }
     }
@@ -166,8 +172,14 @@ mod tests {
         assert!(!g.authorized(remote, Some("wrong")));
         assert!(g.authorized(remote, Some("s3cret")));
         assert!(!Guard::default().authorized(remote, Some("")));
-        assert_eq!(presented_token(Some("Bearer abc"), None).as_deref(), Some("abc"));
-        assert_eq!(presented_token(None, Some("a=1&token=x%20y")).as_deref(), Some("x y"));
+        assert_eq!(
+            presented_token(Some("Bearer abc"), None).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            presented_token(None, Some("a=1&token=x%20y")).as_deref(),
+            Some("x y")
+        );
         assert_eq!(presented_token(Some("Basic zzz"), None), None);
     }
 }

@@ -12,19 +12,19 @@ mod ui;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use guard::{Guard, is_loopback};
+pub use guard::{is_loopback, Guard};
 
 use crate::api::Api;
 
@@ -165,7 +165,11 @@ fn accept(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let header_str = |name| headers.get(name).and_then(|v: &axum::http::HeaderValue| v.to_str().ok());
+    let header_str = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
+    };
     if let Some(origin) = headers.get(header::ORIGIN) {
         let host = header_str(header::HOST).unwrap_or("");
         let allowed = origin

@@ -1,0 +1,346 @@
+//! Every method and event of the API against a real server, without peers.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::torrent::{TestTorrent, TorrentSpec};
+use support::{assert_error_shape, TestServer};
+
+fn multi_file_torrent() -> TestTorrent {
+    TestTorrent::build(TorrentSpec {
+        name: "album",
+        files: vec![
+            ("cd1/track 1.flac", 70_000),
+            ("cd1/track 2.flac", 50_000),
+            ("cover.jpg", 3_000),
+        ],
+        single: false,
+        piece_length: 16 * 1024,
+        created_by: Some("mktorrent 1.1"),
+        comment: Some("a comment, with ünïcode"),
+        seed: 7,
+        ..Default::default()
+    })
+}
+
+#[tokio::test]
+async fn add_torrent_reports_metadata_status_and_events_to_every_client() {
+    let server = TestServer::start().await;
+    let mut alice = server.client().await;
+    let mut bob = server.client().await;
+    let torrent = multi_file_torrent();
+    let id = torrent.info_hash.clone();
+
+    let result = alice
+        .ok(
+            "task.add",
+            json!({"type": "torrent", "uri": torrent.base64()}),
+        )
+        .await;
+    assert_eq!(result, Value::Null);
+
+    let expected_meta = json!({
+        "id": id,
+        "name": "album",
+        "creator": "mktorrent 1.1",
+        "comment": "a comment, with ünïcode",
+        "files": [
+            {"path": "cd1/track 1.flac", "size": 70000},
+            {"path": "cd1/track 2.flac", "size": 50000},
+            {"path": "cover.jpg", "size": 3000}
+        ],
+        "ready": true
+    });
+    for client in [&mut alice, &mut bob] {
+        let created = client.wait_event("task.created", |d| d["id"] == id).await;
+        assert_eq!(created["data"], expected_meta);
+    }
+    assert_eq!(
+        alice.ok("task.getMetadata", json!({"task_id": id})).await,
+        expected_meta
+    );
+
+    // No peers: it starts downloading and stays there. Both clients see 0 -> 1.
+    for client in [&mut alice, &mut bob] {
+        let event = client.wait_state(&id, 1).await;
+        assert_eq!(event["data"]["old_state"], 0);
+    }
+    let summary = alice.summary(&id).await;
+    for field in [
+        "id",
+        "name",
+        "state",
+        "total_bytes",
+        "dl_bytes",
+        "dl_speed",
+        "ul_bytes",
+        "ul_speed",
+        "connected_peers",
+        "connected_seeds",
+    ] {
+        assert!(
+            summary.get(field).is_some(),
+            "summary lacks {field}: {summary}"
+        );
+    }
+    assert_eq!(summary["total_bytes"], 123_000);
+    assert_eq!(summary["dl_bytes"], 0);
+    assert_eq!(summary["state"], 1);
+
+    let status = alice.ok("task.getStatus", json!({"task_id": id})).await;
+    assert_eq!(
+        status["pieces"].as_array().unwrap().len(),
+        torrent.piece_count()
+    );
+    assert!(status["pieces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p == false));
+    assert_eq!(status["files"], json!([0, 0, 0]));
+    assert_eq!(status["peers"], json!([]));
+
+    // A second add of the same torrent is refused and creates nothing.
+    let code = bob
+        .error_code(
+            "task.add",
+            json!({"type": "torrent", "uri": torrent.base64()}),
+        )
+        .await;
+    assert_eq!(code, -5);
+    assert_eq!(
+        bob.ok("task.list", json!({}))
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn pause_resume_remove_and_their_events() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let mut watcher = server.client().await;
+    let torrent = multi_file_torrent();
+    let id = torrent.info_hash.clone();
+    // The content is already in the download folder: the task checks it and seeds.
+    torrent.write_content(&server.download_dir);
+    client
+        .ok(
+            "task.add",
+            json!({"type": "torrent", "uri": torrent.base64()}),
+        )
+        .await;
+    client.wait_state(&id, 2).await;
+    assert_eq!(client.summary(&id).await["dl_bytes"], 123_000);
+    let status = client.ok("task.getStatus", json!({"task_id": id})).await;
+    assert!(status["pieces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p == true));
+    assert_eq!(status["files"], json!([70000, 50000, 3000]));
+
+    client.ok("task.pause", json!({"task_id": id})).await;
+    client.wait_state(&id, 4).await;
+    // Pausing again is harmless and announces nothing new.
+    client.ok("task.pause", json!({"task_id": id})).await;
+    client.ok("task.resume", json!({"task_id": id})).await;
+    let resumed = client.wait_state(&id, 2).await;
+    assert_eq!(resumed["data"]["old_state"], 4);
+
+    client
+        .ok("task.remove", json!({"task_id": id, "delete_files": true}))
+        .await;
+    for c in [&mut client, &mut watcher] {
+        let removed = c.wait_event("task.removed", |d| d["task_id"] == id).await;
+        assert_eq!(removed["data"], json!({"task_id": id}));
+    }
+    assert_eq!(client.ok("task.list", Value::Null).await, json!([]));
+    assert!(!server.download_dir.join("album").join("cover.jpg").exists());
+    assert_eq!(
+        client
+            .error_code("task.getStatus", json!({"task_id": id}))
+            .await,
+        -4
+    );
+
+    // The watcher saw every transition exactly once, and never old == new.
+    let transitions = watcher.transitions(&id);
+    assert!(
+        transitions.iter().all(|(old, new)| old != new),
+        "{transitions:?}"
+    );
+    let paused_count = transitions.iter().filter(|(_, new)| *new == 4).count();
+    assert_eq!(paused_count, 1, "{transitions:?}");
+}
+
+#[tokio::test]
+async fn magnet_task_exists_at_once_with_its_name() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let hash = "0123456789abcdef0123456789abcdef01234567";
+    // A tracker that is not there: the task keeps waiting for metadata (state 0).
+    client
+        .ok(
+            "task.add",
+            json!({"type": "magnet", "uri": format!("magnet:?xt=urn:btih:{hash}&dn=Some%20Name&tr=http%3A%2F%2F127.0.0.1%3A9%2Fannounce")}),
+        )
+        .await;
+    let created = client.wait_event("task.created", |d| d["id"] == hash).await;
+    assert_eq!(
+        created["data"],
+        json!({"id": hash, "name": "Some Name", "creator": "", "comment": "", "files": [], "ready": false})
+    );
+    let summary = client.summary(hash).await;
+    assert_eq!(summary["state"], 0);
+    assert_eq!(summary["name"], "Some Name");
+    let status = client.ok("task.getStatus", json!({"task_id": hash})).await;
+    assert_eq!(status, json!({"pieces": [], "files": [], "peers": []}));
+    let metadata = client
+        .ok("task.getMetadata", json!({"task_id": hash}))
+        .await;
+    assert_eq!(metadata["ready"], false);
+
+    // Paused before metadata: state 4; resumed: back to 0.
+    client.ok("task.pause", json!({"task_id": hash})).await;
+    client.wait_state(hash, 4).await;
+    client.ok("task.resume", json!({"task_id": hash})).await;
+    client.wait_state(hash, 0).await;
+
+    // The same hash again, even as a bare upper-case hash, is the same task.
+    let code = client
+        .error_code(
+            "task.add",
+            json!({"type": "magnet", "uri": hash.to_uppercase()}),
+        )
+        .await;
+    assert_eq!(code, -5);
+    client
+        .ok(
+            "task.remove",
+            json!({"task_id": hash, "delete_files": false}),
+        )
+        .await;
+    client
+        .wait_event("task.removed", |d| d["task_id"] == hash)
+        .await;
+}
+
+#[tokio::test]
+async fn bare_info_hash_is_accepted_as_a_magnet() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let hash = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    client
+        .ok("task.add", json!({"type": "magnet", "uri": hash}))
+        .await;
+    let lower = hash.to_lowercase();
+    let created = client
+        .wait_event("task.created", |d| d["id"] == lower)
+        .await;
+    assert_eq!(created["data"]["name"], lower);
+    assert_eq!(created["data"]["ready"], false);
+    // DHT is off and the hash names no tracker or peer: the task fails with a reason, and the
+    // engine carries on.
+    client.wait_state(&lower, 5).await;
+    let summary = client.summary(&lower).await;
+    assert!(
+        summary["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{summary}"
+    );
+    assert_eq!(
+        client
+            .error_code("task.pause", json!({"task_id": lower}))
+            .await,
+        -2
+    );
+}
+
+#[tokio::test]
+async fn session_info_and_list_params() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let info = client.ok("session.info", Value::Null).await;
+    assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        info["download_dir"],
+        server.download_dir.display().to_string()
+    );
+    assert_eq!(info["api_listen_addresses"], json!([server.url]));
+    assert_eq!(info["peer_listen_addresses"].as_array().unwrap().len(), 1);
+    assert_eq!(info["dht"], false);
+    assert_eq!(info["tasks"], 0);
+    for params in [json!(null), json!({})] {
+        assert_eq!(client.ok("task.list", params).await, json!([]));
+    }
+    // params absent altogether
+    client
+        .send_text(r#"{"id":"no-params","method":"task.list"}"#)
+        .await;
+    let response = client.response_to(&json!("no-params")).await;
+    assert_eq!(
+        response,
+        json!({"id": "no-params", "error": 0, "result": []})
+    );
+}
+
+#[tokio::test]
+async fn error_codes() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let missing = json!({"task_id": "ffffffffffffffffffffffffffffffffffffffff"});
+    assert_eq!(c.error_code("task.nope", json!({})).await, -1);
+    assert_eq!(
+        c.error_code("task.add", json!({"type": "ftp", "uri": "x"}))
+            .await,
+        -2
+    );
+    assert_eq!(
+        c.error_code("task.add", json!({"type": "torrent", "uri": "%%%"}))
+            .await,
+        -2
+    );
+    assert_eq!(
+        c.error_code("task.add", json!({"type": "torrent", "uri": "aGVsbG8="}))
+            .await,
+        -2
+    );
+    assert_eq!(
+        c.error_code("task.add", json!({"type": "magnet", "uri": "magnet:?dn=x"}))
+            .await,
+        -2
+    );
+    assert_eq!(
+        c.error_code("task.add", json!({"type": "magnet"})).await,
+        -2
+    );
+    assert_eq!(
+        c.error_code("task.add", json!({"type": 1, "uri": "x"}))
+            .await,
+        -2
+    );
+    assert_eq!(c.error_code("task.add", json!(null)).await, -2);
+    assert_eq!(
+        c.error_code("task.getStatus", json!({"task_id": 5})).await,
+        -2
+    );
+    assert_eq!(c.error_code("task.list", json!([1])).await, -2);
+    for method in [
+        "task.getStatus",
+        "task.getMetadata",
+        "task.pause",
+        "task.resume",
+        "task.remove",
+    ] {
+        assert_eq!(c.error_code(method, missing.clone()).await, -4, "{method}");
+    }
+    c.send_text("{not json").await;
+    let response = c.response_to(&Value::Null).await;
+    assert_error_shape(&response);
+    assert_eq!(response["error"], -3);
+    // Still usable afterwards.
+    assert_eq!(c.ok("task.list", Value::Null).await, json!([]));
+}

@@ -1,0 +1,93 @@
+//! Tasks, their progress and their paused state survive a restart in the same data folder.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::torrent::{TestTorrent, TorrentSpec};
+use support::TestServer;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_survive_a_restart() {
+    let root = tempfile::tempdir().unwrap();
+    let finished = TestTorrent::build(TorrentSpec {
+        name: "finished.bin",
+        files: vec![("finished.bin", 3 * 1024 * 1024)],
+        comment: Some("kept across restarts"),
+        seed: 31,
+        ..Default::default()
+    });
+    let paused = TestTorrent::build(TorrentSpec {
+        name: "paused.bin",
+        files: vec![("paused.bin", 512 * 1024)],
+        seed: 32,
+        ..Default::default()
+    });
+    let paused_magnet = "1111111111111111111111111111111111111111";
+    let waiting_magnet = "2222222222222222222222222222222222222222";
+
+    let mut first = TestServer::start_in(root.path()).await;
+    finished.write_content(&first.download_dir);
+    let mut c = first.client().await;
+    c.ok(
+        "task.add",
+        json!({"type": "torrent", "uri": finished.base64()}),
+    )
+    .await;
+    c.ok(
+        "task.add",
+        json!({"type": "torrent", "uri": paused.base64()}),
+    )
+    .await;
+    let magnet = |hash: &str, name: &str| json!({"type": "magnet", "uri": format!("magnet:?xt=urn:btih:{hash}&dn={name}&tr=http%3A%2F%2F127.0.0.1%3A9%2Fannounce")});
+    c.ok("task.add", magnet(paused_magnet, "later")).await;
+    c.ok("task.add", magnet(waiting_magnet, "waiting")).await;
+    c.wait_state(&finished.info_hash, 2).await;
+    c.poll_state(&paused.info_hash, 1).await;
+    c.ok("task.pause", json!({"task_id": paused.info_hash}))
+        .await;
+    c.ok("task.pause", json!({"task_id": paused_magnet})).await;
+    c.poll_state(&paused.info_hash, 4).await;
+    c.poll_state(paused_magnet, 4).await;
+    drop(c);
+    first.stop().await;
+
+    let second = TestServer::start_in(root.path()).await;
+    let mut c = second.client().await;
+    let list = c.ok("task.list", Value::Null).await;
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    for id in [
+        finished.info_hash.as_str(),
+        paused.info_hash.as_str(),
+        paused_magnet,
+        waiting_magnet,
+    ] {
+        assert!(ids.contains(&id), "{id} lost in the restart: {list}");
+    }
+    // No peer exists any more: the finished task can only be finished from what it kept.
+    let summary = c.poll_state(&finished.info_hash, 2).await;
+    assert_eq!(summary["dl_bytes"], finished.total_len());
+    let metadata = c
+        .ok("task.getMetadata", json!({"task_id": finished.info_hash}))
+        .await;
+    assert_eq!(metadata["comment"], "kept across restarts");
+    assert_eq!(metadata["name"], "finished.bin");
+    finished.assert_downloaded(&second.download_dir);
+
+    assert_eq!(c.summary(&paused.info_hash).await["state"], 4);
+    let pending = c.summary(paused_magnet).await;
+    assert_eq!(
+        (pending["state"].clone(), pending["name"].clone()),
+        (json!(4), json!("later"))
+    );
+    assert_eq!(c.summary(waiting_magnet).await["state"], 0);
+
+    // And the restored tasks still work.
+    c.ok("task.resume", json!({"task_id": paused.info_hash}))
+        .await;
+    c.poll_state(&paused.info_hash, 1).await;
+}

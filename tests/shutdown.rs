@@ -1,0 +1,72 @@
+//! The real `magnetar serve` binary: the one stdout line with the URL, and a graceful exit 0 on
+//! SIGTERM and Ctrl-C (SIGINT) that closes every client with 1001.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+use support::Client;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+
+async fn stops_cleanly_on(signal: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_magnetar"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--peer-port", "0"])
+        .args(["--no-dht", "--no-upnp", "--no-lsd"])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--download-dir")
+        .arg(dir.path().join("downloads"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("magnetar starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("ws://127.0.0.1:") && word.ends_with("/ws"))
+        .unwrap_or_else(|| panic!("no URL in the ready line {line:?}"))
+        .to_owned();
+
+    let mut client = Client::connect(&url).await;
+    assert_eq!(client.ok("task.list", Value::Null).await, json!([]));
+
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let close = tokio::time::timeout(Duration::from_secs(15), client.socket.next())
+        .await
+        .expect("closed in time");
+    match close {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(frame.code, CloseCode::Away),
+        other => panic!("expected a 1001 close frame, got {other:?}"),
+    }
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert_eq!(rest, "", "stdout must hold exactly one line");
+}
+
+#[tokio::test]
+async fn sigterm_shuts_down_cleanly() {
+    stops_cleanly_on("TERM").await;
+}
+
+#[tokio::test]
+async fn ctrl_c_shuts_down_cleanly() {
+    stops_cleanly_on("INT").await;
+}

@@ -1,0 +1,286 @@
+//! Shared helpers for the integration tests: a real Magnetar server on 127.0.0.1:0 in temporary
+//! folders, a real WebSocket client, real peers (a second librqbit session, aria2c) and a real
+//! tracker (opentracker). DHT, UPnP and LSD are off everywhere; all traffic stays on loopback.
+#![allow(dead_code)]
+
+pub mod peers;
+pub mod torrent;
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use magnetar::headless::{self, Overrides, RunConfig, Running};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for something that should happen.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Logs go to the test's stderr when MAGNETAR_TEST_LOG is set (e.g. `=debug`).
+pub fn init_logging() {
+    if let Ok(filter) = std::env::var("MAGNETAR_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+/// A Magnetar server running in this process.
+pub struct TestServer {
+    pub running: Option<Running>,
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub download_dir: PathBuf,
+    _root: Option<tempfile::TempDir>,
+}
+
+/// Overrides for a test server: port 0, loopback, DHT/UPnP/LSD off.
+pub fn test_overrides(data_dir: &Path, download_dir: &Path) -> Overrides {
+    Overrides {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        download_dir: Some(download_dir.to_owned()),
+        data_dir: Some(data_dir.to_owned()),
+        peer_port: Some(0),
+        token: None,
+        no_dht: true,
+        no_upnp: true,
+        no_lsd: true,
+        no_seed: false,
+    }
+}
+
+impl TestServer {
+    /// A server in fresh temporary folders.
+    pub async fn start() -> TestServer {
+        let root = tempfile::tempdir().unwrap();
+        let mut server = TestServer::start_in(root.path()).await;
+        server._root = Some(root);
+        server
+    }
+
+    /// A server whose folders are `root/data` and `root/downloads` (reused across restarts).
+    pub async fn start_in(root: &Path) -> TestServer {
+        TestServer::start_with(root, |_| {}).await
+    }
+
+    /// Like [`start_in`], with a chance to change the overrides.
+    pub async fn start_with(root: &Path, change: impl FnOnce(&mut Overrides)) -> TestServer {
+        init_logging();
+        let data_dir = root.join("data");
+        let download_dir = root.join("downloads");
+        let mut overrides = test_overrides(&data_dir, &download_dir);
+        change(&mut overrides);
+        let config = RunConfig::resolve(overrides).expect("config");
+        let running = headless::start(&config).await.expect("server starts");
+        TestServer {
+            url: running.url.clone(),
+            running: Some(running),
+            data_dir,
+            download_dir,
+            _root: None,
+        }
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(&self.url).await
+    }
+
+    pub fn http_base(&self) -> String {
+        self.url.replace("ws://", "http://").replace("/ws", "")
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A WebSocket client that keeps the events it sees while waiting for responses.
+pub struct Client {
+    pub socket: Socket,
+    pub events: VecDeque<Value>,
+    next_id: u64,
+}
+
+impl Client {
+    pub async fn connect(url: &str) -> Client {
+        let (socket, _) = connect_async(url).await.expect("websocket connects");
+        Client {
+            socket,
+            events: VecDeque::new(),
+            next_id: 0,
+        }
+    }
+
+    pub async fn send_text(&mut self, text: impl Into<String>) {
+        self.socket
+            .send(Message::Text(text.into().into()))
+            .await
+            .expect("send");
+    }
+
+    /// The next message of any kind, parsed; panics after [`PATIENCE`].
+    pub async fn next_raw(&mut self) -> Message {
+        tokio::time::timeout(PATIENCE, self.socket.next())
+            .await
+            .expect("a message in time")
+            .expect("connection still open")
+            .expect("no websocket error")
+    }
+
+    /// The next JSON text message.
+    pub async fn next_json(&mut self) -> Value {
+        loop {
+            match self.next_raw().await {
+                Message::Text(text) => return serde_json::from_str(&text).expect("JSON"),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    /// Waits for the response with `id`, keeping events that arrive first.
+    pub async fn response_to(&mut self, id: &Value) -> Value {
+        loop {
+            let message = self.next_json().await;
+            if message.get("name").is_some() && message.get("data").is_some() {
+                self.events.push_back(message);
+            } else if message.get("id") == Some(id) {
+                return message;
+            } else {
+                panic!("unexpected message while waiting for {id}: {message}");
+            }
+        }
+    }
+
+    /// Sends a request and returns the whole response.
+    pub async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = json!(format!("r{}", self.next_id));
+        let request = json!({"id": id, "method": method, "params": params});
+        self.send_text(request.to_string()).await;
+        self.response_to(&id).await
+    }
+
+    /// Sends a request and returns its result, panicking on an error response.
+    pub async fn ok(&mut self, method: &str, params: Value) -> Value {
+        let response = self.call(method, params).await;
+        assert_eq!(response["error"], 0, "{method} failed: {response}");
+        response["result"].clone()
+    }
+
+    /// Sends a request and returns its error code, checking the error response's shape.
+    pub async fn error_code(&mut self, method: &str, params: Value) -> i64 {
+        let response = self.call(method, params).await;
+        assert_error_shape(&response);
+        response["error"].as_i64().unwrap()
+    }
+
+    /// Waits for an event named `name` whose data satisfies `pred` (earlier ones are kept).
+    pub async fn wait_event(&mut self, name: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(pos) = self
+            .events
+            .iter()
+            .position(|e| e["name"] == name && pred(&e["data"]))
+        {
+            return self.events.remove(pos).unwrap();
+        }
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.next_json())
+                .await
+                .unwrap_or_else(|_| panic!("no {name} event in time; saw {:?}", self.events));
+            if message["name"] == name && pred(&message["data"]) {
+                return message;
+            }
+            if message.get("name").is_some() {
+                self.events.push_back(message);
+            }
+        }
+    }
+
+    /// Waits until a `task.stateUpdated` event brings `task_id` to `state`.
+    pub async fn wait_state(&mut self, task_id: &str, state: i64) -> Value {
+        self.wait_event("task.stateUpdated", |d| {
+            d["task_id"] == task_id && d["new_state"] == state
+        })
+        .await
+    }
+
+    /// The task's summary from `task.list`.
+    pub async fn summary(&mut self, task_id: &str) -> Value {
+        let list = self.ok("task.list", Value::Null).await;
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == task_id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{task_id} not in task.list: {list}"))
+    }
+
+    /// Polls `task.list` until the task reaches `state` (for when the event may be long gone).
+    pub async fn poll_state(&mut self, task_id: &str, state: i64) -> Value {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let summary = self.summary(task_id).await;
+            if summary["state"] == state {
+                return summary;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{task_id} never reached state {state}: {summary}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Polls `task.list` until the task has uploaded at least `bytes`.
+    pub async fn poll_ul_bytes(&mut self, task_id: &str, bytes: u64) -> Value {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let summary = self.summary(task_id).await;
+            if summary["ul_bytes"].as_u64().unwrap_or(0) >= bytes
+                || tokio::time::Instant::now() >= deadline
+            {
+                return summary;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// All state transitions of `task_id` seen so far, in order, as (old, new).
+    pub fn transitions(&self, task_id: &str) -> Vec<(i64, i64)> {
+        self.events
+            .iter()
+            .filter(|e| e["name"] == "task.stateUpdated" && e["data"]["task_id"] == task_id)
+            .map(|e| {
+                (
+                    e["data"]["old_state"].as_i64().unwrap(),
+                    e["data"]["new_state"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// An error response has `result: null`, a negative code and a non-empty message.
+pub fn assert_error_shape(response: &Value) {
+    let code = response["error"].as_i64().expect("error is an integer");
+    assert!(code < 0, "expected an error: {response}");
+    assert!(
+        response["result"].is_null(),
+        "error with a result: {response}"
+    );
+    assert!(
+        response["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "error without a message: {response}"
+    );
+}

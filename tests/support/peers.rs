@@ -1,0 +1,237 @@
+//! Real peers and a real tracker for the tests, all bound to 127.0.0.1.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use librqbit::{AddTorrent, AddTorrentOptions, ListenerOptions, Session, SessionOptions};
+
+use super::torrent::TestTorrent;
+
+/// A port that was free a moment ago, for programs that cannot bind port 0 and report it.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Is a third-party program installed? Tests that need one fail with a clear message if not:
+/// `.ci/run` installs them, and a silent skip would hide a broken setup.
+pub fn require(program: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "{program} is not installed: run `bash scripts/setup.sh` (it installs the test peers)"
+    );
+}
+
+/// A second librqbit session seeding a torrent whose content it holds.
+pub struct LibrqbitSeeder {
+    pub session: Arc<Session>,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+}
+
+impl LibrqbitSeeder {
+    pub async fn start(torrent: &TestTorrent) -> LibrqbitSeeder {
+        let dir = tempfile::tempdir().unwrap();
+        torrent.write_content(dir.path());
+        // librqbit puts a multi-file torrent's files straight into `output_folder`.
+        let output_folder = match torrent.file_paths(dir.path()).as_slice() {
+            [single] if single.parent() == Some(dir.path()) => dir.path().to_owned(),
+            _ => dir.path().join(&torrent.name),
+        };
+        let port = free_port();
+        let session = Session::new_with_opts(
+            dir.path().to_owned(),
+            SessionOptions {
+                dht: None,
+                // librqbit announces no port for a loopback listener unless told.
+                listen: Some(ListenerOptions {
+                    listen_addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                    announce_port: Some(port),
+                    ..Default::default()
+                }),
+                disable_local_service_discovery: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("seeder session");
+        let handle = session
+            .add_torrent(
+                AddTorrent::from_bytes(torrent.bytes.clone()),
+                Some(AddTorrentOptions {
+                    overwrite: true,
+                    output_folder: Some(output_folder.to_str().unwrap().to_owned()),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .expect("seeder adds torrent")
+            .into_handle()
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(60), handle.wait_until_initialized())
+            .await
+            .expect("seeder initializes in time")
+            .expect("seeder initializes");
+        assert!(
+            handle.stats().finished,
+            "the seeder must hold the whole content"
+        );
+        LibrqbitSeeder {
+            session,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            dir,
+        }
+    }
+}
+
+/// Kills a child process when dropped.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Debian's opentracker on 127.0.0.1 (built whitelist-only: it tracks the listed hashes only).
+pub struct Tracker {
+    pub announce: String,
+    _child: ChildGuard,
+    _dir: tempfile::TempDir,
+}
+
+impl Tracker {
+    pub fn start(info_hashes: &[&str]) -> Tracker {
+        require("opentracker");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("whitelist.txt"),
+            info_hashes.join("\n") + "\n",
+        )
+        .unwrap();
+        let port = free_port();
+        let child = Command::new("opentracker")
+            .current_dir(dir.path())
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-P",
+                &port.to_string(),
+            ])
+            .arg("-d")
+            .arg(dir.path())
+            .args(["-w", "whitelist.txt"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("opentracker starts");
+        wait_for_port(port);
+        Tracker {
+            announce: format!("http://127.0.0.1:{port}/announce"),
+            _child: ChildGuard(child),
+            _dir: dir,
+        }
+    }
+}
+
+/// aria2c, seeding or downloading one torrent, with DHT, LPD and PEX off.
+pub struct Aria2 {
+    pub port: u16,
+    pub dir: PathBuf,
+    child: ChildGuard,
+}
+
+impl Aria2 {
+    /// Seeds `torrent` from content written into `dir`, listening on a fresh port.
+    pub fn seed(torrent: &TestTorrent, dir: &Path) -> Aria2 {
+        torrent.write_content(dir);
+        Self::run(
+            torrent,
+            dir,
+            &["--seed-ratio=1000000", "--check-integrity=true"],
+        )
+    }
+
+    /// Downloads `torrent` into `dir` (finding peers through the torrent's tracker).
+    pub fn download(torrent: &TestTorrent, dir: &Path) -> Aria2 {
+        Self::run(torrent, dir, &["--seed-time=0"])
+    }
+
+    fn run(torrent: &TestTorrent, dir: &Path, extra: &[&str]) -> Aria2 {
+        require("aria2c");
+        std::fs::create_dir_all(dir).unwrap();
+        let torrent_file = dir.join(format!("{}.torrent", torrent.info_hash));
+        torrent.save(&torrent_file);
+        let port = free_port();
+        let child = Command::new("aria2c")
+            .arg(format!("--dir={}", dir.display()))
+            .args([
+                "--enable-dht=false",
+                "--enable-dht6=false",
+                "--bt-enable-lpd=false",
+                "--enable-peer-exchange=false",
+                "--disable-ipv6=true",
+                "--bt-save-metadata=false",
+                "--follow-torrent=mem",
+                "--console-log-level=warn",
+                "--summary-interval=0",
+                "--file-allocation=none",
+                "--bt-tracker-connect-timeout=5",
+                "--bt-tracker-interval=2",
+                &format!("--listen-port={port}"),
+            ])
+            .args(extra)
+            .arg(&torrent_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("aria2c starts");
+        Aria2 {
+            port,
+            dir: dir.to_owned(),
+            child: ChildGuard(child),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Waits for aria2c to exit (a download with --seed-time=0 exits when complete).
+    pub async fn wait_exit(&mut self, patience: Duration) -> bool {
+        let deadline = std::time::Instant::now() + patience;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.0.try_wait() {
+                return status.success();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        false
+    }
+}
+
+/// Waits until something listens on 127.0.0.1:`port`.
+pub fn wait_for_port(port: u16) {
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on port {port}");
+}
