@@ -24,7 +24,7 @@ pub async fn run(engine: Engine, cancel: CancellationToken) {
             _ = cancel.cancelled() => break,
             _ = interval.tick() => {
                 tick = tick.wrapping_add(1);
-                engine.observe(tick % TICKS_PER_UPDATE == 0);
+                engine.observe(tick.is_multiple_of(TICKS_PER_UPDATE));
             }
             _ = engine.poked() => engine.observe(false),
         }

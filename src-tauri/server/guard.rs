@@ -93,7 +93,7 @@ pub fn is_loopback(ip: IpAddr) -> bool {
 }
 
 /// The token a request presents: `Authorization: Bearer T`, else `?token=T`.
-pub fn presented_token<'a>(authorization: Option<&'a str>, query: Option<&str>) -> Option<String> {
+pub fn presented_token(authorization: Option<&str>, query: Option<&str>) -> Option<String> {
     if let Some(value) = authorization {
         if let Some(token) = value
             .trim()

@@ -109,7 +109,7 @@ async fn root(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    if let Err(refusal) = check_host(&state, &headers) {
+    if let Some(refusal) = host_refusal(&state, &headers) {
         return refusal;
     }
     match upgrade {
@@ -126,7 +126,7 @@ async fn websocket_only(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    if let Err(refusal) = check_host(&state, &headers) {
+    if let Some(refusal) = host_refusal(&state, &headers) {
         return refusal;
     }
     match upgrade {
@@ -144,17 +144,17 @@ async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "not found\n").into_response()
 }
 
-fn check_host(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+/// A 403 for a request whose `Host` is not ours (DNS rebinding), `None` when it is fine.
+fn host_refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
     if state.guard.host_allowed(host) {
-        Ok(())
-    } else {
-        tracing::warn!(host, "refused a request for a foreign Host");
-        Err((StatusCode::FORBIDDEN, "Host not allowed\n").into_response())
+        return None;
     }
+    tracing::warn!(host, "refused a request for a foreign Host");
+    Some((StatusCode::FORBIDDEN, "Host not allowed\n").into_response())
 }
 
 /// Origin check, connection slot, token check, then the upgrade.

@@ -107,7 +107,7 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 pub struct Client {
     pub socket: Socket,
     pub events: VecDeque<Value>,
-    next_id: u64,
+    pub next_id: u64,
 }
 
 impl Client {

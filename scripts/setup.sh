@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what Magnetar needs on Debian/Ubuntu, and only what is missing.
+#   scripts/setup.sh          build packages (Tauri's GTK/WebKit stack) and the test peers
+#   scripts/setup.sh --build  build packages only
+# Runs apt-get as root, or through sudo; otherwise prints the exact command to run.
+set -euo pipefail
+
+build_packages=(
+  build-essential pkg-config libssl-dev
+  libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
+)
+# Real third-party peers and a tracker for the interop tests; iproute2 for the remote-host test.
+test_packages=(aria2 opentracker iproute2)
+
+packages=("${build_packages[@]}")
+[[ "${1:-}" == "--build" ]] || packages+=("${test_packages[@]}")
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "Rust is missing: install it from https://rustup.rs, then run this again." >&2
+  exit 1
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$package")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "Missing packages (install them with your package manager): ${missing[*]}" >&2
+  exit 1
+fi
+if [[ $(id -u) -eq 0 ]]; then
+  sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+  sudo=(sudo)
+else
+  echo "Missing packages; as root, run:" >&2
+  echo "  apt-get update && apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "Installing: ${missing[*]}" >&2
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -1,0 +1,144 @@
+//! A client on another host (a network namespace made by the test, joined by a veth pair) must
+//! present the token that `magnetar serve` generated when asked to listen on a non-loopback
+//! address. Without it every request gets -6 and no events arrive.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::Client;
+use support::peers::ChildGuard;
+use tokio_tungstenite::connect_async;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+/// A network namespace with one veth link to this one; removed on drop.
+struct RemoteHost {
+    netns: String,
+    link: String,
+    server_ip: String,
+}
+
+fn ip(args: &[&str]) {
+    let status = Command::new("ip").args(args).status().expect("ip runs");
+    assert!(status.success(), "ip {args:?} failed (this test needs root and iproute2)");
+}
+
+impl RemoteHost {
+    fn create() -> RemoteHost {
+        support::peers::require("ip");
+        let id = std::process::id();
+        let netns = format!("mgt{id}");
+        let link = format!("mgv{id}");
+        let peer = format!("mgw{id}");
+        let subnet = format!("10.231.{}", id % 250 + 1);
+        let host = RemoteHost {
+            netns: netns.clone(),
+            link: link.clone(),
+            server_ip: format!("{subnet}.1"),
+        };
+        ip(&["netns", "add", &netns]);
+        ip(&["link", "add", &link, "type", "veth", "peer", "name", &peer]);
+        ip(&["link", "set", &peer, "netns", &netns]);
+        ip(&["addr", "add", &format!("{subnet}.2/24"), "dev", &link]);
+        ip(&["link", "set", &link, "up"]);
+        let exec = |args: &[&str]| {
+            let mut full = vec!["netns", "exec", &netns, "ip"];
+            full.extend_from_slice(args);
+            ip(&full);
+        };
+        exec(&["addr", "add", &format!("{subnet}.1/24"), "dev", &peer]);
+        exec(&["link", "set", &peer, "up"]);
+        exec(&["link", "set", "lo", "up"]);
+        host
+    }
+}
+
+impl Drop for RemoteHost {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.link]).status();
+        let _ = Command::new("ip").args(["netns", "del", &self.netns]).status();
+    }
+}
+
+async fn connect_with(url: &str, authorization: Option<&str>) -> Client {
+    let mut request = url.into_client_request().unwrap();
+    if let Some(value) = authorization {
+        request
+            .headers_mut()
+            .insert("Authorization", HeaderValue::from_str(value).unwrap());
+    }
+    let (socket, _) = connect_async(request).await.expect("connects");
+    Client {
+        socket,
+        events: Default::default(),
+        next_id: 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_clients_need_the_generated_token() {
+    let host = RemoteHost::create();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &host.netns])
+        .arg(env!("CARGO_BIN_EXE_magnetar"))
+        .args(["serve", "--listen", &format!("{}:0", host.server_ip)])
+        .args(["--peer-port", "0", "--no-dht", "--no-upnp", "--no-lsd"])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .arg("--download-dir")
+        .arg(dir.path().join("downloads"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("magnetar starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let guard = ChildGuard(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("ws://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned();
+    assert!(url.contains(&host.server_ip), "{url}");
+    let token = std::fs::read_to_string(data_dir.join("token")).expect("token saved");
+    let token = token.trim();
+    assert!(token.len() >= 32, "a weak token: {token:?}");
+
+    // No token, or a wrong one: connected, but every request is refused with -6.
+    for authorization in [None, Some("Bearer wrong-token")] {
+        let mut client = connect_with(&url, authorization).await;
+        let response = client.call("task.list", Value::Null).await;
+        support::assert_error_shape(&response);
+        assert_eq!(response["error"], -6);
+        assert!(client.events.is_empty());
+    }
+    // The token in the header or in the query string: full access.
+    let mut by_header = connect_with(&url, Some(&format!("Bearer {token}"))).await;
+    assert_eq!(by_header.ok("task.list", Value::Null).await, json!([]));
+    let mut by_query = Client::connect(&format!("{url}?token={token}")).await;
+    let info = by_query.ok("session.info", Value::Null).await;
+    assert_eq!(info["api_listen_addresses"], json!([url]));
+
+    // An unauthorized client sees no events while an authorized one adds a task.
+    let mut outsider = connect_with(&url, None).await;
+    by_header
+        .ok("task.add", json!({"type": "magnet", "uri": "cccccccccccccccccccccccccccccccccccccccc"}))
+        .await;
+    by_query.wait_event("task.created", |_| true).await;
+    let quiet = tokio::time::timeout(Duration::from_millis(500), outsider.next_json()).await;
+    assert!(quiet.is_err(), "an unauthorized client received {quiet:?}");
+
+    // The generated token was printed once, on stderr (stdout holds only the URL line).
+    drop(guard);
+    let mut printed = String::new();
+    stderr.read_to_string(&mut printed).unwrap();
+    assert_eq!(printed.matches(token).count(), 1, "{printed}");
+}
