@@ -59,6 +59,13 @@ async fn add_torrent_reports_metadata_status_and_events_to_every_client() {
         alice.ok("task.getMetadata", json!({"task_id": id})).await,
         expected_meta
     );
+    // Ids are hex: an upper-case id finds the same task.
+    assert_eq!(
+        alice
+            .ok("task.getMetadata", json!({"task_id": id.to_uppercase()}))
+            .await,
+        expected_meta
+    );
 
     // No peers: it starts downloading and stays there. Both clients see 0 -> 1.
     for client in [&mut alice, &mut bob] {
@@ -343,4 +350,31 @@ async fn error_codes() {
     assert_eq!(response["error"], -3);
     // Still usable afterwards.
     assert_eq!(c.ok("task.list", Value::Null).await, json!([]));
+}
+
+#[tokio::test]
+async fn with_seeding_off_a_complete_task_is_finished_until_resumed() {
+    let root = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(root.path(), |o| o.no_seed = true).await;
+    let mut client = server.client().await;
+    let torrent = multi_file_torrent();
+    let id = torrent.info_hash.clone();
+    torrent.write_content(&server.download_dir);
+    client
+        .ok(
+            "task.add",
+            json!({"type": "torrent", "uri": torrent.base64()}),
+        )
+        .await;
+    let finished = client.wait_state(&id, 3).await;
+    assert_eq!(finished["data"]["old_state"], 0);
+    assert_eq!(client.summary(&id).await["dl_bytes"], 123_000);
+    // Pausing a finished task changes nothing; resuming it means "seed it".
+    client.ok("task.pause", json!({"task_id": id})).await;
+    client.ok("task.resume", json!({"task_id": id})).await;
+    let seeding = client.wait_state(&id, 2).await;
+    assert_eq!(seeding["data"]["old_state"], 3);
+    client.ok("task.pause", json!({"task_id": id})).await;
+    client.wait_state(&id, 4).await;
+    assert!(client.transitions(&id).iter().all(|(old, new)| old != new));
 }

@@ -9,10 +9,21 @@ fn headless_build_has_no_gui_dependencies() {
     let output = Command::new(cargo)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["tree", "--offline", "--locked", "--no-default-features"])
-        .args(["--edges", "normal,build", "--prefix", "none", "--format", "{p}"])
+        .args([
+            "--edges",
+            "normal,build",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+        ])
         .output()
         .expect("cargo tree runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let tree = String::from_utf8(output.stdout).unwrap();
     assert!(tree.contains("librqbit"), "unexpected tree: {tree}");
     let gui: Vec<&str> = tree
@@ -32,9 +43,20 @@ fn headless_build_has_no_gui_dependencies() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["tree", "--offline", "--locked", "--prefix", "none", "--format", "{p}"])
+        .args([
+            "tree",
+            "--offline",
+            "--locked",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+        ])
         .output()
         .expect("cargo tree runs");
     let tree = String::from_utf8(output.stdout).unwrap();
-    assert!(tree.lines().any(|l| l.starts_with("tauri ")), "no tauri in the default build");
+    assert!(
+        tree.lines().any(|l| l.starts_with("tauri ")),
+        "no tauri in the default build"
+    );
 }

@@ -8,9 +8,9 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use support::Client;
+use serde_json::{json, Value};
 use support::peers::ChildGuard;
+use support::Client;
 use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -24,7 +24,10 @@ struct RemoteHost {
 
 fn ip(args: &[&str]) {
     let status = Command::new("ip").args(args).status().expect("ip runs");
-    assert!(status.success(), "ip {args:?} failed (this test needs root and iproute2)");
+    assert!(
+        status.success(),
+        "ip {args:?} failed (this test needs root and iproute2)"
+    );
 }
 
 impl RemoteHost {
@@ -59,8 +62,12 @@ impl RemoteHost {
 
 impl Drop for RemoteHost {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "del", &self.link]).status();
-        let _ = Command::new("ip").args(["netns", "del", &self.netns]).status();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.link])
+            .status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
     }
 }
 
@@ -130,7 +137,10 @@ async fn remote_clients_need_the_generated_token() {
     // An unauthorized client sees no events while an authorized one adds a task.
     let mut outsider = connect_with(&url, None).await;
     by_header
-        .ok("task.add", json!({"type": "magnet", "uri": "cccccccccccccccccccccccccccccccccccccccc"}))
+        .ok(
+            "task.add",
+            json!({"type": "magnet", "uri": "cccccccccccccccccccccccccccccccccccccccc"}),
+        )
         .await;
     by_query.wait_event("task.created", |_| true).await;
     let quiet = tokio::time::timeout(Duration::from_millis(500), outsider.next_json()).await;

@@ -15,13 +15,21 @@ struct AddParams {
     uri: String,
 }
 
+/// Task ids are lower-case hex; an upper-case or padded id from a client still finds its task.
+fn task_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let id = String::deserialize(deserializer)?;
+    Ok(id.trim().to_ascii_lowercase())
+}
+
 #[derive(Deserialize)]
 struct TaskIdParams {
+    #[serde(deserialize_with = "task_id")]
     task_id: String,
 }
 
 #[derive(Deserialize)]
 struct RemoveParams {
+    #[serde(deserialize_with = "task_id")]
     task_id: String,
     #[serde(default)]
     delete_files: bool,

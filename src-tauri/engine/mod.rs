@@ -178,8 +178,9 @@ impl Engine {
     }
 
     pub fn status(&self, id: &str) -> Result<TaskStatus, EngineError> {
-        let (handle, file_count, peers) =
-            self.with_task(id, |t| (t.handle().cloned(), t.files.len(), t.peers.list()))?;
+        let (handle, file_count, peers) = self.with_task(id, |t| {
+            (t.handle().cloned(), t.files.len(), t.current_peers())
+        })?;
         let Some(handle) = handle else {
             return Ok(TaskStatus {
                 pieces: Vec::new(),
@@ -259,10 +260,12 @@ impl Engine {
                     None
                 }
                 Phase::Managed(handle) => {
-                    // An explicit resume of a finished task means "seed it".
-                    task.stop_when_finished = false;
-                    task.finished_stopped = false;
-                    self.inner.sidecar.set_finished(&task.id, false);
+                    if task.finished_stopped {
+                        // An explicit resume of a finished task means "seed it".
+                        task.stop_when_finished = false;
+                        task.finished_stopped = false;
+                        self.inner.sidecar.set_finished(&task.id, false);
+                    }
                     let stopped = handle.is_paused()
                         || handle
                             .with_state(|s| matches!(s, librqbit::ManagedTorrentState::Error(_)));

@@ -153,13 +153,20 @@ impl Task {
 
     /// Samples the per-peer counters of a live torrent so that peer speeds come from deltas.
     pub fn sample_peers(&mut self) {
+        let samples = self.peer_samples();
+        self.peers.update(Instant::now(), samples);
+    }
+
+    /// The connected peers now: fresh counters, speeds from the last two samples.
+    pub fn current_peers(&self) -> Vec<PeerInfo> {
+        self.peers.describe(self.peer_samples())
+    }
+
+    fn peer_samples(&self) -> Vec<PeerSample> {
         let Some(live) = self.handle().and_then(|h| h.live()) else {
-            self.peers.clear();
-            return;
+            return Vec::new();
         };
-        let snapshot = live.per_peer_stats_snapshot(Default::default());
-        let now = Instant::now();
-        let samples = snapshot
+        live.per_peer_stats_snapshot(Default::default())
             .peers
             .into_iter()
             .map(|(address, stats)| PeerSample {
@@ -167,8 +174,8 @@ impl Task {
                 client: stats.client_name,
                 fetched: stats.counters.fetched_bytes,
                 uploaded: stats.counters.uploaded_bytes,
-            });
-        self.peers.update(now, samples);
+            })
+            .collect()
     }
 }
 
@@ -200,9 +207,13 @@ pub struct PeerSample {
     pub uploaded: u64,
 }
 
+/// The last sample of one peer and the speeds derived from it.
 struct PeerRecord {
-    info: PeerInfo,
+    fetched: u64,
+    uploaded: u64,
     at: Instant,
+    dl_speed: u64,
+    ul_speed: u64,
 }
 
 /// Per-peer counters and the speeds derived from the last two samples.
@@ -212,13 +223,9 @@ pub struct PeerMeter {
 }
 
 impl PeerMeter {
-    pub fn clear(&mut self) {
-        self.peers.clear();
-    }
-
     /// Replaces the peer set with `samples`, computing speeds against the previous sample.
-    pub fn update(&mut self, now: Instant, samples: impl Iterator<Item = PeerSample>) {
-        let mut next = HashMap::new();
+    pub fn update(&mut self, now: Instant, samples: Vec<PeerSample>) {
+        let mut next = HashMap::with_capacity(samples.len());
         for sample in samples {
             let (dl_speed, ul_speed) = match self.peers.get(&sample.address) {
                 Some(prev) => {
@@ -231,31 +238,46 @@ impl PeerMeter {
                         }
                     };
                     (
-                        rate(sample.fetched, prev.info.dl_bytes),
-                        rate(sample.uploaded, prev.info.ul_bytes),
+                        rate(sample.fetched, prev.fetched),
+                        rate(sample.uploaded, prev.uploaded),
                     )
                 }
                 None => (0, 0),
             };
-            let info = PeerInfo {
-                client: sample
-                    .client
-                    .filter(|c| !c.trim().is_empty())
-                    .unwrap_or_else(|| "unknown".to_owned()),
-                address: sample.address.clone(),
-                dl_bytes: sample.fetched,
+            let record = PeerRecord {
+                fetched: sample.fetched,
+                uploaded: sample.uploaded,
+                at: now,
                 dl_speed,
-                ul_bytes: sample.uploaded,
                 ul_speed,
             };
-            next.insert(sample.address, PeerRecord { info, at: now });
+            next.insert(sample.address, record);
         }
         self.peers = next;
     }
 
-    /// The peers, sorted by address for a stable order.
-    pub fn list(&self) -> Vec<PeerInfo> {
-        let mut peers: Vec<PeerInfo> = self.peers.values().map(|r| r.info.clone()).collect();
+    /// Describes `samples` with the speeds last computed for each address, sorted by address.
+    pub fn describe(&self, samples: Vec<PeerSample>) -> Vec<PeerInfo> {
+        let mut peers: Vec<PeerInfo> = samples
+            .into_iter()
+            .map(|sample| {
+                let (dl_speed, ul_speed) = self
+                    .peers
+                    .get(&sample.address)
+                    .map_or((0, 0), |r| (r.dl_speed, r.ul_speed));
+                PeerInfo {
+                    client: sample
+                        .client
+                        .filter(|c| !c.trim().is_empty())
+                        .unwrap_or_else(|| "unknown".to_owned()),
+                    address: sample.address,
+                    dl_bytes: sample.fetched,
+                    dl_speed,
+                    ul_bytes: sample.uploaded,
+                    ul_speed,
+                }
+            })
+            .collect();
         peers.sort_by(|a, b| a.address.cmp(&b.address));
         peers
     }
@@ -279,17 +301,24 @@ mod tests {
     fn peer_speed_comes_from_counter_deltas() {
         let mut meter = PeerMeter::default();
         let t0 = Instant::now();
-        meter.update(t0, [sample("127.0.0.1:1", 0, 0)].into_iter());
-        assert_eq!(meter.list()[0].dl_speed, 0);
+        meter.update(t0, vec![sample("127.0.0.1:1", 0, 0)]);
+        assert_eq!(
+            meter.describe(vec![sample("127.0.0.1:1", 0, 0)])[0].dl_speed,
+            0
+        );
         meter.update(
             t0 + Duration::from_secs(2),
-            [sample("127.0.0.1:1", 2000, 500)].into_iter(),
+            vec![sample("127.0.0.1:1", 2000, 500)],
         );
-        let peer = &meter.list()[0];
+        let peers = meter.describe(vec![sample("127.0.0.1:1", 2100, 600)]);
+        let peer = &peers[0];
         assert_eq!((peer.dl_speed, peer.ul_speed), (1000, 250));
-        assert_eq!((peer.dl_bytes, peer.ul_bytes), (2000, 500));
+        assert_eq!((peer.dl_bytes, peer.ul_bytes), (2100, 600));
         assert_eq!(peer.client, "aria2/1.36.0");
-        meter.update(t0 + Duration::from_secs(3), std::iter::empty());
-        assert!(meter.list().is_empty());
+        // A peer not sampled yet is listed, with no speed until the next sample.
+        let fresh = meter.describe(vec![sample("127.0.0.2:1", 10, 0)]);
+        assert_eq!((fresh[0].dl_bytes, fresh[0].dl_speed), (10, 0));
+        meter.update(t0 + Duration::from_secs(3), Vec::new());
+        assert!(meter.peers.is_empty());
     }
 }

@@ -18,6 +18,7 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -80,7 +81,11 @@ impl Server {
             .fallback(not_found)
             .with_state(state);
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        let result = axum::serve(self.listener, service)
+        // Responses are small and latency matters more than packing: no Nagle delay.
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let result = axum::serve(listener, service)
             .with_graceful_shutdown(cancel.cancelled_owned())
             .await;
         if let Err(e) = result {

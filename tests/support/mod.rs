@@ -197,7 +197,13 @@ impl Client {
         loop {
             let message = tokio::time::timeout_at(deadline, self.next_json())
                 .await
-                .unwrap_or_else(|_| panic!("no {name} event in time; saw {:?}", self.events));
+                .unwrap_or_else(|_| {
+                    let last: Vec<&Value> = self.events.iter().rev().take(5).collect();
+                    panic!(
+                        "no {name} event in time; {} other events, the last: {last:?}",
+                        self.events.len()
+                    )
+                });
             if message["name"] == name && pred(&message["data"]) {
                 return message;
             }
