@@ -33,3 +33,25 @@ impl From<EngineError> for ApiError {
         ApiError::new(code, e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_errors_map_to_their_codes() {
+        let cases = [
+            (EngineError::InvalidInput("bad".into()), -2),
+            (EngineError::InvalidState("failed".into()), -2),
+            (EngineError::NotFound("x".into()), -4),
+            (EngineError::AlreadyExists("x".into()), -5),
+            (EngineError::Internal("disk full".into()), -7),
+        ];
+        for (error, code) in cases {
+            let message = error.to_string();
+            let api = ApiError::from(error);
+            assert_eq!(api.code.code(), code);
+            assert_eq!(api.message, message);
+        }
+    }
+}

@@ -123,7 +123,7 @@ impl Engine {
         if tasks.iter().any(|t| t.id == source.id) {
             return Err(EngineError::AlreadyExists(source.id));
         }
-        let (origin, ready, files, creator, comment) = match source.kind {
+        let (origin, known) = match source.kind {
             SourceKind::Magnet { uri, peers } => {
                 let pending = PendingMagnet {
                     uri: uri.clone(),
@@ -131,38 +131,26 @@ impl Engine {
                     paused: false,
                 };
                 self.inner.sidecar.set_pending(&source.id, Some(pending));
-                (
-                    Origin::Magnet { uri, peers },
-                    false,
-                    Vec::new(),
-                    String::new(),
-                    String::new(),
-                )
+                (Origin::Magnet { uri, peers }, None)
             }
             SourceKind::Torrent {
                 bytes,
                 creator,
                 comment,
                 files,
-            } => (
-                Origin::Torrent {
-                    bytes: Arc::new(bytes),
-                },
-                true,
-                files,
-                creator,
-                comment,
-            ),
+            } => {
+                let bytes = Arc::new(bytes);
+                (Origin::Torrent { bytes }, Some((files, creator, comment)))
+            }
         };
         let abort = self.spawn_add(source.id.clone(), origin.clone());
-        let task = self.new_task(source.id, source.name, origin, Phase::Adding(abort));
-        let task = Task {
-            ready,
-            files,
-            creator,
-            comment,
-            ..task
-        };
+        let mut task = self.new_task(source.id, source.name, origin, Phase::Adding(abort));
+        if let Some((files, creator, comment)) = known {
+            task.ready = true;
+            task.files = files;
+            task.creator = creator;
+            task.comment = comment;
+        }
         let _ = self.inner.events.send(Event::Created(task.metadata()));
         tasks.push(task);
         Ok(())

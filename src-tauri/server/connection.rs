@@ -114,9 +114,9 @@ impl Connection {
 }
 
 /// An oversized message closes with 1009; anything else means the connection is broken.
+/// (axum hides tungstenite's error type, so its capacity error is recognized by its text.)
 fn classify_read_error(error: &axum::Error) -> End {
-    let text = format!("{error:?}");
-    if text.contains("Capacity") || text.contains("too long") || text.contains("TooLong") {
+    if error.to_string().contains("Message too long") {
         End::Close(CLOSE_TOO_BIG, "message too big")
     } else {
         tracing::debug!("websocket read error: {error}");
