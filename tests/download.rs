@@ -184,3 +184,39 @@ async fn task_updated_reports_progress_and_goes_quiet_when_idle() {
     }
     assert!(quiet, "task.updated never went quiet");
 }
+
+/// Not a test but a measurement, run on demand (no timing assertion):
+/// `cargo test --release --test download -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run it explicitly"]
+async fn measure_loopback_download_speed() {
+    let size: usize = std::env::var("MAGNETAR_MEASURE_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+        * 1024
+        * 1024;
+    let torrent = TestTorrent::build(TorrentSpec {
+        name: "measure.bin",
+        files: vec![("measure.bin", size)],
+        piece_length: 1024 * 1024,
+        seed: 99,
+        ..Default::default()
+    });
+    let seeder = LibrqbitSeeder::start(&torrent).await;
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let id = torrent.info_hash.clone();
+    let started = Instant::now();
+    client
+        .ok("task.add", json!({"type": "magnet", "uri": torrent.magnet(&[seeder.addr])}))
+        .await;
+    client.poll_state(&id, 2).await;
+    let elapsed = started.elapsed();
+    torrent.assert_downloaded(&server.download_dir);
+    eprintln!(
+        "loopback download of {} MiB from librqbit: {elapsed:?}, {:.1} MiB/s",
+        size / 1048576,
+        size as f64 / elapsed.as_secs_f64() / 1048576.0
+    );
+}
