@@ -276,7 +276,7 @@ async fn session_info_and_list_params() {
         info["download_dir"],
         server.download_dir.display().to_string()
     );
-    assert_eq!(info["api_listen_addresses"], json!([server.url]));
+    assert_eq!(info["listen_addresses"], json!([server.url]));
     assert_eq!(info["peer_listen_addresses"].as_array().unwrap().len(), 1);
     assert_eq!(info["dht"], false);
     assert_eq!(info["tasks"], 0);

@@ -132,7 +132,7 @@ async fn remote_clients_need_the_generated_token() {
     assert_eq!(by_header.ok("task.list", Value::Null).await, json!([]));
     let mut by_query = Client::connect(&format!("{url}?token={token}")).await;
     let info = by_query.ok("session.info", Value::Null).await;
-    assert_eq!(info["api_listen_addresses"], json!([url]));
+    assert_eq!(info["listen_addresses"], json!([url]));
 
     // An unauthorized client sees no events while an authorized one adds a task.
     let mut outsider = connect_with(&url, None).await;

@@ -9,6 +9,6 @@ use super::{Api, ApiError};
 pub fn info(api: &Api, params: Value) -> Result<Value, ApiError> {
     no_params(params)?;
     let mut info = api.engine.info();
-    info.api_listen_addresses = api.listen_urls.clone();
+    info.listen_addresses = api.listen_urls.clone();
     to_json(&info)
 }

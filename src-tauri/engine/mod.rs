@@ -308,7 +308,7 @@ impl Engine {
         result
     }
 
-    /// Facts about the session. `api_listen_addresses` is left for the server to fill.
+    /// Facts about the session. `listen_addresses` is left for the server to fill.
     pub fn info(&self) -> SessionInfo {
         let summaries = self.list();
         let sum = |f: fn(&TaskSummary) -> u64| summaries.iter().map(f).sum();
@@ -322,7 +322,7 @@ impl Engine {
                 .map(|a| a.to_string())
                 .into_iter()
                 .collect(),
-            api_listen_addresses: Vec::new(),
+            listen_addresses: Vec::new(),
             dht: self.inner.session.get_dht().is_some(),
             tasks: summaries.len() as u32,
             dl_bytes: sum(|s| s.dl_bytes),

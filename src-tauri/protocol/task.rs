@@ -111,7 +111,7 @@ pub struct SessionInfo {
     /// Where the BitTorrent engine listens for peers ("ip:port").
     pub peer_listen_addresses: Vec<String>,
     /// Where this API listens (`ws://.../ws`).
-    pub api_listen_addresses: Vec<String>,
+    pub listen_addresses: Vec<String>,
     pub dht: bool,
     pub tasks: u32,
     pub dl_bytes: u64,
