@@ -68,8 +68,7 @@ async fn garbage_torrents_and_magnets_are_refused_and_nothing_else_is_touched() 
     let mut c = server.client().await;
     let good = TestTorrent::build(TorrentSpec::default());
     good.write_content(&server.download_dir);
-    c.ok("task.add", json!({"type": "torrent", "uri": good.base64()}))
-        .await;
+    c.add_torrent(&good).await;
     c.wait_state(&good.info_hash, 2).await;
 
     use base64::Engine;

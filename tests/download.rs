@@ -36,12 +36,7 @@ async fn torrent_download_from_librqbit_through_a_local_tracker() {
     let mut client = server.client().await;
     let id = torrent.info_hash.clone();
     let started = Instant::now();
-    client
-        .ok(
-            "task.add",
-            json!({"type": "torrent", "uri": torrent.base64()}),
-        )
-        .await;
+    client.add_torrent(&torrent).await;
     client.wait_state(&id, 2).await;
     let elapsed = started.elapsed();
     torrent.assert_downloaded(&server.download_dir);
@@ -86,12 +81,7 @@ async fn magnet_download_from_librqbit_through_x_pe() {
     let mut client = server.client().await;
     let mut watcher = server.client().await;
     let id = torrent.info_hash.clone();
-    client
-        .ok(
-            "task.add",
-            json!({"type": "magnet", "uri": torrent.magnet(&[seeder.addr])}),
-        )
-        .await;
+    client.add_magnet(&torrent.magnet(&[seeder.addr])).await;
     for c in [&mut client, &mut watcher] {
         let created = c.wait_event("task.created", |d| d["id"] == id).await;
         assert_eq!(created["data"]["ready"], false);
@@ -148,12 +138,7 @@ async fn task_updated_reports_progress_and_goes_quiet_when_idle() {
     let server = TestServer::start().await;
     let mut client = server.client().await;
     let id = torrent.info_hash.clone();
-    client
-        .ok(
-            "task.add",
-            json!({"type": "magnet", "uri": torrent.magnet(&[seeder.addr])}),
-        )
-        .await;
+    client.add_magnet(&torrent.magnet(&[seeder.addr])).await;
     let update = client
         .wait_event("task.updated", |d| {
             d["tasks"].as_array().is_some_and(|t| {
@@ -208,9 +193,7 @@ async fn measure_loopback_download_speed() {
     let mut client = server.client().await;
     let id = torrent.info_hash.clone();
     let started = Instant::now();
-    client
-        .ok("task.add", json!({"type": "magnet", "uri": torrent.magnet(&[seeder.addr])}))
-        .await;
+    client.add_magnet(&torrent.magnet(&[seeder.addr])).await;
     client.poll_state(&id, 2).await;
     let elapsed = started.elapsed();
     torrent.assert_downloaded(&server.download_dir);

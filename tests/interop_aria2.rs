@@ -36,12 +36,7 @@ async fn aria2_seeds_to_magnetar_by_magnet_with_x_pe() {
     let mut client = server.client().await;
     let id = torrent.info_hash.clone();
     let started = Instant::now();
-    client
-        .ok(
-            "task.add",
-            json!({"type": "magnet", "uri": torrent.magnet(&[aria2.addr()])}),
-        )
-        .await;
+    client.add_magnet(&torrent.magnet(&[aria2.addr()])).await;
     client
         .wait_event("task.metadataReceived", |d| d["id"] == id)
         .await;
@@ -67,12 +62,7 @@ async fn magnetar_seeds_to_aria2_through_a_local_tracker() {
     torrent.write_content(&server.download_dir);
     let mut client = server.client().await;
     let id = torrent.info_hash.clone();
-    client
-        .ok(
-            "task.add",
-            json!({"type": "torrent", "uri": torrent.base64()}),
-        )
-        .await;
+    client.add_torrent(&torrent).await;
     client.wait_state(&id, 2).await;
 
     let leech_dir = tempfile::tempdir().unwrap();

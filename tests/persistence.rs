@@ -28,16 +28,8 @@ async fn tasks_survive_a_restart() {
     let mut first = TestServer::start_in(root.path()).await;
     finished.write_content(&first.download_dir);
     let mut c = first.client().await;
-    c.ok(
-        "task.add",
-        json!({"type": "torrent", "uri": finished.base64()}),
-    )
-    .await;
-    c.ok(
-        "task.add",
-        json!({"type": "torrent", "uri": paused.base64()}),
-    )
-    .await;
+    c.add_torrent(&finished).await;
+    c.add_torrent(&paused).await;
     let magnet = |hash: &str, name: &str| json!({"type": "magnet", "uri": format!("magnet:?xt=urn:btih:{hash}&dn={name}&tr=http%3A%2F%2F127.0.0.1%3A9%2Fannounce")});
     c.ok("task.add", magnet(paused_magnet, "later")).await;
     c.ok("task.add", magnet(waiting_magnet, "waiting")).await;

@@ -109,11 +109,7 @@ async fn remote_clients_need_the_generated_token() {
     let guard = ChildGuard(child);
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("ws://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_owned();
+    let url = support::url_in_ready_line(&line);
     assert!(url.contains(&host.server_ip), "{url}");
     let token = std::fs::read_to_string(data_dir.join("token")).expect("token saved");
     let token = token.trim();
@@ -137,10 +133,7 @@ async fn remote_clients_need_the_generated_token() {
     // An unauthorized client sees no events while an authorized one adds a task.
     let mut outsider = connect_with(&url, None).await;
     by_header
-        .ok(
-            "task.add",
-            json!({"type": "magnet", "uri": "cccccccccccccccccccccccccccccccccccccccc"}),
-        )
+        .add_magnet("cccccccccccccccccccccccccccccccccccccccc")
         .await;
     by_query.wait_event("task.created", |_| true).await;
     let quiet = tokio::time::timeout(Duration::from_millis(500), outsider.next_json()).await;

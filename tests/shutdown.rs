@@ -29,11 +29,8 @@ async fn stops_cleanly_on(signal: &str) {
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|word| word.starts_with("ws://127.0.0.1:") && word.ends_with("/ws"))
-        .unwrap_or_else(|| panic!("no URL in the ready line {line:?}"))
-        .to_owned();
+    let url = support::url_in_ready_line(&line);
+    assert!(url.starts_with("ws://127.0.0.1:"), "{url}");
 
     let mut client = Client::connect(&url).await;
     assert_eq!(client.ok("task.list", Value::Null).await, json!([]));

@@ -35,8 +35,7 @@ async fn a_stalled_client_is_resynced_and_others_carry_on() {
     for i in 0..800u32 {
         let hash = format!("{i:040x}");
         let uri = format!("magnet:?xt=urn:btih:{hash}&dn={long_name}");
-        busy.ok("task.add", json!({"type": "magnet", "uri": uri}))
-            .await;
+        busy.add_magnet(&uri).await;
         busy.ok(
             "task.remove",
             json!({"task_id": hash, "delete_files": false}),

@@ -177,6 +177,18 @@ impl Client {
         response["result"].clone()
     }
 
+    /// Adds a .torrent (as base64), expecting success.
+    pub async fn add_torrent(&mut self, torrent: &torrent::TestTorrent) {
+        let params = json!({"type": "torrent", "uri": torrent.base64()});
+        assert_eq!(self.ok("task.add", params).await, Value::Null);
+    }
+
+    /// Adds a magnet link (or bare info hash), expecting success.
+    pub async fn add_magnet(&mut self, uri: &str) {
+        let params = json!({"type": "magnet", "uri": uri});
+        assert_eq!(self.ok("task.add", params).await, Value::Null);
+    }
+
     /// Sends a request and returns its error code, checking the error response's shape.
     pub async fn error_code(&mut self, method: &str, params: Value) -> i64 {
         let response = self.call(method, params).await;
@@ -275,6 +287,14 @@ impl Client {
             })
             .collect()
     }
+}
+
+/// The `ws://...` URL in the one line `magnetar serve` prints when ready.
+pub fn url_in_ready_line(line: &str) -> String {
+    line.split_whitespace()
+        .find(|word| word.starts_with("ws://") && word.ends_with("/ws"))
+        .unwrap_or_else(|| panic!("no URL in the ready line {line:?}"))
+        .to_owned()
 }
 
 /// An error response has `result: null`, a negative code and a non-empty message.
