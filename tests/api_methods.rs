@@ -361,3 +361,35 @@ async fn with_seeding_off_a_complete_task_is_finished_until_resumed() {
     client.wait_state(&id, 4).await;
     assert!(client.transitions(&id).iter().all(|(old, new)| old != new));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_adds_each_get_their_own_torrent() {
+    // Regression: librqbit numbers torrents from its persisted ids, so overlapping adds could
+    // be handed each other's torrent.
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let torrents: Vec<TestTorrent> = (0..6u64)
+        .map(|i| {
+            TestTorrent::build(TorrentSpec {
+                name: "same-name.bin",
+                files: vec![("same-name.bin", 40_000 + i as usize * 1000)],
+                seed: 100 + i,
+                ..Default::default()
+            })
+        })
+        .collect();
+    for torrent in &torrents {
+        client.add_torrent(torrent).await;
+    }
+    for torrent in &torrents {
+        let summary = client.poll_state(&torrent.info_hash, 1).await;
+        assert_eq!(summary["total_bytes"], torrent.total_len(), "{summary}");
+        let status = client
+            .ok("task.getStatus", json!({"task_id": torrent.info_hash}))
+            .await;
+        assert_eq!(
+            status["pieces"].as_array().unwrap().len(),
+            torrent.piece_count()
+        );
+    }
+}

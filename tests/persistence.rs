@@ -22,6 +22,14 @@ async fn tasks_survive_a_restart() {
         seed: 32,
         ..Default::default()
     });
+    // Half of it is on disk already: its progress must survive too.
+    let partial = TestTorrent::build(TorrentSpec {
+        name: "partial",
+        files: vec![("have.bin", 256 * 1024), ("missing.bin", 256 * 1024)],
+        single: false,
+        seed: 33,
+        ..Default::default()
+    });
     let paused_magnet = "1111111111111111111111111111111111111111";
     let waiting_magnet = "2222222222222222222222222222222222222222";
 
@@ -30,11 +38,18 @@ async fn tasks_survive_a_restart() {
     let mut c = first.client().await;
     c.add_torrent(&finished).await;
     c.add_torrent(&paused).await;
+    let have = &partial.files[0];
+    let have_path = first.download_dir.join("partial").join(&have.0);
+    std::fs::create_dir_all(have_path.parent().unwrap()).unwrap();
+    std::fs::write(&have_path, &have.1).unwrap();
+    c.add_torrent(&partial).await;
     let magnet = |hash: &str, name: &str| json!({"type": "magnet", "uri": format!("magnet:?xt=urn:btih:{hash}&dn={name}&tr=http%3A%2F%2F127.0.0.1%3A9%2Fannounce")});
     c.ok("task.add", magnet(paused_magnet, "later")).await;
     c.ok("task.add", magnet(waiting_magnet, "waiting")).await;
     c.wait_state(&finished.info_hash, 2).await;
     c.poll_state(&paused.info_hash, 1).await;
+    let partial_before = c.poll_state(&partial.info_hash, 1).await;
+    assert_eq!(partial_before["dl_bytes"], 256 * 1024, "{partial_before}");
     c.ok("task.pause", json!({"task_id": paused.info_hash}))
         .await;
     c.ok("task.pause", json!({"task_id": paused_magnet})).await;
@@ -71,6 +86,12 @@ async fn tasks_survive_a_restart() {
     finished.assert_downloaded(&second.download_dir);
 
     assert_eq!(c.summary(&paused.info_hash).await["state"], 4);
+    let partial_now = c.poll_state(&partial.info_hash, 1).await;
+    assert_eq!(partial_now["dl_bytes"], 256 * 1024);
+    let status = c
+        .ok("task.getStatus", json!({"task_id": partial.info_hash}))
+        .await;
+    assert_eq!(status["files"], json!([256 * 1024, 0]));
     let pending = c.summary(paused_magnet).await;
     assert_eq!(
         (pending["state"].clone(), pending["name"].clone()),
@@ -82,4 +103,6 @@ async fn tasks_survive_a_restart() {
     c.ok("task.resume", json!({"task_id": paused.info_hash}))
         .await;
     c.poll_state(&paused.info_hash, 1).await;
+    let partial_before = c.poll_state(&partial.info_hash, 1).await;
+    assert_eq!(partial_before["dl_bytes"], 256 * 1024, "{partial_before}");
 }

@@ -14,6 +14,7 @@ mod watcher;
 
 use std::net::{Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -70,6 +71,10 @@ struct Inner {
     sidecar: Sidecar,
     poke: Notify,
     started: Instant,
+    /// The next librqbit torrent id. librqbit derives one from its persisted ids, which races
+    /// when adds overlap (two adds get the same id and the second is "already managed" as the
+    /// first); so the facade hands out the ids itself.
+    next_torrent_id: AtomicUsize,
 }
 
 impl Engine {
@@ -99,6 +104,7 @@ impl Engine {
                 events,
                 poke: Notify::new(),
                 started: Instant::now(),
+                next_torrent_id: AtomicUsize::new(0),
             }),
         };
         engine.restore();
@@ -407,6 +413,7 @@ impl Engine {
             Origin::Torrent { bytes } => (AddTorrent::from_bytes(bytes.to_vec()), Vec::new()),
         };
         let opts = AddTorrentOptions {
+            preferred_id: Some(self.inner.next_torrent_id.fetch_add(1, Ordering::Relaxed)),
             // Data already on disk is hash-checked and kept, not refused.
             overwrite: true,
             initial_peers: (!peers.is_empty()).then_some(peers),
@@ -418,8 +425,16 @@ impl Engine {
     /// Records the outcome of a background add.
     fn finish_add(&self, id: &str, result: anyhow::Result<AddTorrentResponse>) {
         let handle = result.and_then(|r| {
-            r.into_handle()
-                .ok_or_else(|| anyhow::anyhow!("librqbit did not add the torrent"))
+            let handle = r
+                .into_handle()
+                .ok_or_else(|| anyhow::anyhow!("librqbit did not add the torrent"))?;
+            if handle.info_hash().as_string() != id {
+                anyhow::bail!(
+                    "librqbit returned another torrent ({})",
+                    handle.info_hash().as_string()
+                );
+            }
+            Ok(handle)
         });
         let mut tasks = self.tasks();
         let Some(task) = tasks.iter_mut().find(|t| t.id == id) else {
@@ -472,6 +487,8 @@ impl Engine {
             .session
             .with_torrents(|torrents| torrents.map(|(id, h)| (id, h.clone())).collect());
         restored.sort_by_key(|(id, _)| *id);
+        let next_id = restored.last().map_or(0, |(id, _)| id + 1);
+        self.inner.next_torrent_id.store(next_id, Ordering::Relaxed);
         let mut tasks = self.tasks();
         for (_, handle) in restored {
             let id = handle.info_hash().as_string();

@@ -217,3 +217,18 @@ fn accept(
             })
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::websocket_url;
+
+    #[test]
+    fn urls_are_connectable() {
+        let url = |addr: &str| websocket_url(addr.parse().unwrap());
+        assert_eq!(url("127.0.0.1:7345"), "ws://127.0.0.1:7345/ws");
+        assert_eq!(url("0.0.0.0:80"), "ws://127.0.0.1:80/ws");
+        assert_eq!(url("[::]:80"), "ws://[::1]:80/ws");
+        assert_eq!(url("[fe80::1]:80"), "ws://[fe80::1]:80/ws");
+        assert_eq!(url("10.0.0.5:1"), "ws://10.0.0.5:1/ws");
+    }
+}
