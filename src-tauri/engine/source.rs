@@ -107,6 +107,15 @@ pub fn parse_torrent(bytes: Vec<u8>) -> Result<Source, EngineError> {
         .validate()
         .map_err(|e| EngineError::InvalidInput(format!("invalid torrent info: {e:#}")))?;
     let id = meta.info_hash.as_string();
+    // The name becomes a folder for multi-file torrents: it must not climb out of the download
+    // folder. (librqbit would refuse it later; refusing it now gives the client a clear error.)
+    if let Some(name) = info.name() {
+        if name == ".." || name == "." || name.contains(['/', '\\']) {
+            return Err(EngineError::InvalidInput(format!(
+                "invalid torrent: unsafe name {name:?}"
+            )));
+        }
+    }
     let files = info
         .iter_file_details()
         .map(|file| FileEntry {
