@@ -92,14 +92,20 @@ async fn garbage_torrents_and_magnets_are_refused_and_nothing_else_is_touched() 
         assert_eq!(code, -2);
     }
     // Torrents that try to write outside the download folder.
-    for (name, path) in [("../escape", "file.bin"), ("fine", "../../escape.bin"), ("..", "x")] {
+    for (name, path) in [
+        ("../escape", "file.bin"),
+        ("fine", "../../escape.bin"),
+        ("..", "x"),
+    ] {
         let evil = TestTorrent::build(TorrentSpec {
             name,
             files: vec![(path, 1000), ("other.bin", 1000)],
             single: false,
             ..Default::default()
         });
-        let code = c.error_code("task.add", json!({"type": "torrent", "uri": evil.base64()})).await;
+        let code = c
+            .error_code("task.add", json!({"type": "torrent", "uri": evil.base64()}))
+            .await;
         assert_eq!(code, -2, "{name} / {path}");
     }
     let garbage_magnets = [

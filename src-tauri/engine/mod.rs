@@ -7,23 +7,20 @@
 //! `task.created` event, the moment it is added.
 
 mod error;
+mod lifecycle;
+mod restore;
 mod sidecar;
 mod source;
 mod task;
 mod watcher;
 
-use std::net::{Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use librqbit::api::TorrentIdOrHash;
-use librqbit::dht::{DhtPersistenceConfig, Id20};
-use librqbit::{
-    AddTorrent, AddTorrentOptions, AddTorrentResponse, DhtSessionConfig, ListenerOptions,
-    ManagedTorrent, Session, SessionOptions, SessionPersistenceConfig,
-};
+use librqbit::{ManagedTorrent, Session};
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -31,10 +28,8 @@ use tokio_util::task::TaskTracker;
 pub use error::EngineError;
 pub use source::{parse_magnet, parse_torrent, Source, SourceKind};
 
-use crate::protocol::{
-    Event, FileEntry, SessionInfo, TaskMetadata, TaskState, TaskStatus, TaskSummary,
-};
-use sidecar::{PendingMagnet, Sidecar};
+use crate::protocol::{Event, SessionInfo, TaskMetadata, TaskState, TaskStatus, TaskSummary};
+use sidecar::Sidecar;
 use task::{Origin, PeerMeter, Phase, Task};
 
 /// How many events the bus holds for a slow subscriber before it lags (and is resynced).
@@ -90,9 +85,12 @@ impl Engine {
                 EngineError::Internal(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
-        let session = Session::new_with_opts(config.download_dir.clone(), session_options(&config))
-            .await
-            .map_err(|e| EngineError::Internal(format!("cannot start the engine: {e:#}")))?;
+        let session = Session::new_with_opts(
+            config.download_dir.clone(),
+            restore::session_options(&config),
+        )
+        .await
+        .map_err(|e| EngineError::Internal(format!("cannot start the engine: {e:#}")))?;
         let (events, _) = broadcast::channel(EVENT_BUS_CAPACITY);
         let engine = Engine {
             inner: Arc::new(Inner {
@@ -120,46 +118,6 @@ impl Engine {
     /// A new receiver of every event published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.inner.events.subscribe()
-    }
-
-    /// Validates nothing: `source` comes from [`parse_magnet`] or [`parse_torrent`]. Registers the
-    /// task, publishes `task.created` and starts adding it in the background.
-    pub fn add(&self, source: Source) -> Result<(), EngineError> {
-        let mut tasks = self.tasks();
-        if tasks.iter().any(|t| t.id == source.id) {
-            return Err(EngineError::AlreadyExists(source.id));
-        }
-        let (origin, known) = match source.kind {
-            SourceKind::Magnet { uri, peers } => {
-                let pending = PendingMagnet {
-                    uri: uri.clone(),
-                    peers: peers.clone(),
-                    paused: false,
-                };
-                self.inner.sidecar.set_pending(&source.id, Some(pending));
-                (Origin::Magnet { uri, peers }, None)
-            }
-            SourceKind::Torrent {
-                bytes,
-                creator,
-                comment,
-                files,
-            } => {
-                let bytes = Arc::new(bytes);
-                (Origin::Torrent { bytes }, Some((files, creator, comment)))
-            }
-        };
-        let abort = self.spawn_add(source.id.clone(), origin.clone());
-        let mut task = self.new_task(source.id, source.name, origin, Phase::Adding(abort));
-        if let Some((files, creator, comment)) = known {
-            task.ready = true;
-            task.files = files;
-            task.creator = creator;
-            task.comment = comment;
-        }
-        let _ = self.inner.events.send(Event::Created(task.metadata()));
-        tasks.push(task);
-        Ok(())
     }
 
     /// Summaries of every task, in the order they were added.
@@ -207,113 +165,6 @@ impl Engine {
         })
     }
 
-    /// Pauses a task. Pausing a paused task is not an error and changes nothing.
-    pub async fn pause(&self, id: &str) -> Result<(), EngineError> {
-        let handle = {
-            let mut tasks = self.tasks();
-            let task = find(&mut tasks, id)?;
-            match &task.phase {
-                Phase::Adding(abort) => {
-                    abort.abort();
-                    task.phase = Phase::Stopped;
-                    self.remember_pending(task, true);
-                    None
-                }
-                Phase::Stopped => None,
-                Phase::Failed(_) => {
-                    return Err(EngineError::InvalidState(
-                        "the task has failed: resume it to retry, or remove it".into(),
-                    ));
-                }
-                Phase::Managed(handle) if handle.is_paused() || task.finished_stopped => None,
-                Phase::Managed(handle) => Some(handle.clone()),
-            }
-        };
-        if let Some(handle) = handle {
-            self.inner
-                .session
-                .pause(&handle)
-                .await
-                .map_err(|e| EngineError::InvalidState(format!("cannot pause: {e:#}")))?;
-        }
-        self.inner.poke.notify_one();
-        Ok(())
-    }
-
-    /// Resumes a paused, finished or failed task. Resuming a running task changes nothing.
-    pub async fn resume(&self, id: &str) -> Result<(), EngineError> {
-        let handle = {
-            let mut tasks = self.tasks();
-            let task = find(&mut tasks, id)?;
-            match &task.phase {
-                Phase::Adding(_) => None,
-                Phase::Stopped | Phase::Failed(_) => {
-                    task.phase =
-                        Phase::Adding(self.spawn_add(task.id.clone(), task.origin.clone()));
-                    self.remember_pending(task, false);
-                    None
-                }
-                Phase::Managed(handle) => {
-                    if task.finished_stopped {
-                        // An explicit resume of a finished task means "seed it".
-                        task.stop_when_finished = false;
-                        task.finished_stopped = false;
-                        self.inner.sidecar.set_finished(&task.id, false);
-                    }
-                    let stopped = handle.is_paused()
-                        || handle
-                            .with_state(|s| matches!(s, librqbit::ManagedTorrentState::Error(_)));
-                    stopped.then(|| handle.clone())
-                }
-            }
-        };
-        if let Some(handle) = handle {
-            self.inner
-                .session
-                .unpause(&handle)
-                .await
-                .map_err(|e| EngineError::InvalidState(format!("cannot resume: {e:#}")))?;
-        }
-        self.inner.poke.notify_one();
-        Ok(())
-    }
-
-    /// Removes a task, and its downloaded files if `delete_files`. Publishes `task.removed`.
-    pub async fn remove(&self, id: &str, delete_files: bool) -> Result<(), EngineError> {
-        let task = {
-            let mut tasks = self.tasks();
-            let index = tasks
-                .iter()
-                .position(|t| t.id == id)
-                .ok_or_else(|| EngineError::NotFound(id.to_owned()))?;
-            tasks.remove(index)
-        };
-        if let Phase::Adding(abort) = &task.phase {
-            abort.abort();
-        }
-        self.inner.sidecar.forget(&task.id);
-        let mut result = Ok(());
-        if let Some(info_hash) = parse_id(&task.id) {
-            if self
-                .inner
-                .session
-                .get(TorrentIdOrHash::Hash(info_hash))
-                .is_some()
-            {
-                result = self
-                    .inner
-                    .session
-                    .delete(TorrentIdOrHash::Hash(info_hash), delete_files)
-                    .await
-                    .map_err(|e| EngineError::Internal(format!("task removed, but: {e:#}")));
-            }
-        }
-        let _ = self.inner.events.send(Event::Removed {
-            task_id: task.id.clone(),
-        });
-        result
-    }
-
     /// Facts about the session. `listen_addresses` is left for the server to fill.
     pub fn info(&self) -> SessionInfo {
         let summaries = self.list();
@@ -343,8 +194,6 @@ impl Engine {
     pub fn peer_port(&self) -> Option<u16> {
         self.inner.session.listen_addr().map(|a| a.port())
     }
-
-    // ---- internals ----
 
     fn tasks(&self) -> MutexGuard<'_, Vec<Task>> {
         self.inner
@@ -378,244 +227,9 @@ impl Engine {
         }
     }
 
-    fn remember_pending(&self, task: &Task, paused: bool) {
-        if let (Origin::Magnet { uri, peers }, false) = (&task.origin, task.ready) {
-            let pending = PendingMagnet {
-                uri: uri.clone(),
-                peers: peers.clone(),
-                paused,
-            };
-            self.inner.sidecar.set_pending(&task.id, Some(pending));
-        }
-    }
-
     /// Resolves when an API call asks the watcher to look at states now.
     async fn poked(&self) {
         self.inner.poke.notified().await
-    }
-
-    /// Starts librqbit's `add_torrent` for `origin` in the background.
-    fn spawn_add(&self, id: String, origin: Origin) -> tokio::task::AbortHandle {
-        let engine = self.clone();
-        tokio::spawn(async move {
-            let result = engine.run_add(origin).await;
-            engine.finish_add(&id, result);
-        })
-        .abort_handle()
-    }
-
-    async fn run_add(&self, origin: Origin) -> anyhow::Result<AddTorrentResponse> {
-        let (add, peers) = match origin {
-            Origin::Magnet { uri, peers } => (
-                AddTorrent::from_url(uri),
-                source::resolve_peers(&peers).await,
-            ),
-            Origin::Torrent { bytes } => (AddTorrent::from_bytes(bytes.to_vec()), Vec::new()),
-        };
-        let opts = AddTorrentOptions {
-            preferred_id: Some(self.inner.next_torrent_id.fetch_add(1, Ordering::Relaxed)),
-            // Data already on disk is hash-checked and kept, not refused.
-            overwrite: true,
-            initial_peers: (!peers.is_empty()).then_some(peers),
-            ..Default::default()
-        };
-        self.inner.session.add_torrent(add, Some(opts)).await
-    }
-
-    /// Records the outcome of a background add.
-    fn finish_add(&self, id: &str, result: anyhow::Result<AddTorrentResponse>) {
-        let handle = result.and_then(|r| {
-            let handle = r
-                .into_handle()
-                .ok_or_else(|| anyhow::anyhow!("librqbit did not add the torrent"))?;
-            if handle.info_hash().as_string() != id {
-                anyhow::bail!(
-                    "librqbit returned another torrent ({})",
-                    handle.info_hash().as_string()
-                );
-            }
-            Ok(handle)
-        });
-        let mut tasks = self.tasks();
-        let Some(task) = tasks.iter_mut().find(|t| t.id == id) else {
-            // Removed while it was being added.
-            if let Ok(handle) = handle {
-                self.spawn_forget(handle);
-            }
-            return;
-        };
-        match handle {
-            Ok(handle) => {
-                let paused_meanwhile = matches!(task.phase, Phase::Stopped);
-                if !task.ready {
-                    fill_metadata(task, &handle);
-                    let _ = self
-                        .inner
-                        .events
-                        .send(Event::MetadataReceived(task.metadata()));
-                }
-                self.inner.sidecar.set_pending(id, None);
-                if paused_meanwhile {
-                    let session = self.inner.session.clone();
-                    let handle = handle.clone();
-                    tokio::spawn(async move { session.pause(&handle).await });
-                }
-                task.phase = Phase::Managed(handle);
-            }
-            Err(e) => {
-                tracing::warn!(task = id, "adding failed: {e:#}");
-                task.phase = Phase::Failed(format!("{e:#}"));
-            }
-        }
-        drop(tasks);
-        self.inner.poke.notify_one();
-    }
-
-    fn spawn_forget(&self, handle: Arc<ManagedTorrent>) {
-        let session = self.inner.session.clone();
-        tokio::spawn(async move {
-            let _ = session
-                .delete(TorrentIdOrHash::Hash(handle.info_hash()), false)
-                .await;
-        });
-    }
-
-    /// Builds tasks for what librqbit restored from its session file, then re-adds pending magnets.
-    fn restore(&self) {
-        let mut restored: Vec<(usize, Arc<ManagedTorrent>)> = self
-            .inner
-            .session
-            .with_torrents(|torrents| torrents.map(|(id, h)| (id, h.clone())).collect());
-        restored.sort_by_key(|(id, _)| *id);
-        let next_id = restored.last().map_or(0, |(id, _)| id + 1);
-        self.inner.next_torrent_id.store(next_id, Ordering::Relaxed);
-        let mut tasks = self.tasks();
-        for (_, handle) in restored {
-            let id = handle.info_hash().as_string();
-            let origin = Origin::Torrent {
-                bytes: Arc::new(
-                    handle
-                        .with_metadata(|m| m.torrent_bytes.to_vec())
-                        .unwrap_or_default(),
-                ),
-            };
-            let mut task = self.new_task(id.clone(), id, origin, Phase::Stopped);
-            fill_metadata(&mut task, &handle);
-            task.phase = Phase::Managed(handle);
-            task.state = task.current_state();
-            tasks.push(task);
-        }
-        for (id, pending) in self.inner.sidecar.pending() {
-            if tasks.iter().any(|t| t.id == id) {
-                self.inner.sidecar.set_pending(&id, None);
-                continue;
-            }
-            let Ok(source) = parse_magnet(&pending.uri) else {
-                self.inner.sidecar.set_pending(&id, None);
-                continue;
-            };
-            let origin = Origin::Magnet {
-                uri: pending.uri.clone(),
-                peers: pending.peers.clone(),
-            };
-            let phase = if pending.paused {
-                Phase::Stopped
-            } else {
-                Phase::Adding(self.spawn_add(id.clone(), origin.clone()))
-            };
-            let mut task = self.new_task(id, source.name, origin, phase);
-            task.state = task.current_state();
-            tasks.push(task);
-        }
-    }
-
-    /// One watcher pass: publish state transitions, and with `full`, changed numbers.
-    fn observe(&self, full: bool) {
-        let mut tasks = self.tasks();
-        let mut changed = Vec::new();
-        for task in tasks.iter_mut() {
-            self.stop_if_finished(task);
-            let summary = full.then(|| {
-                task.sample_peers();
-                task.observe_summary()
-            });
-            let state = match &summary {
-                Some(summary) => summary.state,
-                None => task.current_state(),
-            };
-            if state != task.state {
-                // A download that started and completed between two looks still went through
-                // "downloading": announce both transitions, in order.
-                let skipped_downloading = state == TaskState::Uploading
-                    && task.state != TaskState::Downloading
-                    && task.downloaded_while_live();
-                if skipped_downloading {
-                    self.announce_state(task, TaskState::Downloading);
-                }
-                self.announce_state(task, state);
-            }
-            if let Some(summary) = summary {
-                if task.last_summary.as_ref() != Some(&summary) {
-                    changed.push(summary.clone());
-                    task.last_summary = Some(summary);
-                }
-            }
-        }
-        if !changed.is_empty() {
-            let _ = self.inner.events.send(Event::Updated(changed));
-        }
-    }
-
-    fn announce_state(&self, task: &mut Task, new_state: TaskState) {
-        let _ = self.inner.events.send(Event::StateUpdated {
-            task_id: task.id.clone(),
-            old_state: task.state,
-            new_state,
-        });
-        task.state = new_state;
-    }
-
-    /// With seeding off, a task that completes is paused and reported as finished (state 3).
-    fn stop_if_finished(&self, task: &mut Task) {
-        if !task.stop_when_finished || task.finished_stopped {
-            return;
-        }
-        let Some(handle) = task.handle().cloned() else {
-            return;
-        };
-        if handle.live().is_none() || !handle.stats().finished {
-            return;
-        }
-        task.finished_stopped = true;
-        self.inner.sidecar.set_finished(&task.id, true);
-        let session = self.inner.session.clone();
-        tokio::spawn(async move { session.pause(&handle).await });
-    }
-}
-
-/// librqbit session options from our config. Persistence and fastresume are always on.
-fn session_options(config: &EngineConfig) -> SessionOptions {
-    let dht = config.dht.then(|| DhtSessionConfig {
-        persistence: Some(DhtPersistenceConfig {
-            config_filename: Some(config.state_dir.join("dht.json")),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
-    SessionOptions {
-        dht,
-        fastresume: true,
-        persistence: Some(SessionPersistenceConfig::Json {
-            folder: Some(config.state_dir.join("session")),
-        }),
-        listen: Some(ListenerOptions {
-            listen_addr: SocketAddr::from((Ipv6Addr::UNSPECIFIED, config.peer_port)),
-            enable_upnp_port_forwarding: config.upnp,
-            ..Default::default()
-        }),
-        disable_local_service_discovery: !config.lsd,
-        client_name_and_version: Some(format!("Magnetar {}", env!("CARGO_PKG_VERSION"))),
-        ..Default::default()
     }
 }
 
@@ -624,37 +238,6 @@ fn find<'a>(tasks: &'a mut [Task], id: &str) -> Result<&'a mut Task, EngineError
         .iter_mut()
         .find(|t| t.id == id)
         .ok_or_else(|| EngineError::NotFound(id.to_owned()))
-}
-
-fn parse_id(id: &str) -> Option<Id20> {
-    id.parse().ok()
-}
-
-/// Copies name, files, creator and comment from librqbit's metadata into the task.
-fn fill_metadata(task: &mut Task, handle: &ManagedTorrent) {
-    let filled = handle.with_metadata(|meta| {
-        let info = &meta.info;
-        if let Some(name) = info.name().filter(|n| !n.is_empty()) {
-            task.name = name.into_owned();
-        }
-        task.files = info
-            .iter_file_details()
-            .map(|file| FileEntry {
-                path: file.filename.to_vec().join("/"),
-                size: file.len,
-            })
-            .collect();
-        if let Ok(parsed) = parse_torrent(meta.torrent_bytes.to_vec()) {
-            if let SourceKind::Torrent {
-                creator, comment, ..
-            } = parsed.kind
-            {
-                task.creator = creator;
-                task.comment = comment;
-            }
-        }
-    });
-    task.ready = filled.is_ok();
 }
 
 fn piece_count(handle: &ManagedTorrent) -> usize {

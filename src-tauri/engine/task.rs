@@ -7,6 +7,7 @@ use std::time::Instant;
 use librqbit::{ManagedTorrent, ManagedTorrentState, TorrentStats, TorrentStatsState};
 use tokio::task::AbortHandle;
 
+use super::source::{parse_torrent, SourceKind};
 use crate::protocol::{FileEntry, PeerInfo, TaskMetadata, TaskState, TaskSummary};
 
 /// Where a task is in its life.
@@ -90,6 +91,33 @@ impl Task {
                 ManagedTorrentState::Error(_) => TaskState::Error,
             }),
         }
+    }
+
+    /// Copies name, files, creator and comment from librqbit's metadata into the self.
+    pub fn fill_metadata(&mut self, handle: &ManagedTorrent) {
+        let filled = handle.with_metadata(|meta| {
+            let info = &meta.info;
+            if let Some(name) = info.name().filter(|n| !n.is_empty()) {
+                self.name = name.into_owned();
+            }
+            self.files = info
+                .iter_file_details()
+                .map(|file| FileEntry {
+                    path: file.filename.to_vec().join("/"),
+                    size: file.len,
+                })
+                .collect();
+            if let Ok(parsed) = parse_torrent(meta.torrent_bytes.to_vec()) {
+                if let SourceKind::Torrent {
+                    creator, comment, ..
+                } = parsed.kind
+                {
+                    self.creator = creator;
+                    self.comment = comment;
+                }
+            }
+        });
+        self.ready = filled.is_ok();
     }
 
     /// Did the torrent download anything since it last went live? Tells a download that

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::task::Task;
 use super::Engine;
+use crate::protocol::{Event, TaskState};
 
 /// How often states are compared.
 const STATE_INTERVAL: Duration = Duration::from_millis(250);
@@ -28,5 +30,70 @@ pub async fn run(engine: Engine, cancel: CancellationToken) {
             }
             _ = engine.poked() => engine.observe(false),
         }
+    }
+}
+
+impl Engine {
+    /// One watcher pass: publish state transitions, and with `full`, changed numbers.
+    fn observe(&self, full: bool) {
+        let mut tasks = self.tasks();
+        let mut changed = Vec::new();
+        for task in tasks.iter_mut() {
+            self.stop_if_finished(task);
+            let summary = full.then(|| {
+                task.sample_peers();
+                task.observe_summary()
+            });
+            let state = match &summary {
+                Some(summary) => summary.state,
+                None => task.current_state(),
+            };
+            if state != task.state {
+                // A download that started and completed between two looks still went through
+                // "downloading": announce both transitions, in order.
+                let skipped_downloading = state == TaskState::Uploading
+                    && task.state != TaskState::Downloading
+                    && task.downloaded_while_live();
+                if skipped_downloading {
+                    self.announce_state(task, TaskState::Downloading);
+                }
+                self.announce_state(task, state);
+            }
+            if let Some(summary) = summary {
+                if task.last_summary.as_ref() != Some(&summary) {
+                    changed.push(summary.clone());
+                    task.last_summary = Some(summary);
+                }
+            }
+        }
+        if !changed.is_empty() {
+            let _ = self.inner.events.send(Event::Updated(changed));
+        }
+    }
+
+    fn announce_state(&self, task: &mut Task, new_state: TaskState) {
+        let _ = self.inner.events.send(Event::StateUpdated {
+            task_id: task.id.clone(),
+            old_state: task.state,
+            new_state,
+        });
+        task.state = new_state;
+    }
+
+    /// With seeding off, a task that completes is paused and reported as finished (state 3).
+    fn stop_if_finished(&self, task: &mut Task) {
+        if !task.stop_when_finished || task.finished_stopped {
+            return;
+        }
+        let Some(handle) = task.handle().cloned() else {
+            return;
+        };
+        if handle.live().is_none() || !handle.stats().finished {
+            return;
+        }
+        task.finished_stopped = true;
+        self.inner.sidecar.set_finished(&task.id, true);
+        let session = self.inner.session.clone();
+        tokio::spawn(async move { session.pause(&handle).await });
     }
 }

@@ -1,0 +1,91 @@
+//! Starting from what the previous run left: the librqbit session options (persistence and
+//! fastresume always on) and the tasks rebuilt from librqbit's session file and our sidecar.
+
+use std::net::{Ipv6Addr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use librqbit::dht::DhtPersistenceConfig;
+use librqbit::{
+    DhtSessionConfig, ListenerOptions, ManagedTorrent, SessionOptions, SessionPersistenceConfig,
+};
+
+use super::task::{Origin, Phase};
+use super::{parse_magnet, Engine, EngineConfig};
+
+impl Engine {
+    /// Builds tasks for what librqbit restored from its session file, then re-adds pending magnets.
+    pub(super) fn restore(&self) {
+        let mut restored: Vec<(usize, Arc<ManagedTorrent>)> = self
+            .inner
+            .session
+            .with_torrents(|torrents| torrents.map(|(id, h)| (id, h.clone())).collect());
+        restored.sort_by_key(|(id, _)| *id);
+        let next_id = restored.last().map_or(0, |(id, _)| id + 1);
+        self.inner.next_torrent_id.store(next_id, Ordering::Relaxed);
+        let mut tasks = self.tasks();
+        for (_, handle) in restored {
+            let id = handle.info_hash().as_string();
+            let origin = Origin::Torrent {
+                bytes: Arc::new(
+                    handle
+                        .with_metadata(|m| m.torrent_bytes.to_vec())
+                        .unwrap_or_default(),
+                ),
+            };
+            let mut task = self.new_task(id.clone(), id, origin, Phase::Stopped);
+            task.fill_metadata(&handle);
+            task.phase = Phase::Managed(handle);
+            task.state = task.current_state();
+            tasks.push(task);
+        }
+        for (id, pending) in self.inner.sidecar.pending() {
+            if tasks.iter().any(|t| t.id == id) {
+                self.inner.sidecar.set_pending(&id, None);
+                continue;
+            }
+            let Ok(source) = parse_magnet(&pending.uri) else {
+                self.inner.sidecar.set_pending(&id, None);
+                continue;
+            };
+            let origin = Origin::Magnet {
+                uri: pending.uri.clone(),
+                peers: pending.peers.clone(),
+            };
+            let phase = if pending.paused {
+                Phase::Stopped
+            } else {
+                Phase::Adding(self.spawn_add(id.clone(), origin.clone()))
+            };
+            let mut task = self.new_task(id, source.name, origin, phase);
+            task.state = task.current_state();
+            tasks.push(task);
+        }
+    }
+}
+
+/// librqbit session options from our config. Persistence and fastresume are always on.
+pub(super) fn session_options(config: &EngineConfig) -> SessionOptions {
+    let dht = config.dht.then(|| DhtSessionConfig {
+        persistence: Some(DhtPersistenceConfig {
+            config_filename: Some(config.state_dir.join("dht.json")),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    SessionOptions {
+        dht,
+        fastresume: true,
+        persistence: Some(SessionPersistenceConfig::Json {
+            folder: Some(config.state_dir.join("session")),
+        }),
+        listen: Some(ListenerOptions {
+            listen_addr: SocketAddr::from((Ipv6Addr::UNSPECIFIED, config.peer_port)),
+            enable_upnp_port_forwarding: config.upnp,
+            ..Default::default()
+        }),
+        disable_local_service_discovery: !config.lsd,
+        client_name_and_version: Some(format!("Magnetar {}", env!("CARGO_PKG_VERSION"))),
+        ..Default::default()
+    }
+}
