@@ -9,8 +9,9 @@ build_packages=(
   build-essential pkg-config libssl-dev
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
 )
-# Real third-party peers and a tracker for the interop tests; iproute2 for the remote-host test.
-test_packages=(aria2 opentracker iproute2)
+# Real third-party peers (aria2c, Transmission) and a tracker for the interop tests; iproute2
+# for the remote-host test.
+test_packages=(aria2 transmission-daemon transmission-cli opentracker iproute2)
 
 packages=("${build_packages[@]}")
 [[ "${1:-}" == "--build" ]] || packages+=("${test_packages[@]}")

@@ -235,3 +235,120 @@ pub fn wait_for_port(port: u16) {
     }
     panic!("nothing listens on port {port}");
 }
+
+/// transmission-daemon with DHT, LPD, PEX and port mapping off, driven by transmission-remote.
+pub struct Transmission {
+    pub peer_port: u16,
+    rpc: String,
+    pub download_dir: PathBuf,
+    _child: ChildGuard,
+    _dir: tempfile::TempDir,
+}
+
+impl Transmission {
+    pub fn start() -> Transmission {
+        require("transmission-daemon");
+        require("transmission-remote");
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        let download_dir = dir.path().join("downloads");
+        std::fs::create_dir_all(&config).unwrap();
+        std::fs::create_dir_all(&download_dir).unwrap();
+        let (peer_port, rpc_port) = (free_port(), free_port());
+        let settings = serde_json::json!({
+            "dht-enabled": false,
+            "lpd-enabled": false,
+            "pex-enabled": false,
+            "port-forwarding-enabled": false,
+            "utp-enabled": false,
+            "peer-port": peer_port,
+            "peer-port-random-on-start": false,
+            "bind-address-ipv4": "127.0.0.1",
+            "rpc-bind-address": "127.0.0.1",
+            "rpc-port": rpc_port,
+            "rpc-whitelist": "127.0.0.1",
+            "rpc-authentication-required": false,
+            "download-dir": download_dir,
+            "incomplete-dir-enabled": false,
+            "start-added-torrents": true,
+            "ratio-limit-enabled": false,
+            "message-level": 1
+        });
+        std::fs::write(config.join("settings.json"), settings.to_string()).unwrap();
+        let child = Command::new("transmission-daemon")
+            .arg("-f")
+            .arg("-g")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("transmission-daemon starts");
+        wait_for_port(rpc_port);
+        Transmission {
+            peer_port,
+            rpc: format!("127.0.0.1:{rpc_port}"),
+            download_dir,
+            _child: ChildGuard(child),
+            _dir: dir,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.peer_port))
+    }
+
+    /// Runs transmission-remote against this daemon; returns its stdout.
+    pub fn remote(&self, args: &[&str]) -> String {
+        let output = Command::new("transmission-remote")
+            .arg(&self.rpc)
+            .args(args)
+            .output()
+            .expect("transmission-remote runs");
+        assert!(
+            output.status.success(),
+            "transmission-remote {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Adds a .torrent file (its data, if already in the download dir, is verified first).
+    pub fn add(&self, torrent: &TestTorrent) {
+        let file = self
+            .download_dir
+            .join(format!("{}.torrent", torrent.info_hash));
+        torrent.save(&file);
+        self.remote(&["-a", file.to_str().unwrap()]);
+    }
+
+    /// Waits until Transmission has announced the torrent to its tracker.
+    pub async fn wait_announced(&self, info_hash: &str) {
+        for _ in 0..100 {
+            if self
+                .remote(&["-t", info_hash, "-it"])
+                .contains("Got a list of")
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("Transmission never announced {info_hash}");
+    }
+
+    /// Waits until the torrent is 100% done in Transmission.
+    pub async fn wait_done(&self, info_hash: &str, patience: Duration) {
+        let deadline = std::time::Instant::now() + patience;
+        loop {
+            let info = self.remote(&["-t", info_hash, "-i"]);
+            if info.contains("Percent Done: 100%") {
+                return;
+            }
+            if std::time::Instant::now() >= deadline {
+                let trackers = self.remote(&["-t", info_hash, "-it"]);
+                let peers = self.remote(&["-t", info_hash, "-ip"]);
+                panic!("Transmission never finished:\n{info}\n{trackers}\n{peers}");
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+}
