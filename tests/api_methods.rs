@@ -288,6 +288,11 @@ async fn error_codes() {
     let mut c = server.client().await;
     let missing = json!({"task_id": "ffffffffffffffffffffffffffffffffffffffff"});
     assert_eq!(c.error_code("task.nope", json!({})).await, -1);
+    // Every documented method is dispatched (whatever else its empty params earn it).
+    for method in magnetar::api::METHODS {
+        let response = c.call(method, json!({})).await;
+        assert_ne!(response["error"], -1, "{method} is not dispatched");
+    }
     assert_eq!(
         c.error_code("task.add", json!({"type": "ftp", "uri": "x"}))
             .await,

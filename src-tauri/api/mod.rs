@@ -14,6 +14,18 @@ pub use error::ApiError;
 use crate::engine::Engine;
 use crate::protocol::{ErrorCode, Response};
 
+/// Every method this API answers, as dispatched by [`Api::call`] and documented in docs/API.md.
+pub const METHODS: [&str; 8] = [
+    "task.add",
+    "task.list",
+    "task.getStatus",
+    "task.getMetadata",
+    "task.pause",
+    "task.resume",
+    "task.remove",
+    "session.info",
+];
+
 /// The API over one engine.
 #[derive(Clone)]
 pub struct Api {
@@ -89,8 +101,29 @@ fn parse_envelope(text: &str) -> Result<(Value, String, Value), (Value, String)>
 
 #[cfg(test)]
 mod tests {
-    use super::parse_envelope;
+    use super::{parse_envelope, METHODS};
     use serde_json::json;
+
+    /// docs/API.md must stay true to the code: every method and event has its section.
+    #[test]
+    fn every_method_and_event_is_documented() {
+        let doc = include_str!("../../docs/API.md");
+        let events = [
+            "task.created",
+            "task.metadataReceived",
+            "task.stateUpdated",
+            "task.updated",
+            "task.removed",
+            "session.resync",
+        ];
+        for name in METHODS.iter().chain(events.iter()) {
+            assert!(
+                doc.lines()
+                    .any(|l| l.starts_with("### ") && l.contains(&format!("`{name}`"))),
+                "docs/API.md has no section for {name}"
+            );
+        }
+    }
 
     #[test]
     fn envelope_errors_keep_what_id_they_can() {
