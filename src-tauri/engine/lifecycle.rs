@@ -84,7 +84,9 @@ impl Engine {
                 .await
                 .map_err(|e| EngineError::InvalidState(format!("cannot pause: {e:#}")))?;
         }
-        self.inner.poke.notify_one();
+        // Announce the transition now, before the response: a quick pause-resume must not
+        // slip between two looks of the watcher.
+        self.observe(false);
         Ok(())
     }
 
@@ -122,7 +124,9 @@ impl Engine {
                 .await
                 .map_err(|e| EngineError::InvalidState(format!("cannot resume: {e:#}")))?;
         }
-        self.inner.poke.notify_one();
+        // Announce the transition now, before the response: a quick pause-resume must not
+        // slip between two looks of the watcher.
+        self.observe(false);
         Ok(())
     }
 
@@ -247,7 +251,7 @@ impl Engine {
             }
         }
         drop(tasks);
-        self.inner.poke.notify_one();
+        self.observe(false);
     }
 
     fn spawn_forget(&self, handle: Arc<ManagedTorrent>) {

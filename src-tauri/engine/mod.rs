@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use librqbit::api::TorrentIdOrHash;
 use librqbit::{ManagedTorrent, Session};
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -64,7 +64,6 @@ struct Inner {
     tasks: Mutex<Vec<Task>>,
     events: broadcast::Sender<Event>,
     sidecar: Sidecar,
-    poke: Notify,
     started: Instant,
     /// The next librqbit torrent id. librqbit derives one from its persisted ids, which races
     /// when adds overlap (two adds get the same id and the second is "already managed" as the
@@ -100,7 +99,6 @@ impl Engine {
                 config,
                 tasks: Mutex::new(Vec::new()),
                 events,
-                poke: Notify::new(),
                 started: Instant::now(),
                 next_torrent_id: AtomicUsize::new(0),
             }),
@@ -225,11 +223,6 @@ impl Engine {
             uploaded_live: 0,
             peers: PeerMeter::default(),
         }
-    }
-
-    /// Resolves when an API call asks the watcher to look at states now.
-    async fn poked(&self) {
-        self.inner.poke.notified().await
     }
 }
 

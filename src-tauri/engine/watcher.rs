@@ -1,7 +1,7 @@
 //! librqbit has no event stream, so the watcher polls it and turns differences into events:
-//! `task.stateUpdated` on every real transition (checked four times a second, and at once when an
-//! API call pokes it) and `task.updated` about once a second with only the tasks whose numbers
-//! changed, so that an idle session sends nothing.
+//! `task.stateUpdated` on every real transition (checked four times a second, and at once by the
+//! API calls that change a state, before they answer) and `task.updated` about once a second with
+//! only the tasks whose numbers changed, so that an idle session sends nothing.
 
 use std::time::Duration;
 
@@ -28,14 +28,13 @@ pub async fn run(engine: Engine, cancel: CancellationToken) {
                 tick = tick.wrapping_add(1);
                 engine.observe(tick.is_multiple_of(TICKS_PER_UPDATE));
             }
-            _ = engine.poked() => engine.observe(false),
         }
     }
 }
 
 impl Engine {
     /// One watcher pass: publish state transitions, and with `full`, changed numbers.
-    fn observe(&self, full: bool) {
+    pub(super) fn observe(&self, full: bool) {
         let mut tasks = self.tasks();
         let mut changed = Vec::new();
         for task in tasks.iter_mut() {
