@@ -84,8 +84,8 @@ impl Engine {
                 .await
                 .map_err(|e| EngineError::InvalidState(format!("cannot pause: {e:#}")))?;
         }
-        // Announce the transition now, before the response: a quick pause-resume must not
-        // slip between two looks of the watcher.
+        // Publish the transition now, before answering: a quick pause-resume must not slip
+        // between two looks of the watcher.
         self.observe(false);
         Ok(())
     }
@@ -124,8 +124,8 @@ impl Engine {
                 .await
                 .map_err(|e| EngineError::InvalidState(format!("cannot resume: {e:#}")))?;
         }
-        // Announce the transition now, before the response: a quick pause-resume must not
-        // slip between two looks of the watcher.
+        // Publish the transition now, before answering: a quick pause-resume must not slip
+        // between two looks of the watcher.
         self.observe(false);
         Ok(())
     }
