@@ -43,6 +43,12 @@ pub struct LibrqbitSeeder {
 
 impl LibrqbitSeeder {
     pub async fn start(torrent: &TestTorrent) -> LibrqbitSeeder {
+        Self::start_limited(torrent, None).await
+    }
+
+    /// A seeder that uploads at most `upload_bps` bytes a second, so that a test can watch a
+    /// download while it runs.
+    pub async fn start_limited(torrent: &TestTorrent, upload_bps: Option<u32>) -> LibrqbitSeeder {
         let dir = tempfile::tempdir().unwrap();
         torrent.write_content(dir.path());
         // librqbit puts a multi-file torrent's files straight into `output_folder`.
@@ -71,6 +77,10 @@ impl LibrqbitSeeder {
             .add_torrent(
                 AddTorrent::from_bytes(torrent.bytes.clone()),
                 Some(AddTorrentOptions {
+                    ratelimits: librqbit::limits::LimitsConfig {
+                        upload_bps: upload_bps.and_then(std::num::NonZeroU32::new),
+                        download_bps: None,
+                    },
                     overwrite: true,
                     output_folder: Some(output_folder.to_str().unwrap().to_owned()),
                     ..Default::default()
