@@ -55,12 +55,9 @@ async fn torrent_download_from_librqbit_through_a_local_tracker() {
     let summary = client.summary(&id).await;
     assert_eq!(summary["dl_bytes"], torrent.total_len());
     assert_eq!(summary["total_bytes"], torrent.total_len());
-    let status = client.ok("task.getStatus", json!({"task_id": id})).await;
-    assert!(status["pieces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|p| p == true));
+    let status = client.status(&id).await;
+    let (held, count) = support::pieces_held(&status);
+    assert!(held == count && count > 0, "{status}");
     let sizes: Vec<u64> = torrent.files.iter().map(|(_, d)| d.len() as u64).collect();
     assert_eq!(status["files"], json!(sizes));
     drop(seeder);
@@ -102,7 +99,7 @@ async fn magnet_download_from_librqbit_through_x_pe() {
     // its client name, its address, and a speed measured from counter deltas.
     let deadline = Instant::now() + std::time::Duration::from_secs(30);
     let peer = loop {
-        let status = client.ok("task.getStatus", json!({"task_id": id})).await;
+        let status = client.status(&id).await;
         let moving = status["peers"]
             .as_array()
             .and_then(|peers| peers.first())

@@ -274,6 +274,11 @@ impl Client {
         }
     }
 
+    /// `task.getStatus` of a task.
+    pub async fn status(&mut self, task_id: &str) -> Value {
+        self.ok("task.getStatus", json!({"task_id": task_id})).await
+    }
+
     /// All state transitions of `task_id` seen so far, in order, as (old, new).
     pub fn transitions(&self, task_id: &str) -> Vec<(i64, i64)> {
         self.events
@@ -295,6 +300,12 @@ pub fn url_in_ready_line(line: &str) -> String {
         .find(|word| word.starts_with("ws://") && word.ends_with("/ws"))
         .unwrap_or_else(|| panic!("no URL in the ready line {line:?}"))
         .to_owned()
+}
+
+/// How many of a `task.getStatus` result's pieces we hold, and how many there are.
+pub fn pieces_held(status: &Value) -> (usize, usize) {
+    let pieces = status["pieces"].as_array().expect("pieces is an array");
+    (pieces.iter().filter(|p| **p == true).count(), pieces.len())
 }
 
 /// An error response has `result: null`, a negative code and a non-empty message.
