@@ -113,9 +113,16 @@ pub(super) fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, ApiError>
 }
 
 /// Decodes a .torrent sent as base64: standard or URL-safe alphabet, padded or not, with any
-/// line breaks a client may have wrapped it in.
+/// line breaks a client may have wrapped it in, and with or without the `data:...;base64,`
+/// prefix that a browser's `FileReader.readAsDataURL` adds.
 fn decode_base64(text: &str) -> Result<Vec<u8>, ApiError> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let text = match text.trim_start().strip_prefix("data:") {
+        Some(data_url) => data_url
+            .split_once(";base64,")
+            .map_or(text, |(_, data)| data),
+        None => text,
+    };
     let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     if compact.is_empty() {
         return Err(ApiError::invalid_params(
@@ -137,6 +144,8 @@ mod tests {
         assert_eq!(decode_base64("aGk=").unwrap(), b"hi");
         assert_eq!(decode_base64("aG\nk").unwrap(), b"hi");
         assert_eq!(decode_base64("_-8").unwrap(), vec![0xff, 0xef]);
+        let data_url = "data:application/x-bittorrent;base64,aGk=";
+        assert_eq!(decode_base64(data_url).unwrap(), b"hi");
         assert!(decode_base64("!!!").is_err());
         assert!(decode_base64("  ").is_err());
     }
