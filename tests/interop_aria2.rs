@@ -58,7 +58,8 @@ async fn magnetar_seeds_to_aria2_through_a_local_tracker() {
     let tracker = Tracker::start(&[&probe.info_hash]);
     let torrent = TestTorrent::build(spec(vec![tracker.announce.clone()], 22));
 
-    let server = TestServer::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start_in(root.path()).await;
     torrent.write_content(&server.download_dir);
     let mut client = server.client().await;
     let id = torrent.info_hash.clone();

@@ -110,7 +110,19 @@ impl Engine {
 
     /// Stops every torrent and the session; waits briefly for librqbit to wind down.
     pub async fn shutdown(&self) {
+        self.save_uploaded();
         self.inner.session.stop().await;
+    }
+
+    /// Saves every task's uploaded bytes, so that they survive a restart.
+    fn save_uploaded(&self) {
+        let mut tasks = self.tasks();
+        let totals = tasks
+            .iter_mut()
+            .map(|task| (task.id.clone(), task.observe_summary().ul_bytes))
+            .collect();
+        drop(tasks);
+        self.inner.sidecar.set_uploaded(totals);
     }
 
     /// A new receiver of every event published from now on.
@@ -208,6 +220,7 @@ impl Engine {
     fn new_task(&self, id: String, name: String, origin: Origin, phase: Phase) -> Task {
         Task {
             finished_stopped: self.inner.sidecar.is_finished(&id),
+            uploaded_before: self.inner.sidecar.uploaded(&id),
             id,
             name,
             creator: String::new(),
@@ -219,7 +232,6 @@ impl Engine {
             state: TaskState::Preparing,
             last_summary: None,
             stop_when_finished: !self.inner.config.seed,
-            uploaded_before: 0,
             uploaded_live: 0,
             peers: PeerMeter::default(),
         }

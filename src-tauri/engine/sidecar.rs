@@ -1,6 +1,7 @@
 //! What Magnetar must remember across restarts that librqbit's own session persistence does not
 //! hold: magnets whose metadata has not arrived yet (librqbit only learns of a torrent once its
-//! metadata is known) and tasks that stopped because they finished (state 3, not a user pause).
+//! metadata is known), tasks that stopped because they finished (state 3, not a user pause), and
+//! each task's uploaded bytes (librqbit counts uploads only while a torrent is live).
 //!
 //! Stored as one small JSON file, rewritten atomically (temp file + rename) on every change.
 
@@ -25,6 +26,8 @@ struct SidecarData {
     pending: BTreeMap<String, PendingMagnet>,
     #[serde(default)]
     finished: Vec<String>,
+    #[serde(default)]
+    uploaded: BTreeMap<String, u64>,
 }
 
 /// The sidecar file and its in-memory copy.
@@ -86,9 +89,28 @@ impl Sidecar {
         });
     }
 
+    /// Uploaded bytes saved for a task by an earlier run.
+    pub fn uploaded(&self, id: &str) -> u64 {
+        self.lock().uploaded.get(id).copied().unwrap_or(0)
+    }
+
+    /// Saves every task's uploaded bytes (one write, and only if something changed).
+    pub fn set_uploaded(&self, totals: BTreeMap<String, u64>) {
+        self.update(|data| {
+            let totals: BTreeMap<String, u64> =
+                totals.into_iter().filter(|(_, n)| *n > 0).collect();
+            if data.uploaded == totals {
+                return false;
+            }
+            data.uploaded = totals;
+            true
+        });
+    }
+
     pub fn forget(&self, id: &str) {
         self.set_pending(id, None);
         self.set_finished(id, false);
+        self.update(|data| data.uploaded.remove(id).is_some());
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SidecarData> {
@@ -134,10 +156,13 @@ mod tests {
         };
         sidecar.set_pending("a", Some(magnet.clone()));
         sidecar.set_finished("b", true);
+        sidecar.set_uploaded([("b".to_string(), 42), ("c".to_string(), 0)].into());
         let reloaded = Sidecar::load(Some(path));
+        assert_eq!((reloaded.uploaded("b"), reloaded.uploaded("c")), (42, 0));
         assert_eq!(reloaded.pending(), vec![("a".to_string(), magnet)]);
         assert!(reloaded.is_finished("b"));
         reloaded.forget("b");
         assert!(!reloaded.is_finished("b"));
+        assert_eq!(reloaded.uploaded("b"), 0);
     }
 }

@@ -46,7 +46,8 @@ pub struct Task {
     pub stop_when_finished: bool,
     /// Stopped because it finished, not because a user paused it.
     pub finished_stopped: bool,
-    /// Uploaded bytes from earlier live periods: librqbit restarts its counter on every resume.
+    /// Uploaded bytes from earlier live periods and earlier runs: librqbit restarts its counter
+    /// on every resume.
     pub uploaded_before: u64,
     /// The live upload counter at the last observation.
     pub uploaded_live: u64,

@@ -15,6 +15,9 @@ use crate::protocol::{Event, TaskState};
 const STATE_INTERVAL: Duration = Duration::from_millis(250);
 /// Every how many state checks the full numbers are sampled and `task.updated` is sent.
 const TICKS_PER_UPDATE: u32 = 4;
+/// Every how many state checks the upload totals are saved (about once a minute), so that a
+/// crash loses little; a clean shutdown saves them too.
+const TICKS_PER_SAVE: u32 = 240;
 
 /// Runs until `cancel` fires.
 pub async fn run(engine: Engine, cancel: CancellationToken) {
@@ -27,6 +30,9 @@ pub async fn run(engine: Engine, cancel: CancellationToken) {
             _ = interval.tick() => {
                 tick = tick.wrapping_add(1);
                 engine.observe(tick.is_multiple_of(TICKS_PER_UPDATE));
+                if tick.is_multiple_of(TICKS_PER_SAVE) {
+                    engine.save_uploaded();
+                }
             }
         }
     }
