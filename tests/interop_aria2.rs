@@ -71,10 +71,13 @@ async fn magnetar_seeds_to_aria2_through_a_local_tracker() {
     let finished = aria2.wait_exit(Duration::from_secs(120)).await;
     assert!(finished, "aria2c did not finish downloading from Magnetar");
     torrent.assert_downloaded(leech_dir.path());
-    // Our upload counter saw it.
+    // Our upload counter saw it, and keeps it across a restart.
     let summary = client.poll_ul_bytes(&id, torrent.total_len()).await;
-    assert!(
-        summary["ul_bytes"].as_u64().unwrap() >= torrent.total_len(),
-        "{summary}"
-    );
+    let uploaded = summary["ul_bytes"].as_u64().unwrap();
+    assert!(uploaded >= torrent.total_len(), "{summary}");
+    drop(client);
+    server.stop().await;
+    let server = TestServer::start_in(root.path()).await;
+    let mut client = server.client().await;
+    assert_eq!(client.summary(&id).await["ul_bytes"], uploaded);
 }
