@@ -128,6 +128,28 @@ async fn magnet_download_from_librqbit_through_x_pe() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_magnet_peer_that_comes_up_late_is_tried_again() {
+    let torrent = TestTorrent::build(TorrentSpec {
+        name: "late.bin",
+        files: vec![("late.bin", 300_000)],
+        seed: 14,
+        ..Default::default()
+    });
+    let port = support::peers::free_port();
+    let late_peer: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let id = torrent.info_hash.clone();
+    client.add_magnet(&torrent.magnet(&[late_peer])).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let seeder = LibrqbitSeeder::start_on(&torrent, None, port).await;
+    client.poll_state(&id, 2).await;
+    torrent.assert_downloaded(&server.download_dir);
+    assert!(!client.transitions(&id).iter().any(|(_, new)| *new == 5));
+    drop(seeder);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_updated_reports_progress_and_goes_quiet_when_idle() {
     let torrent = TestTorrent::build(TorrentSpec {
         name: "progress.bin",

@@ -4,6 +4,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use librqbit::api::TorrentIdOrHash;
 use librqbit::dht::Id20;
@@ -13,6 +14,13 @@ use super::sidecar::PendingMagnet;
 use super::task::{Origin, Phase, Task};
 use super::{find, source, Engine, EngineError, Source, SourceKind};
 use crate::protocol::Event;
+
+/// Pauses between attempts to fetch a magnet's metadata from its `x.pe` peers.
+const MAGNET_RETRIES: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(3),
+    Duration::from_secs(10),
+];
 
 impl Engine {
     /// Validates nothing: `source` comes from [`super::parse_magnet`] or [`super::parse_torrent`].
@@ -188,21 +196,40 @@ impl Engine {
     }
 
     async fn run_add(&self, origin: Origin) -> anyhow::Result<AddTorrentResponse> {
-        let (add, peers) = match origin {
-            Origin::Magnet { uri, peers } => (
-                AddTorrent::from_url(uri),
-                source::resolve_peers(&peers).await,
-            ),
-            Origin::Torrent { bytes } => (AddTorrent::from_bytes(bytes.to_vec()), Vec::new()),
+        let peers = match &origin {
+            Origin::Magnet { peers, .. } => source::resolve_peers(peers).await,
+            Origin::Torrent { .. } => Vec::new(),
         };
-        let opts = AddTorrentOptions {
-            preferred_id: Some(self.inner.next_torrent_id.fetch_add(1, Ordering::Relaxed)),
-            // Data already on disk is hash-checked and kept, not refused.
-            overwrite: true,
-            initial_peers: (!peers.is_empty()).then_some(peers),
-            ..Default::default()
-        };
-        self.inner.session.add_torrent(add, Some(opts)).await
+        let mut attempt = 0;
+        loop {
+            let add = match &origin {
+                Origin::Magnet { uri, .. } => AddTorrent::from_url(uri.clone()),
+                Origin::Torrent { bytes } => AddTorrent::from_bytes(bytes.to_vec()),
+            };
+            let opts = AddTorrentOptions {
+                preferred_id: Some(self.inner.next_torrent_id.fetch_add(1, Ordering::Relaxed)),
+                // Data already on disk is hash-checked and kept, not refused.
+                overwrite: true,
+                initial_peers: (!peers.is_empty()).then(|| peers.clone()),
+                ..Default::default()
+            };
+            let result = self.inner.session.add_torrent(add, Some(opts)).await;
+            // A magnet whose only sources are its x.pe peers fails as soon as each has been
+            // tried once; a peer that was busy or restarting deserves a few more tries.
+            let retry = result.is_err()
+                && !peers.is_empty()
+                && matches!(origin, Origin::Magnet { .. })
+                && attempt < MAGNET_RETRIES.len();
+            if !retry {
+                return result;
+            }
+            tracing::info!(
+                attempt,
+                "magnet metadata not fetched from its peers yet; retrying"
+            );
+            tokio::time::sleep(MAGNET_RETRIES[attempt]).await;
+            attempt += 1;
+        }
     }
 
     /// Records the outcome of a background add.

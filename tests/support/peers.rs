@@ -49,6 +49,15 @@ impl LibrqbitSeeder {
     /// A seeder that uploads at most `upload_bps` bytes a second, so that a test can watch a
     /// download while it runs.
     pub async fn start_limited(torrent: &TestTorrent, upload_bps: Option<u32>) -> LibrqbitSeeder {
+        Self::start_on(torrent, upload_bps, free_port()).await
+    }
+
+    /// A seeder listening on a chosen port (to play a peer that comes up late).
+    pub async fn start_on(
+        torrent: &TestTorrent,
+        upload_bps: Option<u32>,
+        port: u16,
+    ) -> LibrqbitSeeder {
         let dir = tempfile::tempdir().unwrap();
         torrent.write_content(dir.path());
         // librqbit puts a multi-file torrent's files straight into `output_folder`.
@@ -56,7 +65,6 @@ impl LibrqbitSeeder {
             [single] if single.parent() == Some(dir.path()) => dir.path().to_owned(),
             _ => dir.path().join(&torrent.name),
         };
-        let port = free_port();
         let session = Session::new_with_opts(
             dir.path().to_owned(),
             SessionOptions {
