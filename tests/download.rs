@@ -150,6 +150,43 @@ async fn a_magnet_peer_that_comes_up_late_is_tried_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_whose_only_peer_went_away_finds_it_again() {
+    // librqbit alone would retry the lost peer after ~10 s and then only after ~60 s or more;
+    // the engine restarts the peer search after 15 s without any peer.
+    let torrent = TestTorrent::build(TorrentSpec {
+        name: "comeback.bin",
+        files: vec![("comeback.bin", 4 * 1024 * 1024)],
+        seed: 15,
+        ..Default::default()
+    });
+    let port = support::peers::free_port();
+    let seeder = LibrqbitSeeder::start_on(&torrent, Some(512 * 1024), port).await;
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let id = torrent.info_hash.clone();
+    client.add_magnet(&torrent.magnet(&[seeder.addr])).await;
+    while client.summary(&id).await["dl_bytes"] == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    seeder.session.stop().await;
+    drop(seeder);
+    let gone = Instant::now();
+    tokio::time::sleep(std::time::Duration::from_secs(25)).await;
+    let seeder = LibrqbitSeeder::start_on(&torrent, None, port).await;
+    client.poll_state(&id, 2).await;
+    let back_after = gone.elapsed();
+    torrent.assert_downloaded(&server.download_dir);
+    eprintln!("the download resumed and finished {back_after:?} after its peer left");
+    // The engine's restarts of the peer search never showed as state changes.
+    let transitions = client.transitions(&id);
+    assert!(
+        !transitions.iter().any(|(_, new)| *new == 4),
+        "{transitions:?}"
+    );
+    drop(seeder);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_updated_reports_progress_and_goes_quiet_when_idle() {
     let torrent = TestTorrent::build(TorrentSpec {
         name: "progress.bin",

@@ -68,7 +68,10 @@ impl Engine {
         let handle = {
             let mut tasks = self.tasks();
             let task = find(&mut tasks, id)?;
+            // A user's pause wins over an engine restart in progress (see stall.rs).
+            let restarting = std::mem::replace(&mut task.restarting, false);
             match &task.phase {
+                Phase::Managed(handle) if restarting => Some(handle.clone()),
                 Phase::Adding(abort) => {
                     abort.abort();
                     task.phase = Phase::Stopped;
@@ -86,11 +89,12 @@ impl Engine {
             }
         };
         if let Some(handle) = handle {
-            self.inner
-                .session
-                .pause(&handle)
-                .await
-                .map_err(|e| EngineError::InvalidState(format!("cannot pause: {e:#}")))?;
+            // "Already paused" (a race with an engine restart) is what the caller wanted.
+            if let Err(e) = self.inner.session.pause(&handle).await {
+                if !handle.is_paused() {
+                    return Err(EngineError::InvalidState(format!("cannot pause: {e:#}")));
+                }
+            }
         }
         // Publish the transition now, before answering: a quick pause-resume must not slip
         // between two looks of the watcher.

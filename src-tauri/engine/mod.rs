@@ -11,6 +11,7 @@ mod lifecycle;
 mod restore;
 mod sidecar;
 mod source;
+mod stall;
 mod task;
 mod watcher;
 
@@ -234,6 +235,8 @@ impl Engine {
             stop_when_finished: !self.inner.config.seed,
             uploaded_live: 0,
             peers: PeerMeter::default(),
+            stalled_since: None,
+            restarting: false,
         }
     }
 }

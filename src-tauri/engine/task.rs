@@ -52,6 +52,11 @@ pub struct Task {
     /// The live upload counter at the last observation.
     pub uploaded_live: u64,
     pub peers: PeerMeter,
+    /// Since when a live, unfinished download has had no peer at all.
+    pub stalled_since: Option<std::time::Instant>,
+    /// The engine is restarting the peer search (a pause and resume in librqbit that clients
+    /// must not see as states): the task reports "downloading" meanwhile.
+    pub restarting: bool,
 }
 
 impl Task {
@@ -75,6 +80,9 @@ impl Task {
 
     /// The state as it is now, from librqbit's own state.
     pub fn current_state(&self) -> TaskState {
+        if self.restarting {
+            return TaskState::Downloading;
+        }
         match &self.phase {
             Phase::Adding(_) => TaskState::Preparing,
             Phase::Stopped => TaskState::Paused,
@@ -119,6 +127,14 @@ impl Task {
             }
         });
         self.ready = filled.is_ok();
+    }
+
+    /// The magnet's `x.pe` peers, if it came from a magnet that had some.
+    pub fn magnet_peers(&self) -> &[String] {
+        match &self.origin {
+            Origin::Magnet { peers, .. } => peers,
+            Origin::Torrent { .. } => &[],
+        }
     }
 
     /// Did the torrent download anything since it last went live? Tells a download that
@@ -176,6 +192,9 @@ impl Task {
             }
             Phase::Adding(_) => summary.state = TaskState::Preparing,
             Phase::Stopped => summary.state = TaskState::Paused,
+        }
+        if self.restarting {
+            summary.state = TaskState::Downloading;
         }
         summary
     }

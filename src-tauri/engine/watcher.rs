@@ -47,7 +47,9 @@ impl Engine {
             self.stop_if_finished(task);
             let summary = full.then(|| {
                 task.sample_peers();
-                task.observe_summary()
+                let summary = task.observe_summary();
+                self.restart_if_stalled(task, &summary);
+                summary
             });
             let state = match &summary {
                 Some(summary) => summary.state,
