@@ -9,6 +9,7 @@
 //! - [`server`]: one HTTP port for the web UI and the WebSocket endpoint, with Host, Origin and
 //!   token checks and size and connection limits.
 //! - [`config`]: settings, their defaults and where they live.
+//! - [`startup`]: settings resolved, engine and server started, one shutdown; used by both shells.
 //! - [`headless`]: `magnetar serve`, the engine and the server with no GUI.
 //! - `desktop` (feature `desktop`): the Tauri shell.
 
@@ -18,6 +19,7 @@ pub mod engine;
 pub mod headless;
 pub mod protocol;
 pub mod server;
+pub mod startup;
 
 #[cfg(feature = "desktop")]
 pub mod desktop;

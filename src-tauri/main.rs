@@ -55,9 +55,9 @@ struct ServeArgs {
     no_seed: bool,
 }
 
-impl From<ServeArgs> for magnetar::headless::Overrides {
+impl From<ServeArgs> for magnetar::startup::Overrides {
     fn from(args: ServeArgs) -> Self {
-        magnetar::headless::Overrides {
+        magnetar::startup::Overrides {
             listen: args.listen,
             download_dir: args.download_dir,
             data_dir: args.data_dir,
@@ -96,7 +96,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn serve(overrides: magnetar::headless::Overrides) -> anyhow::Result<()> {
+fn serve(overrides: magnetar::startup::Overrides) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(magnetar::headless::run(overrides))
 }

@@ -292,7 +292,7 @@ async fn error_codes() {
     let missing = json!({"task_id": "ffffffffffffffffffffffffffffffffffffffff"});
     assert_eq!(c.error_code("task.nope", json!({})).await, -1);
     // Every documented method is dispatched (whatever else its empty params earn it).
-    for method in magnetar::api::METHODS {
+    for (method, _) in magnetar::api::METHODS {
         let response = c.call(method, json!({})).await;
         assert_ne!(response["error"], -1, "{method} is not dispatched");
     }

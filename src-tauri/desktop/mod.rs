@@ -4,12 +4,12 @@
 
 use tauri::{WebviewUrl, WebviewWindowBuilder};
 
-use crate::headless::{self, Overrides, RunConfig};
+use crate::startup::{self, Overrides, RunConfig};
 
 /// Starts the engine and server on Tauri's runtime, then opens the main window.
 pub fn run() -> anyhow::Result<()> {
     let config = RunConfig::resolve(Overrides::default())?;
-    let running = tauri::async_runtime::block_on(headless::start(&config))?;
+    let running = tauri::async_runtime::block_on(startup::start(&config))?;
     tracing::info!(url = %running.url, "engine and API ready");
     let api_url = running.url.clone();
     let app = tauri::Builder::default()

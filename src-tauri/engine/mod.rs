@@ -201,11 +201,6 @@ impl Engine {
         }
     }
 
-    /// The port peers can reach this engine on, if it listens.
-    pub fn peer_port(&self) -> Option<u16> {
-        self.inner.session.listen_addr().map(|a| a.port())
-    }
-
     fn tasks(&self) -> MutexGuard<'_, Vec<Task>> {
         self.inner
             .tasks

@@ -1,19 +1,10 @@
-//! Request and response envelopes.
+//! The response envelope. (Requests are read field by field in `api`, so that a broken one
+//! still gets its id echoed back.)
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::ErrorCode;
-
-/// A request as a client sends it. `id` is kept as raw JSON so that a numeric id is echoed back
-/// exactly as it came (the seed says string; being lenient costs nothing and helps scripts).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Request {
-    pub id: Value,
-    pub method: String,
-    #[serde(default)]
-    pub params: Value,
-}
 
 /// Exactly one response is sent for every request, in the order requests are answered.
 #[derive(Debug, Clone, Serialize)]

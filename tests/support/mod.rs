@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use magnetar::headless::{self, Overrides, RunConfig, Running};
+use magnetar::startup::{self, Overrides, RunConfig, Running};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -76,7 +76,7 @@ impl TestServer {
         let mut overrides = test_overrides(&data_dir, &download_dir);
         change(&mut overrides);
         let config = RunConfig::resolve(overrides).expect("config");
-        let running = headless::start(&config).await.expect("server starts");
+        let running = startup::start(&config).await.expect("server starts");
         TestServer {
             url: running.url.clone(),
             running: Some(running),
