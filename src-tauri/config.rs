@@ -10,12 +10,37 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::durable::{write_atomically, Access};
+
+/// A secret (the API token): readable by code that needs it through [`Secret::expose`], and
+/// never shown by `Debug`, so it cannot leak into a log line or a panic message.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
 /// The default API address: loopback only, so nothing is exposed until the user asks for it.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7345";
 /// The default largest WebSocket message a client may send.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
-/// The default cap on simultaneous WebSocket connections.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+/// The default cap on simultaneous WebSocket connections. An idle connection costs one task, a
+/// socket and a bus receiver (events are shared, not copied), so a thousand is cheap.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 /// The settings file, `settings.json`. Every field is optional in the file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -28,7 +53,7 @@ pub struct Settings {
     /// Port for incoming BitTorrent peers; 0 lets the system pick.
     pub peer_port: u16,
     /// API token required from non-loopback clients.
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     pub dht: bool,
     pub upnp: bool,
     pub lsd: bool,
@@ -141,7 +166,11 @@ impl Settings {
                 "max_message_bytes must be at least 1024".into(),
             ));
         }
-        if self.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        if self
+            .token
+            .as_ref()
+            .is_some_and(|t| t.expose().trim().is_empty())
+        {
             return Err(ConfigError::Invalid("token must not be empty".into()));
         }
         Ok(())
@@ -160,46 +189,20 @@ impl Settings {
     }
 }
 
-/// Writes `bytes` to `path` atomically (temp file, then rename), creating parent folders.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ConfigError> {
-    let write_err = |source| ConfigError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(write_err)?;
-    }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(write_err)?;
-    restrict_permissions(&tmp);
-    std::fs::rename(&tmp, path).map_err(write_err)
-}
-
-/// Secrets are readable by their owner only.
-fn restrict_permissions(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-}
-
 /// The API token: the given one, else the saved one; when none exists and `required`, a new
 /// random token is generated and saved. Returns the token and whether it was just generated.
 pub fn resolve_token(
-    given: Option<String>,
+    given: Option<Secret>,
     token_file: &Path,
     required: bool,
-) -> Result<(Option<String>, bool), ConfigError> {
+) -> Result<(Option<Secret>, bool), ConfigError> {
     if let Some(token) = given {
         return Ok((Some(token), false));
     }
     if let Ok(saved) = std::fs::read_to_string(token_file) {
         let saved = saved.trim();
         if !saved.is_empty() {
-            return Ok((Some(saved.to_owned()), false));
+            return Ok((Some(Secret(saved.to_owned())), false));
         }
     }
     if !required {
@@ -209,8 +212,13 @@ pub fn resolve_token(
     getrandom::fill(&mut bytes)
         .map_err(|e| ConfigError::Invalid(format!("no randomness for a token: {e}")))?;
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    write_atomically(token_file, token.as_bytes())?;
-    Ok((Some(token), true))
+    write_atomically(token_file, token.as_bytes(), Access::Private).map_err(|source| {
+        ConfigError::Write {
+            path: token_file.to_owned(),
+            source,
+        }
+    })?;
+    Ok((Some(Secret(token)), true))
 }
 
 #[cfg(test)]
@@ -230,6 +238,16 @@ mod tests {
     }
 
     #[test]
+    fn the_token_never_shows_in_debug_output() {
+        let settings = Settings {
+            token: Some(Secret::new("hunter2-token")),
+            ..Settings::default()
+        };
+        assert!(!format!("{settings:?}").contains("hunter2"));
+        assert!(!format!("{settings:#?}").contains("hunter2"));
+    }
+
+    #[test]
     fn bad_file_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("settings.json");
@@ -246,12 +264,18 @@ mod tests {
         let (token, generated) = resolve_token(None, &file, true).unwrap();
         assert!(generated);
         let token = token.unwrap();
-        assert_eq!(token.len(), 48);
+        assert_eq!(token.expose().len(), 48);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "the token file is private");
+        }
         assert_eq!(
             resolve_token(None, &file, true).unwrap(),
             (Some(token), false)
         );
-        let given = resolve_token(Some("mine".into()), &file, true).unwrap();
-        assert_eq!(given, (Some("mine".into()), false));
+        let given = resolve_token(Some(Secret::new("mine")), &file, true).unwrap();
+        assert_eq!(given, (Some(Secret::new("mine")), false));
     }
 }

@@ -11,7 +11,7 @@ pub async fn run(overrides: Overrides) -> anyhow::Result<()> {
         eprintln!(
             "A new API token was generated for remote clients (saved in {}): {}",
             run.paths.token_file().display(),
-            run.token.as_deref().unwrap_or_default()
+            run.token.as_ref().map(|t| t.expose()).unwrap_or_default()
         );
     }
     tracing::info!(

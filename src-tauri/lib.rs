@@ -9,12 +9,14 @@
 //! - [`server`]: one HTTP port for the web UI and the WebSocket endpoint, with Host, Origin and
 //!   token checks and size and connection limits.
 //! - [`config`]: settings, their defaults and where they live.
+//! - [`durable`]: crash-safe file replacement, and the lock on the data folder.
 //! - [`startup`]: settings resolved, engine and server started, one shutdown; used by both shells.
 //! - [`headless`]: `magnetar serve`, the engine and the server with no GUI.
 //! - `desktop` (feature `desktop`): the Tauri shell.
 
 pub mod api;
 pub mod config;
+pub mod durable;
 pub mod engine;
 pub mod headless;
 pub mod protocol;

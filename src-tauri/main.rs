@@ -39,7 +39,7 @@ struct ServeArgs {
     #[arg(long, value_name = "N")]
     peer_port: Option<u16>,
     /// API token that clients from other machines must present
-    #[arg(long, value_name = "T", env = "MAGNETAR_TOKEN")]
+    #[arg(long, value_name = "T", env = "MAGNETAR_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// Turn off the DHT
     #[arg(long)]
@@ -62,7 +62,7 @@ impl From<ServeArgs> for magnetar::startup::Overrides {
             download_dir: args.download_dir,
             data_dir: args.data_dir,
             peer_port: args.peer_port,
-            token: args.token,
+            token: args.token.map(magnetar::config::Secret::new),
             no_dht: args.no_dht,
             no_upnp: args.no_upnp,
             no_lsd: args.no_lsd,

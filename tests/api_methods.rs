@@ -376,11 +376,15 @@ async fn overlapping_adds_each_get_their_own_torrent() {
     // be handed each other's torrent.
     let server = TestServer::start().await;
     let mut client = server.client().await;
+    // (Distinct names: same-named files would be refused as a path collision, see
+    // tests/placement.rs.)
+    let names: Vec<String> = (0..6).map(|i| format!("overlap-{i}.bin")).collect();
     let torrents: Vec<TestTorrent> = (0..6u64)
         .map(|i| {
+            let name = names[i as usize].as_str();
             TestTorrent::build(TorrentSpec {
-                name: "same-name.bin",
-                files: vec![("same-name.bin", 40_000 + i as usize * 1000)],
+                name,
+                files: vec![(name, 40_000 + i as usize * 1000)],
                 seed: 100 + i,
                 ..Default::default()
             })

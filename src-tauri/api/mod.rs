@@ -7,6 +7,9 @@ mod error;
 mod session;
 mod tasks;
 
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
 use serde_json::Value;
 
 pub use error::ApiError;
@@ -37,7 +40,7 @@ macro_rules! async_ {
 /// Every method this API answers, with its handler: the one list that dispatch, the docs check
 /// and `session.info` read. docs/API.md documents each.
 pub const METHODS: &[(&str, Handler)] = &[
-    ("task.add", sync!(tasks::add)),
+    ("task.add", async_!(tasks::add)),
     ("task.list", sync!(tasks::list)),
     ("task.getStatus", sync!(tasks::get_status)),
     ("task.getMetadata", sync!(tasks::get_metadata)),
@@ -73,9 +76,17 @@ impl Api {
             Ok(parts) => parts,
             Err((id, message)) => return Response::error(id, ErrorCode::InvalidRequest, message),
         };
-        match self.call(&method, params).await {
-            Ok(result) => Response::ok(id, result),
-            Err(e) => Response::error(id, e.code, e.message),
+        // Defence in depth: whatever a handler (or librqbit under it) panics on becomes a -7
+        // for this request, and the connection carries on.
+        let call = AssertUnwindSafe(self.call(&method, params)).catch_unwind();
+        match call.await {
+            Ok(Ok(result)) => Response::ok(id, result),
+            Ok(Err(e)) => Response::error(id, e.code, e.message),
+            Err(panic) => {
+                let why = crate::engine::panic_message(panic.as_ref());
+                tracing::error!(method, "request handler panicked: {why}");
+                Response::error(id, ErrorCode::Internal, format!("internal error: {why}"))
+            }
         }
     }
 

@@ -36,7 +36,7 @@ struct RemoveParams {
 }
 
 /// `task.add {type, uri}`: validated here, synchronously; the download starts in the background.
-pub fn add(api: &Api, params: Value) -> Result<Value, ApiError> {
+pub async fn add(api: &Api, params: Value) -> Result<Value, ApiError> {
     let params: AddParams = parse(params)?;
     let source = match params.kind.as_str() {
         "magnet" => parse_magnet(&params.uri)?,
@@ -47,7 +47,7 @@ pub fn add(api: &Api, params: Value) -> Result<Value, ApiError> {
             )));
         }
     };
-    api.engine.add(source)?;
+    api.engine.add(source).await?;
     Ok(Value::Null)
 }
 

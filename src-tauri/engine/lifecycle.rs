@@ -1,18 +1,27 @@
-//! A task's life through the API: added, paused, resumed, removed. Adding runs librqbit's
-//! `add_torrent` in the background (for a magnet it only returns once the metadata is in), so the
-//! task exists at once and the outcome is recorded when the add finishes.
+//! A task's life through the API: added, paused, resumed, removed.
+//!
+//! Adding is synchronous up to the point where the task exists (validated, its paths claimed,
+//! `task.created` published); the rest runs in the background. For a magnet that is two steps:
+//! librqbit first only fetches the metadata (`list_only`), which is validated and whose paths are
+//! claimed like a .torrent's, and only then is the torrent added for real, into its own folder.
+//! So a magnet whose metadata is hostile, or whose files would land on another task's, fails
+//! (state 5) without writing a byte.
 
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use librqbit::api::TorrentIdOrHash;
 use librqbit::dht::Id20;
 use librqbit::{AddTorrent, AddTorrentOptions, AddTorrentResponse, ManagedTorrent};
 
+use super::placement::Layout;
 use super::sidecar::PendingMagnet;
 use super::task::{Origin, Phase, Task};
-use super::{find, source, Engine, EngineError, Source, SourceKind};
+use super::{find, parse_torrent, source, Engine, EngineError, Source, SourceKind};
 use crate::protocol::Event;
 
 /// Pauses between attempts to fetch a magnet's metadata from its `x.pe` peers.
@@ -21,16 +30,44 @@ const MAGNET_RETRIES: [Duration; 3] = [
     Duration::from_secs(3),
     Duration::from_secs(10),
 ];
+/// How long an add of a task whose removal is in flight waits for that removal.
+const REMOVAL_WAIT: Duration = Duration::from_secs(30);
 
 impl Engine {
     /// Validates nothing: `source` comes from [`super::parse_magnet`] or [`super::parse_torrent`].
-    /// Registers the task, publishes `task.created` and starts adding it in the background.
-    pub fn add(&self, source: Source) -> Result<(), EngineError> {
+    /// Claims the task's paths, registers it, publishes `task.created` and starts adding it in
+    /// the background. An add of a task that is being removed waits for the removal to finish,
+    /// so that the old `task.removed` always comes before the new `task.created`.
+    pub async fn add(&self, source: Source) -> Result<(), EngineError> {
+        let deadline = tokio::time::Instant::now() + REMOVAL_WAIT;
+        loop {
+            let removed = {
+                let removing = self.removing();
+                match removing.get(&source.id) {
+                    Some(done) => done.clone(),
+                    None => break,
+                }
+            };
+            let waited = tokio::time::timeout_at(deadline, removed.notified()).await;
+            if waited.is_err() {
+                return Err(EngineError::AlreadyExists(format!(
+                    "{} (its removal is still in progress; try again)",
+                    source.id
+                )));
+            }
+        }
+        self.add_now(source)
+    }
+
+    fn add_now(&self, source: Source) -> Result<(), EngineError> {
         let mut tasks = self.tasks();
-        if tasks.iter().any(|t| t.id == source.id) {
+        if tasks.iter().any(|t| t.id == source.id) || self.removing().contains_key(&source.id) {
             return Err(EngineError::AlreadyExists(source.id));
         }
-        let (origin, known) = match source.kind {
+        if let SourceKind::Torrent { layout, .. } = &source.kind {
+            self.claim_paths(&source.id, layout)?;
+        }
+        let origin = match &source.kind {
             SourceKind::Magnet { uri, peers } => {
                 let pending = PendingMagnet {
                     uri: uri.clone(),
@@ -38,28 +75,40 @@ impl Engine {
                     paused: false,
                 };
                 self.inner.sidecar.set_pending(&source.id, Some(pending));
-                (Origin::Magnet { uri, peers }, None)
+                Origin::Magnet {
+                    uri: uri.clone(),
+                    peers: peers.clone(),
+                }
             }
-            SourceKind::Torrent {
-                bytes,
-                creator,
-                comment,
-                files,
-            } => {
-                let bytes = Arc::new(bytes);
-                (Origin::Torrent { bytes }, Some((files, creator, comment)))
-            }
+            SourceKind::Torrent { bytes, .. } => Origin::Torrent {
+                bytes: Arc::new(bytes.clone()),
+            },
         };
         let abort = self.spawn_add(source.id.clone(), origin.clone());
-        let mut task = self.new_task(source.id, source.name, origin, Phase::Adding(abort));
-        if let Some((files, creator, comment)) = known {
-            task.ready = true;
-            task.files = files;
-            task.creator = creator;
-            task.comment = comment;
-        }
-        let _ = self.inner.events.send(Event::Created(task.metadata()));
+        let mut task = self.new_task(
+            source.id.clone(),
+            source.name.clone(),
+            origin,
+            Phase::Adding(abort),
+        );
+        task.fill_metadata(&source);
+        self.publish(Event::Created(task.metadata()));
         tasks.push(task);
+        Ok(())
+    }
+
+    /// Claims `layout`'s paths for task `id`, or says which task holds one of them already.
+    fn claim_paths(&self, id: &str, layout: &Layout) -> Result<(), EngineError> {
+        let files: Vec<PathBuf> = layout
+            .files
+            .iter()
+            .map(|f| self.inner.config.download_dir.join(f))
+            .collect();
+        let mut owners = self.owners();
+        if let Some(collision) = owners.collision(id, &files) {
+            return Err(EngineError::InvalidInput(collision.message()));
+        }
+        owners.claim(id, files);
         Ok(())
     }
 
@@ -142,16 +191,38 @@ impl Engine {
         Ok(())
     }
 
-    /// Removes a task, and its downloaded files if `delete_files`. Publishes `task.removed`.
+    /// Removes a task, and its downloaded files if `delete_files`. Publishes `task.removed`
+    /// once librqbit has let go of it; until then an add of the same hash waits.
     pub async fn remove(&self, id: &str, delete_files: bool) -> Result<(), EngineError> {
+        let done = Arc::new(tokio::sync::Notify::new());
         let task = {
             let mut tasks = self.tasks();
             let index = tasks
                 .iter()
                 .position(|t| t.id == id)
                 .ok_or_else(|| EngineError::NotFound(id.to_owned()))?;
+            self.removing().insert(id.to_owned(), done.clone());
             tasks.remove(index)
         };
+        // However this ends (even if the caller goes away), the removal completes and waiters
+        // are released: it runs on its own tracked task.
+        let engine = self.clone();
+        let removal = self.inner.tracker.spawn(async move {
+            let result = engine.finish_remove(task, delete_files).await;
+            engine.removing().remove(&result.0);
+            done.notify_waiters();
+            result.1
+        });
+        removal
+            .await
+            .unwrap_or_else(|e| Err(EngineError::Internal(format!("removal failed: {e}"))))
+    }
+
+    async fn finish_remove(
+        &self,
+        task: Task,
+        delete_files: bool,
+    ) -> (String, Result<(), EngineError>) {
         if let Phase::Adding(abort) = &task.phase {
             abort.abort();
         }
@@ -172,10 +243,11 @@ impl Engine {
                     .map_err(|e| EngineError::Internal(format!("task removed, but: {e:#}")));
             }
         }
-        let _ = self.inner.events.send(Event::Removed {
+        self.owners().release(&task.id);
+        self.publish(Event::Removed {
             task_id: task.id.clone(),
         });
-        result
+        (task.id, result)
     }
 
     fn remember_pending(&self, task: &Task, paused: bool) {
@@ -189,51 +261,128 @@ impl Engine {
         }
     }
 
-    /// Starts librqbit's `add_torrent` for `origin` in the background.
+    /// Starts adding `origin` to librqbit in the background, on the engine's tracker. A panic
+    /// anywhere in it (librqbit included) fails the task with a message; it never leaves the
+    /// task in state 0.
     pub(super) fn spawn_add(&self, id: String, origin: Origin) -> tokio::task::AbortHandle {
         let engine = self.clone();
-        tokio::spawn(async move {
-            let result = engine.run_add(origin).await;
-            engine.finish_add(&id, result);
-        })
-        .abort_handle()
+        let cancel = self.inner.cancel.clone();
+        self.inner
+            .tracker
+            .spawn(async move {
+                let run = AssertUnwindSafe(engine.run_add(&id, origin)).catch_unwind();
+                let result = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    result = run => result,
+                };
+                let result = result.unwrap_or_else(|panic| {
+                    let why = super::panic_message(panic.as_ref());
+                    tracing::error!(task = %id, "adding panicked: {why}");
+                    Err(anyhow::anyhow!("internal error while adding: {why}"))
+                });
+                engine.finish_add(&id, result);
+            })
+            .abort_handle()
     }
 
-    async fn run_add(&self, origin: Origin) -> anyhow::Result<AddTorrentResponse> {
-        let peers = match &origin {
-            Origin::Magnet { peers, .. } => source::resolve_peers(peers).await,
-            Origin::Torrent { .. } => Vec::new(),
+    async fn run_add(&self, id: &str, origin: Origin) -> anyhow::Result<AddTorrentResponse> {
+        let (bytes, peers) = match origin {
+            Origin::Torrent { bytes } => (bytes.to_vec(), Vec::new()),
+            Origin::Magnet { uri, peers } => {
+                let peers = source::resolve_peers(&peers).await;
+                let (bytes, seen) = self.fetch_metadata(&uri, &peers).await?;
+                let torrent = parse_torrent(bytes.clone()).map_err(|e| {
+                    anyhow::anyhow!("the metadata from peers is not acceptable: {e}")
+                })?;
+                if torrent.id != id {
+                    anyhow::bail!(
+                        "the peers sent metadata of another torrent ({})",
+                        torrent.id
+                    );
+                }
+                self.accept_metadata(id, &torrent)?;
+                let mut all = peers;
+                for peer in seen {
+                    if !all.contains(&peer) {
+                        all.push(peer);
+                    }
+                }
+                (bytes, all)
+            }
         };
+        let layout = self
+            .with_task(id, |t| t.layout.clone())
+            .ok()
+            .flatten()
+            .ok_or_else(|| anyhow::anyhow!("the task was removed, or has no layout"))?;
+        let opts = AddTorrentOptions {
+            preferred_id: Some(self.inner.next_torrent_id.fetch_add(1, Ordering::Relaxed)),
+            // Data already on disk that no other task owns is hash-checked and kept.
+            overwrite: true,
+            sub_folder: Some(layout.sub_folder),
+            initial_peers: (!peers.is_empty()).then_some(peers),
+            ..Default::default()
+        };
+        self.inner
+            .session
+            .add_torrent(AddTorrent::from_bytes(bytes), Some(opts))
+            .await
+    }
+
+    /// Fetches a magnet's metadata without adding it (librqbit's `list_only`): the torrent's
+    /// bytes and the peers seen meanwhile. A magnet whose only sources are its `x.pe` peers
+    /// fails as soon as each has been tried once; a peer that was busy or restarting deserves a
+    /// few more tries.
+    async fn fetch_metadata(
+        &self,
+        uri: &str,
+        peers: &[std::net::SocketAddr],
+    ) -> anyhow::Result<(Vec<u8>, Vec<std::net::SocketAddr>)> {
         let mut attempt = 0;
         loop {
-            let add = match &origin {
-                Origin::Magnet { uri, .. } => AddTorrent::from_url(uri.clone()),
-                Origin::Torrent { bytes } => AddTorrent::from_bytes(bytes.to_vec()),
-            };
             let opts = AddTorrentOptions {
-                preferred_id: Some(self.inner.next_torrent_id.fetch_add(1, Ordering::Relaxed)),
-                // Data already on disk is hash-checked and kept, not refused.
-                overwrite: true,
-                initial_peers: (!peers.is_empty()).then(|| peers.clone()),
+                list_only: true,
+                initial_peers: (!peers.is_empty()).then(|| peers.to_vec()),
                 ..Default::default()
             };
-            let result = self.inner.session.add_torrent(add, Some(opts)).await;
-            // A magnet whose only sources are its x.pe peers fails as soon as each has been
-            // tried once; a peer that was busy or restarting deserves a few more tries.
-            let retry = result.is_err()
-                && !peers.is_empty()
-                && matches!(origin, Origin::Magnet { .. })
-                && attempt < MAGNET_RETRIES.len();
-            if !retry {
-                return result;
+            let result = self
+                .inner
+                .session
+                .add_torrent(AddTorrent::from_url(uri), Some(opts))
+                .await;
+            match result {
+                Ok(AddTorrentResponse::ListOnly(listed)) => {
+                    return Ok((listed.torrent_bytes.to_vec(), listed.seen_peers));
+                }
+                Ok(_) => anyhow::bail!("librqbit added a torrent it was asked only to list"),
+                Err(e) if peers.is_empty() || attempt >= MAGNET_RETRIES.len() => return Err(e),
+                Err(_) => {
+                    tracing::info!(
+                        attempt,
+                        "magnet metadata not fetched from its peers yet; retrying"
+                    );
+                    tokio::time::sleep(MAGNET_RETRIES[attempt]).await;
+                    attempt += 1;
+                }
             }
-            tracing::info!(
-                attempt,
-                "magnet metadata not fetched from its peers yet; retrying"
-            );
-            tokio::time::sleep(MAGNET_RETRIES[attempt]).await;
-            attempt += 1;
         }
+    }
+
+    /// A magnet's metadata arrived and passed validation: the task learns its name and files
+    /// (`task.metadataReceived`) and claims its paths, or the add fails naming the collision.
+    fn accept_metadata(&self, id: &str, torrent: &Source) -> anyhow::Result<()> {
+        let mut tasks = self.tasks();
+        let Ok(task) = find(&mut tasks, id) else {
+            anyhow::bail!("the task was removed");
+        };
+        if let SourceKind::Torrent { layout, .. } = &torrent.kind {
+            self.claim_paths(id, layout)?;
+        }
+        if !task.ready {
+            task.fill_metadata(torrent);
+            self.publish(Event::MetadataReceived(task.metadata()));
+        }
+        Ok(())
     }
 
     /// Records the outcome of a background add.
@@ -261,18 +410,13 @@ impl Engine {
         match handle {
             Ok(handle) => {
                 let paused_meanwhile = matches!(task.phase, Phase::Stopped);
-                if !task.ready {
-                    task.fill_metadata(&handle);
-                    let _ = self
-                        .inner
-                        .events
-                        .send(Event::MetadataReceived(task.metadata()));
-                }
                 self.inner.sidecar.set_pending(id, None);
                 if paused_meanwhile {
                     let session = self.inner.session.clone();
                     let handle = handle.clone();
-                    tokio::spawn(async move { session.pause(&handle).await });
+                    self.inner
+                        .tracker
+                        .spawn(async move { session.pause(&handle).await });
                 }
                 task.phase = Phase::Managed(handle);
             }
@@ -287,7 +431,7 @@ impl Engine {
 
     fn spawn_forget(&self, handle: Arc<ManagedTorrent>) {
         let session = self.inner.session.clone();
-        tokio::spawn(async move {
+        self.inner.tracker.spawn(async move {
             let _ = session
                 .delete(TorrentIdOrHash::Hash(handle.info_hash()), false)
                 .await;

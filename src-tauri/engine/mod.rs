@@ -6,19 +6,23 @@
 //! resolves late), so the facade keeps its own task list: a task exists, with an id and a
 //! `task.created` event, the moment it is added.
 
+mod bencode;
 mod error;
 mod lifecycle;
+mod placement;
 mod restore;
 mod sidecar;
 mod source;
 mod stall;
 mod task;
+mod validate;
 mod watcher;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use librqbit::api::TorrentIdOrHash;
 use librqbit::{ManagedTorrent, Session};
@@ -29,9 +33,15 @@ use tokio_util::task::TaskTracker;
 pub use error::EngineError;
 pub use source::{parse_magnet, parse_torrent, Source, SourceKind};
 
-use crate::protocol::{Event, SessionInfo, TaskMetadata, TaskState, TaskStatus, TaskSummary};
+use crate::protocol::{
+    Event, Published, SessionInfo, TaskMetadata, TaskState, TaskStatus, TaskSummary,
+};
+use placement::PathOwners;
 use sidecar::Sidecar;
 use task::{Origin, PeerMeter, Phase, Task};
+
+/// How long shutdown waits for the engine's own background work (adds, restarts) to wind down.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// How many events the bus holds for a slow subscriber before it lags (and is resynced).
 const EVENT_BUS_CAPACITY: usize = 1024;
@@ -63,7 +73,15 @@ struct Inner {
     api: librqbit::Api,
     config: EngineConfig,
     tasks: Mutex<Vec<Task>>,
-    events: broadcast::Sender<Event>,
+    /// The paths each task owns. Locked after `tasks` when both are needed, never before.
+    owners: Mutex<PathOwners>,
+    /// Tasks whose removal is in flight, and how to wake an add waiting for it.
+    removing: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
+    events: broadcast::Sender<Published>,
+    /// Every background job of the engine (adds, retries, restarts, the watcher) runs here, so
+    /// that shutdown can cancel and wait for all of them.
+    tracker: TaskTracker,
+    cancel: CancellationToken,
     sidecar: Sidecar,
     started: Instant,
     /// The next librqbit torrent id. librqbit derives one from its persisted ids, which races
@@ -99,18 +117,31 @@ impl Engine {
                 sidecar: Sidecar::load(Some(config.state_dir.join("tasks.json"))),
                 config,
                 tasks: Mutex::new(Vec::new()),
+                owners: Mutex::new(PathOwners::default()),
+                removing: Mutex::new(HashMap::new()),
                 events,
+                tracker: TaskTracker::new(),
+                cancel: cancel.child_token(),
                 started: Instant::now(),
                 next_torrent_id: AtomicUsize::new(0),
             }),
         };
         engine.restore();
-        tracker.spawn(watcher::run(engine.clone(), cancel.child_token()));
+        tracker.spawn(watcher::supervise(engine.clone()));
         Ok(engine)
     }
 
-    /// Stops every torrent and the session; waits briefly for librqbit to wind down.
+    /// Cancels the engine's background work and waits for it (briefly), saves what must
+    /// survive, and stops every torrent and the session.
     pub async fn shutdown(&self) {
+        self.inner.cancel.cancel();
+        self.inner.tracker.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.inner.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some engine work did not stop in time");
+        }
         self.save_uploaded();
         self.inner.session.stop().await;
     }
@@ -127,8 +158,13 @@ impl Engine {
     }
 
     /// A new receiver of every event published from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Published> {
         self.inner.events.subscribe()
+    }
+
+    /// Publishes an event to every subscriber, serialized once for all of them.
+    fn publish(&self, event: Event) {
+        let _ = self.inner.events.send(Published::new(event));
     }
 
     /// Summaries of every task, in the order they were added.
@@ -179,7 +215,8 @@ impl Engine {
     /// Facts about the session. `listen_addresses` is left for the server to fill.
     pub fn info(&self) -> SessionInfo {
         let summaries = self.list();
-        let sum = |f: fn(&TaskSummary) -> u64| summaries.iter().map(f).sum();
+        let sum =
+            |f: fn(&TaskSummary) -> u64| summaries.iter().map(f).fold(0u64, u64::saturating_add);
         SessionInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             download_dir: self.inner.config.download_dir.display().to_string(),
@@ -208,6 +245,20 @@ impl Engine {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn owners(&self) -> MutexGuard<'_, PathOwners> {
+        self.inner
+            .owners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn removing(&self) -> MutexGuard<'_, HashMap<String, Arc<tokio::sync::Notify>>> {
+        self.inner
+            .removing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn with_task<R>(&self, id: &str, f: impl FnOnce(&mut Task) -> R) -> Result<R, EngineError> {
         let mut tasks = self.tasks();
         Ok(f(find(&mut tasks, id)?))
@@ -222,6 +273,7 @@ impl Engine {
             creator: String::new(),
             comment: String::new(),
             files: Vec::new(),
+            layout: None,
             ready: false,
             origin,
             phase,
@@ -247,6 +299,15 @@ fn piece_count(handle: &ManagedTorrent) -> usize {
     handle
         .with_metadata(|m| m.info.lengths().total_pieces() as usize)
         .unwrap_or(0)
+}
+
+/// The message of a caught panic, for a log line and a client's error.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
 /// Unpacks a most-significant-bit-first bitfield into `count` booleans.

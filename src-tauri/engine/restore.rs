@@ -2,16 +2,18 @@
 //! fastresume always on) and the tasks rebuilt from librqbit's session file and our sidecar.
 
 use std::net::{Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use librqbit::api::TorrentIdOrHash;
 use librqbit::dht::DhtPersistenceConfig;
 use librqbit::{
     DhtSessionConfig, ListenerOptions, ManagedTorrent, SessionOptions, SessionPersistenceConfig,
 };
 
 use super::task::{Origin, Phase};
-use super::{parse_magnet, Engine, EngineConfig};
+use super::{parse_magnet, parse_torrent, Engine, EngineConfig};
 
 impl Engine {
     /// Builds tasks for what librqbit restored from its session file, then re-adds pending magnets.
@@ -26,15 +28,22 @@ impl Engine {
         let mut tasks = self.tasks();
         for (_, handle) in restored {
             let id = handle.info_hash().as_string();
-            let origin = Origin::Torrent {
-                bytes: Arc::new(
-                    handle
-                        .with_metadata(|m| m.torrent_bytes.to_vec())
-                        .unwrap_or_default(),
-                ),
-            };
-            let mut task = self.new_task(id.clone(), id, origin, Phase::Stopped);
-            task.fill_metadata(&handle);
+            let bytes = handle
+                .with_metadata(|m| m.torrent_bytes.to_vec())
+                .unwrap_or_default();
+            let mut task = self.new_task(
+                id.clone(),
+                id.clone(),
+                Origin::Torrent {
+                    bytes: Arc::new(bytes.clone()),
+                },
+                Phase::Stopped,
+            );
+            match parse_torrent(bytes) {
+                Ok(torrent) => task.fill_metadata(&torrent),
+                Err(e) => tracing::warn!(task = %id, "restored torrent does not validate: {e}"),
+            }
+            self.claim_restored_paths(&id, &handle);
             task.phase = Phase::Managed(handle);
             task.state = task.current_state();
             tasks.push(task);
@@ -61,6 +70,34 @@ impl Engine {
             task.state = task.current_state();
             tasks.push(task);
         }
+    }
+}
+
+impl Engine {
+    /// A restored torrent owns the files where librqbit keeps them (its persisted output
+    /// folder, which may predate BEP 3 placement). Collisions between restored tasks (left by
+    /// an older version) are logged, not refused: the data is already where it is.
+    fn claim_restored_paths(&self, id: &str, handle: &ManagedTorrent) {
+        let Ok(details) = self
+            .inner
+            .api
+            .api_torrent_details(TorrentIdOrHash::Hash(handle.info_hash()))
+        else {
+            return;
+        };
+        let folder = PathBuf::from(details.output_folder);
+        let files: Vec<PathBuf> = details
+            .files
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|f| !f.attributes.padding)
+            .map(|f| f.components.iter().fold(folder.clone(), |p, c| p.join(c)))
+            .collect();
+        let mut owners = self.owners();
+        if let Some(collision) = owners.collision(id, &files) {
+            tracing::warn!(task = %id, "restored task shares a path: {}", collision.message());
+        }
+        owners.claim(id, files);
     }
 }
 

@@ -3,12 +3,15 @@
 //! metadata is known), tasks that stopped because they finished (state 3, not a user pause), and
 //! each task's uploaded bytes (librqbit counts uploads only while a torrent is live).
 //!
-//! Stored as one small JSON file, rewritten atomically (temp file + rename) on every change.
+//! Stored as one small JSON file, rewritten atomically and durably (see `durable.rs`) on every
+//! change.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::durable;
 
 /// A magnet still waiting for its metadata.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -134,10 +137,8 @@ impl Sidecar {
 }
 
 fn save_atomically(path: &Path, data: &SidecarData) -> std::io::Result<()> {
-    let bytes = serde_json::to_vec_pretty(data).map_err(std::io::Error::other)?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    let bytes = serde_json::to_vec(data).map_err(std::io::Error::other)?;
+    durable::write_atomically(path, &bytes, durable::Access::Shared)
 }
 
 #[cfg(test)]

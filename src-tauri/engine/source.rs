@@ -2,10 +2,12 @@
 //! [`Source`], synchronously, before any task exists. Nothing here touches the network.
 
 use std::net::SocketAddr;
+use std::path::{Component, Path};
 
 use librqbit::{torrent_from_bytes, Magnet};
 
-use super::EngineError;
+use super::placement::Layout;
+use super::{validate, EngineError};
 use crate::protocol::FileEntry;
 
 /// A validated thing to download.
@@ -32,6 +34,8 @@ pub enum SourceKind {
         creator: String,
         comment: String,
         files: Vec<FileEntry>,
+        /// Where its files go (BEP 3).
+        layout: Layout,
     },
 }
 
@@ -96,8 +100,10 @@ pub async fn resolve_peers(peers: &[String]) -> Vec<SocketAddr> {
     resolved
 }
 
-/// Parses and validates .torrent bytes.
+/// Parses and validates .torrent bytes: every rule of [`validate`] first, so that nothing
+/// librqbit computes from the torrent can fail or divide by zero, then librqbit's own checks.
 pub fn parse_torrent(bytes: Vec<u8>) -> Result<Source, EngineError> {
+    validate::check_torrent(&bytes).map_err(EngineError::InvalidInput)?;
     let meta = torrent_from_bytes(&bytes)
         .map_err(|e| EngineError::InvalidInput(format!("not a valid torrent file: {e:#}")))?;
     let info = meta
@@ -107,45 +113,72 @@ pub fn parse_torrent(bytes: Vec<u8>) -> Result<Source, EngineError> {
         .validate()
         .map_err(|e| EngineError::InvalidInput(format!("invalid torrent info: {e:#}")))?;
     let id = meta.info_hash.as_string();
-    // The name becomes a folder for multi-file torrents: it must not climb out of the download
-    // folder. (librqbit would refuse it later; refusing it now gives the client a clear error.)
-    if let Some(name) = info.name() {
-        if name == ".." || name == "." || name.contains(['/', '\\']) {
+    let name = info
+        .name()
+        .map(|n| n.into_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| id.clone());
+    // Decoded names must still be single, plain components (the raw bytes were checked, but
+    // librqbit decodes them with the encoding it detects).
+    if !is_plain_component(&name) {
+        return Err(EngineError::InvalidInput(format!(
+            "invalid torrent: unsafe name {name:?}"
+        )));
+    }
+    let multi_file = info.info().files.is_some();
+    let mut files = Vec::new();
+    let mut on_disk = Vec::new();
+    let sub_folder = if multi_file {
+        name.clone()
+    } else {
+        String::new()
+    };
+    for file in info.iter_file_details() {
+        let relative = file.filename.to_pathbuf();
+        if !relative
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
+        {
             return Err(EngineError::InvalidInput(format!(
-                "invalid torrent: unsafe name {name:?}"
+                "invalid torrent: unsafe file path {}",
+                relative.display()
             )));
         }
-    }
-    let files = info
-        .iter_file_details()
-        .map(|file| FileEntry {
+        files.push(FileEntry {
             path: file.filename.to_vec().join("/"),
             size: file.len,
-        })
-        .collect();
+        });
+        if !file.attrs().padding {
+            on_disk.push(Path::new(&sub_folder).join(relative));
+        }
+    }
     let text = |value: &Option<librqbit::ByteBuf<'_>>| {
         value
             .as_ref()
             .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
             .unwrap_or_default()
     };
-    let creator = text(&meta.created_by);
-    let comment = text(&meta.comment);
-    let name = info
-        .name()
-        .map(|n| n.into_owned())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| id.clone());
     Ok(Source {
         id,
         name,
         kind: SourceKind::Torrent {
-            bytes,
-            creator,
-            comment,
+            creator: text(&meta.created_by),
+            comment: text(&meta.comment),
             files,
+            layout: Layout {
+                sub_folder,
+                files: on_disk,
+            },
+            bytes,
         },
     })
+}
+
+fn is_plain_component(name: &str) -> bool {
+    let mut components = Path::new(name).components();
+    matches!(components.next(), Some(Component::Normal(_)))
+        && components.next().is_none()
+        && !name.contains(['/', '\\', '\0'])
 }
 
 #[cfg(test)]

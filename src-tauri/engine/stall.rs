@@ -39,7 +39,7 @@ impl Engine {
         task.stalled_since = None;
         let engine = self.clone();
         let id = task.id.clone();
-        tokio::spawn(async move {
+        self.inner.tracker.spawn(async move {
             let session = &engine.inner.session;
             if let Err(e) = session.pause(&handle).await {
                 tracing::debug!(task = %id, "restart: pause failed: {e:#}");

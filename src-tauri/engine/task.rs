@@ -7,7 +7,8 @@ use std::time::Instant;
 use librqbit::{ManagedTorrent, ManagedTorrentState, TorrentStats, TorrentStatsState};
 use tokio::task::AbortHandle;
 
-use super::source::{parse_torrent, SourceKind};
+use super::placement::Layout;
+use super::source::{Source, SourceKind};
 use crate::protocol::{FileEntry, PeerInfo, TaskMetadata, TaskState, TaskSummary};
 
 /// Where a task is in its life.
@@ -35,6 +36,8 @@ pub struct Task {
     pub creator: String,
     pub comment: String,
     pub files: Vec<FileEntry>,
+    /// Where its files go, once the metadata is known.
+    pub layout: Option<Layout>,
     pub ready: bool,
     pub origin: Origin,
     pub phase: Phase,
@@ -78,7 +81,8 @@ impl Task {
         }
     }
 
-    /// The state as it is now, from librqbit's own state.
+    /// The state as it is now: the one mapping from librqbit's state to ours, used by every
+    /// pass of the watcher and by every API call.
     pub fn current_state(&self) -> TaskState {
         if self.restarting {
             return TaskState::Downloading;
@@ -88,9 +92,7 @@ impl Task {
             Phase::Stopped => TaskState::Paused,
             Phase::Failed(_) => TaskState::Error,
             Phase::Managed(handle) => handle.with_state(|state| match state {
-                ManagedTorrentState::Initializing(_) | ManagedTorrentState::None => {
-                    TaskState::Preparing
-                }
+                ManagedTorrentState::Initializing(_) => TaskState::Preparing,
                 ManagedTorrentState::Paused(_) if self.finished_stopped => TaskState::Finished,
                 ManagedTorrentState::Paused(_) => TaskState::Paused,
                 ManagedTorrentState::Live(live) => {
@@ -98,35 +100,31 @@ impl Task {
                     live_state(finished, self.finished_stopped)
                 }
                 ManagedTorrentState::Error(_) => TaskState::Error,
+                // librqbit's transient state inside a transition (never seen under its lock in
+                // practice): not a change, so keep what clients were told.
+                ManagedTorrentState::None => self.state,
             }),
         }
     }
 
-    /// Copies name, files, creator and comment from librqbit's metadata into the self.
-    pub fn fill_metadata(&mut self, handle: &ManagedTorrent) {
-        let filled = handle.with_metadata(|meta| {
-            let info = &meta.info;
-            if let Some(name) = info.name().filter(|n| !n.is_empty()) {
-                self.name = name.into_owned();
-            }
-            self.files = info
-                .iter_file_details()
-                .map(|file| FileEntry {
-                    path: file.filename.to_vec().join("/"),
-                    size: file.len,
-                })
-                .collect();
-            if let Ok(parsed) = parse_torrent(meta.torrent_bytes.to_vec()) {
-                if let SourceKind::Torrent {
-                    creator, comment, ..
-                } = parsed.kind
-                {
-                    self.creator = creator;
-                    self.comment = comment;
-                }
-            }
-        });
-        self.ready = filled.is_ok();
+    /// Copies name, files, creator and comment from a validated torrent (see `source.rs`, the
+    /// one place that maps a torrent's file list).
+    pub fn fill_metadata(&mut self, torrent: &Source) {
+        if let SourceKind::Torrent {
+            creator,
+            comment,
+            files,
+            layout,
+            ..
+        } = &torrent.kind
+        {
+            self.name = torrent.name.clone();
+            self.files = files.clone();
+            self.creator = creator.clone();
+            self.comment = comment.clone();
+            self.layout = Some(layout.clone());
+            self.ready = true;
+        }
     }
 
     /// The magnet's `x.pe` peers, if it came from a magnet that had some.
@@ -162,12 +160,12 @@ impl Task {
         };
         match &self.phase {
             Phase::Failed(message) => {
-                summary.state = TaskState::Error;
+                summary.state = self.current_state();
                 summary.error = Some(message.clone());
             }
             Phase::Managed(handle) => {
                 let stats: TorrentStats = handle.stats();
-                summary.state = managed_state(&stats, self.finished_stopped);
+                summary.state = self.current_state();
                 summary.total_bytes = stats.total_bytes;
                 summary.dl_bytes = stats.progress_bytes;
                 summary.error = stats.error.clone();
@@ -190,11 +188,7 @@ impl Task {
                 }
                 summary.ul_bytes = self.uploaded_before + self.uploaded_live;
             }
-            Phase::Adding(_) => summary.state = TaskState::Preparing,
-            Phase::Stopped => summary.state = TaskState::Paused,
-        }
-        if self.restarting {
-            summary.state = TaskState::Downloading;
+            Phase::Adding(_) | Phase::Stopped => summary.state = self.current_state(),
         }
         summary
     }
@@ -224,17 +218,6 @@ impl Task {
                 uploaded: stats.counters.uploaded_bytes,
             })
             .collect()
-    }
-}
-
-/// Maps librqbit's state of a managed torrent to a task state.
-fn managed_state(stats: &TorrentStats, finished_stopped: bool) -> TaskState {
-    match stats.state {
-        TorrentStatsState::Initializing { .. } => TaskState::Preparing,
-        TorrentStatsState::Paused if finished_stopped => TaskState::Finished,
-        TorrentStatsState::Paused => TaskState::Paused,
-        TorrentStatsState::Live => live_state(stats.finished, finished_stopped),
-        TorrentStatsState::Error => TaskState::Error,
     }
 }
 

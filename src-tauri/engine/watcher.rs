@@ -19,8 +19,31 @@ const TICKS_PER_UPDATE: u32 = 4;
 /// crash loses little; a clean shutdown saves them too.
 const TICKS_PER_SAVE: u32 = 240;
 
+/// Runs the watcher until the engine's cancel fires. A watcher that panics is logged and
+/// restarted a second later: without it no event would ever be published again.
+pub async fn supervise(engine: Engine) {
+    let cancel = engine.inner.cancel.clone();
+    loop {
+        let watcher = tokio::spawn(run(engine.clone(), cancel.clone()));
+        match watcher.await {
+            Ok(()) => return,
+            Err(e) if e.is_panic() => {
+                let why = super::panic_message(e.into_panic().as_ref());
+                tracing::error!("the watcher panicked ({why}); restarting it");
+            }
+            Err(e) => {
+                tracing::error!("the watcher stopped ({e}); restarting it");
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
 /// Runs until `cancel` fires.
-pub async fn run(engine: Engine, cancel: CancellationToken) {
+async fn run(engine: Engine, cancel: CancellationToken) {
     let mut interval = tokio::time::interval(STATE_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tick: u32 = 0;
@@ -74,12 +97,12 @@ impl Engine {
             }
         }
         if !changed.is_empty() {
-            let _ = self.inner.events.send(Event::Updated(changed));
+            self.publish(Event::Updated(changed));
         }
     }
 
     fn announce_state(&self, task: &mut Task, new_state: TaskState) {
-        let _ = self.inner.events.send(Event::StateUpdated {
+        self.publish(Event::StateUpdated {
             task_id: task.id.clone(),
             old_state: task.state,
             new_state,
@@ -101,6 +124,8 @@ impl Engine {
         task.finished_stopped = true;
         self.inner.sidecar.set_finished(&task.id, true);
         let session = self.inner.session.clone();
-        tokio::spawn(async move { session.pause(&handle).await });
+        self.inner
+            .tracker
+            .spawn(async move { session.pause(&handle).await });
     }
 }

@@ -1,5 +1,7 @@
 //! Events pushed by the server to every connected client.
 
+use std::sync::Arc;
+
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
@@ -55,6 +57,26 @@ struct TaskIdData<'a> {
 #[derive(Serialize)]
 struct TasksData<'a> {
     tasks: &'a [TaskSummary],
+}
+
+/// An event as published on the bus: the typed event, for in-process subscribers (the desktop
+/// shell), and its JSON text, serialized once and shared by every connection (a clone is a
+/// reference count, not a copy).
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub event: Arc<Event>,
+    pub json: bytes::Bytes,
+}
+
+impl Published {
+    pub fn new(event: Event) -> Self {
+        // An event is plain data (strings and numbers): serializing it cannot fail.
+        let json = serde_json::to_vec(&event).unwrap_or_default();
+        Published {
+            event: Arc::new(event),
+            json: bytes::Bytes::from(json),
+        }
+    }
 }
 
 impl Serialize for Event {

@@ -11,7 +11,7 @@ mod message;
 mod task;
 
 pub use error::ErrorCode;
-pub use event::Event;
+pub use event::{Event, Published};
 pub use message::Response;
 pub use task::{
     FileEntry, PeerInfo, SessionInfo, TaskMetadata, TaskState, TaskStatus, TaskSummary,

@@ -78,16 +78,21 @@ impl Connection {
                     }
                 }
                 event = events.recv(), if self.authorized => {
-                    let event = match event {
-                        Ok(event) => event,
+                    let sent = match event {
+                        // The JSON was serialized once when published; this is a shared view
+                        // of it, checked as UTF-8 (a fast scan), never re-serialized.
+                        Ok(published) => match Utf8Bytes::try_from(published.json) {
+                            Ok(text) => send_text(socket, text).await,
+                            Err(_) => true,
+                        },
                         Err(RecvError::Lagged(missed)) => {
                             tracing::warn!(peer = %self.peer, missed, "slow client resynced");
                             events = events.resubscribe();
-                            Event::Resync(self.api.engine().list())
+                            send_json(socket, &Event::Resync(self.api.engine().list())).await
                         }
                         Err(RecvError::Closed) => return End::Close(close_code::AWAY, "engine stopped"),
                     };
-                    if !send_json(socket, &event).await {
+                    if !sent {
                         return End::Gone;
                     }
                 }
@@ -129,8 +134,13 @@ async fn send_json<T: serde::Serialize>(socket: &mut WebSocket, value: &T) -> bo
     let Ok(text) = serde_json::to_string(value) else {
         return false;
     };
+    send_text(socket, text.into()).await
+}
+
+/// Sends one text frame; false if the client is gone or too slow to take it.
+async fn send_text(socket: &mut WebSocket, text: Utf8Bytes) -> bool {
     matches!(
-        tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await,
+        tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text))).await,
         Ok(Ok(()))
     )
 }

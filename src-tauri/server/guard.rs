@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 /// The configured exceptions and the token.
 #[derive(Debug, Clone, Default)]
 pub struct Guard {
-    pub token: Option<String>,
+    pub token: Option<crate::config::Secret>,
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
 }
@@ -63,7 +63,9 @@ impl Guard {
             return true;
         }
         match (&self.token, presented) {
-            (Some(token), Some(presented)) => token.as_bytes().ct_eq(presented.as_bytes()).into(),
+            (Some(token), Some(presented)) => {
+                token.expose().as_bytes().ct_eq(presented.as_bytes()).into()
+            }
             _ => false,
         }
     }
@@ -115,7 +117,7 @@ mod tests {
 
     fn guard() -> Guard {
         Guard {
-            token: Some("s3cret".into()),
+            token: Some(crate::config::Secret::new("s3cret")),
             allowed_hosts: vec!["nas.example".into()],
             allowed_origins: vec!["https://ui.example".into()],
         }

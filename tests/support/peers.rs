@@ -60,10 +60,11 @@ impl LibrqbitSeeder {
     ) -> LibrqbitSeeder {
         let dir = tempfile::tempdir().unwrap();
         torrent.write_content(dir.path());
-        // librqbit puts a multi-file torrent's files straight into `output_folder`.
-        let output_folder = match torrent.file_paths(dir.path()).as_slice() {
-            [single] if single.parent() == Some(dir.path()) => dir.path().to_owned(),
-            _ => dir.path().join(&torrent.name),
+        // librqbit puts a torrent's files straight into `output_folder`.
+        let output_folder = if torrent.single {
+            dir.path().to_owned()
+        } else {
+            dir.path().join(&torrent.name)
         };
         let session = Session::new_with_opts(
             dir.path().to_owned(),

@@ -74,6 +74,8 @@ pub struct TestTorrent {
     pub bytes: Vec<u8>,
     pub info_hash: String,
     pub piece_length: usize,
+    /// Single-file mode (an info `length`), as opposed to a `files` list.
+    pub single: bool,
 }
 
 pub struct TorrentSpec<'a> {
@@ -178,12 +180,15 @@ impl TestTorrent {
             bytes,
             info_hash,
             piece_length: spec.piece_length,
+            single: spec.single,
         }
     }
 
-    /// Where each file lives under a download folder (librqbit's and aria2's layout).
+    /// Where each file lives under a download folder (BEP 3, as every client lays it out): a
+    /// single-file torrent is the file `root/name`; a torrent with a `files` list is the folder
+    /// `root/name/`, even when the list holds one file.
     pub fn file_paths(&self, root: &Path) -> Vec<PathBuf> {
-        if self.files.len() == 1 && !self.files[0].0.contains('/') && self.files[0].0 == self.name {
+        if self.single {
             return vec![root.join(&self.name)];
         }
         self.files
