@@ -79,7 +79,9 @@ async fn garbage_torrents_and_magnets_are_refused_and_nothing_else_is_touched() 
         b64(b"this is not bencode at all"),
         b64(b"d8:announce3:abce"),
         b64(b"d4:infod4:name1:xee"),
-        b64(b"d4:infod6:lengthi-5e4:name1:x12:piece lengthi0e6:pieces0:ee"),
+        b64(
+            b"d4:infod6:lengthi-5e4:name1:x12:piece lengthi16384e6:pieces20:xxxxxxxxxxxxxxxxxxxxee",
+        ),
         b64(&truncated),
         b64(&[0xff; 4096]),
         String::new(),
@@ -184,4 +186,145 @@ async fn oversized_messages_close_with_1009() {
     }
     assert!(saw_1009, "expected close code 1009");
     assert_eq!(other.ok("task.list", Value::Null).await, json!([]));
+}
+
+/// Torrents whose numbers lie. Each used to be accepted (or to panic the connection inside
+/// librqbit); each must get -2 naming the rule it breaks, create nothing, and leave the
+/// connection answering.
+#[tokio::test]
+async fn hostile_torrents_are_refused_with_the_rule_they_break() {
+    use support::torrent::{dict, torrent_with_info, Bencode};
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let hashes = |n: usize| Bencode::Bytes(vec![7u8; n * 20]);
+    let file = |length: Bencode, path: &[&str]| {
+        dict(vec![
+            ("length", length),
+            (
+                "path",
+                Bencode::List(path.iter().map(|p| Bencode::str(p)).collect()),
+            ),
+        ])
+    };
+    let single = |piece_length: Bencode, length: Bencode, pieces: usize| {
+        torrent_with_info(vec![
+            ("name", Bencode::str("hostile.bin")),
+            ("piece length", piece_length),
+            ("pieces", hashes(pieces)),
+            ("length", length),
+        ])
+    };
+    let multi = |files: Vec<Bencode>, pieces: usize| {
+        torrent_with_info(vec![
+            ("name", Bencode::str("hostile")),
+            ("piece length", Bencode::Int(16384)),
+            ("pieces", hashes(pieces)),
+            ("files", Bencode::List(files)),
+        ])
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "piece length 0",
+            single(Bencode::Int(0), Bencode::Int(1000), 1),
+            "piece length must be greater than 0",
+        ),
+        (
+            "piece length 2^62",
+            single(
+                Bencode::IntText((1u64 << 62).to_string()),
+                Bencode::Int(1000),
+                1,
+            ),
+            "512 MiB",
+        ),
+        (
+            "piece length 2^32 (wraps to 0 in a u32)",
+            single(
+                Bencode::IntText((1u64 << 32).to_string()),
+                Bencode::Int(1000),
+                1,
+            ),
+            "512 MiB",
+        ),
+        (
+            "too few piece hashes",
+            single(Bencode::Int(16384), Bencode::Int(100_000), 2),
+            "need 7",
+        ),
+        (
+            "too many piece hashes",
+            single(Bencode::Int(16384), Bencode::Int(1000), 3),
+            "need 1",
+        ),
+        (
+            "length 2^63-1 with a single hash",
+            single(Bencode::Int(16384), Bencode::Int(i64::MAX), 1),
+            "1 PiB",
+        ),
+        (
+            "a negative length",
+            single(Bencode::Int(16384), Bencode::Int(-1), 1),
+            "negative length",
+        ),
+        (
+            "file lengths whose sum overflows u64",
+            multi(
+                vec![
+                    file(Bencode::IntText(u64::MAX.to_string()), &["a"]),
+                    file(Bencode::Int(2), &["b"]),
+                ],
+                1,
+            ),
+            "more than 2^64",
+        ),
+        (
+            "a file path with ..",
+            multi(vec![file(Bencode::Int(10), &["..", "etc"])], 1),
+            "leave its folder",
+        ),
+        (
+            "an empty path",
+            multi(vec![file(Bencode::Int(10), &[])], 1),
+            "path is empty",
+        ),
+        (
+            "a path component with a separator",
+            multi(vec![file(Bencode::Int(10), &["a/b"])], 1),
+            "separator",
+        ),
+        (
+            "a file listed twice",
+            multi(
+                vec![
+                    file(Bencode::Int(10), &["a"]),
+                    file(Bencode::Int(10), &["a"]),
+                ],
+                1,
+            ),
+            "",
+        ),
+        (
+            "no data at all",
+            multi(vec![file(Bencode::Int(0), &["a"])], 0),
+            "holds no data",
+        ),
+    ];
+    for (what, torrent, expected) in cases {
+        let response = c
+            .call(
+                "task.add",
+                json!({"type": "torrent", "uri": support::torrent::base64(&torrent)}),
+            )
+            .await;
+        support::assert_error_shape(&response);
+        assert_eq!(response["error"], -2, "{what}: {response}");
+        let message = response["message"].as_str().unwrap_or_default();
+        assert!(message.contains(expected), "{what}: {message}");
+        // The connection is still answering, and no task appeared.
+        assert_eq!(c.ok("task.list", Value::Null).await, json!([]), "{what}");
+    }
+    let written: Vec<_> = std::fs::read_dir(&server.download_dir)
+        .map(|dir| dir.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(written.is_empty(), "hostile torrents wrote {written:?}");
 }

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -107,8 +107,7 @@ async fn remote_clients_need_the_generated_token() {
     let stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let guard = ChildGuard(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let (line, _stdout) = support::read_line_within(BufReader::new(stdout));
     let url = support::url_in_ready_line(&line);
     assert!(url.contains(&host.server_ip), "{url}");
     let token = std::fs::read_to_string(data_dir.join("token")).expect("token saved");

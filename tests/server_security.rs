@@ -114,3 +114,34 @@ async fn connections_are_capped() {
     }
     assert!(freed, "a closed connection never gave its slot back");
 }
+
+/// 200 idle clients (connected, never reading or sending) must not stop a new client from being
+/// served, nor from getting events: with the default cap they take 200 of 1,024 slots, and each
+/// costs a task and a shared view of each event, not a copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_idle_clients_do_not_lock_anyone_out() {
+    let server = TestServer::start().await;
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        idle.push(server.client().await);
+    }
+    let mut fresh = server.client().await;
+    assert_eq!(
+        fresh.ok("task.list", Value::Null).await,
+        serde_json::json!([])
+    );
+    let magnet = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=idle-test";
+    fresh.add_magnet(magnet).await;
+    fresh
+        .wait_event("task.created", |d| {
+            d["id"] == "0123456789abcdef0123456789abcdef01234567"
+        })
+        .await;
+    // And the idle ones are still connected and answer when they finally speak.
+    let last = idle.last_mut().unwrap();
+    assert_eq!(
+        last.ok("task.list", Value::Null).await[0]["name"],
+        "idle-test"
+    );
+    drop(idle);
+}

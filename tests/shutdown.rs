@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -26,9 +26,8 @@ async fn stops_cleanly_on(signal: &str) {
         .stderr(Stdio::null())
         .spawn()
         .expect("magnetar starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (line, mut stdout) = support::read_line_within(stdout);
     let url = support::url_in_ready_line(&line);
     assert!(url.starts_with("ws://127.0.0.1:"), "{url}");
 

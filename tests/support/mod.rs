@@ -17,6 +17,25 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
 
+/// Reads one line from a child's output, or panics after [`PATIENCE`] instead of hanging the
+/// suite (a child that never prints is a failure, not a wait). Returns the reader for the rest.
+pub fn read_line_within<R: std::io::Read + Send + 'static>(
+    mut reader: std::io::BufReader<R>,
+) -> (String, std::io::BufReader<R>) {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let result = reader.read_line(&mut line).map(|_| line);
+        let _ = tx.send((result, reader));
+    });
+    match rx.recv_timeout(PATIENCE) {
+        Ok((Ok(line), reader)) => (line, reader),
+        Ok((Err(e), _)) => panic!("cannot read the child's output: {e}"),
+        Err(_) => panic!("the child printed no line within {PATIENCE:?}"),
+    }
+}
+
 /// How long a test waits for something that should happen.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 

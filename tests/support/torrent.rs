@@ -9,6 +9,8 @@ use sha1::{Digest, Sha1};
 /// A bencode value.
 pub enum Bencode {
     Int(i64),
+    /// An integer written as given, for values no i64 holds (hostile torrents).
+    IntText(String),
     Bytes(Vec<u8>),
     List(Vec<Bencode>),
     Dict(BTreeMap<Vec<u8>, Bencode>),
@@ -22,6 +24,7 @@ impl Bencode {
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
             Bencode::Int(i) => out.extend(format!("i{i}e").into_bytes()),
+            Bencode::IntText(i) => out.extend(format!("i{i}e").into_bytes()),
             Bencode::Bytes(b) => {
                 out.extend(format!("{}:", b.len()).into_bytes());
                 out.extend(b);
@@ -43,7 +46,16 @@ impl Bencode {
     }
 }
 
-fn dict(entries: Vec<(&str, Bencode)>) -> Bencode {
+/// A .torrent whose info dictionary is exactly `info`: for hostile torrents that
+/// [`TestTorrent::build`] would never make.
+pub fn torrent_with_info(info: Vec<(&str, Bencode)>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    dict(vec![("info", dict(info))]).encode(&mut bytes);
+    bytes
+}
+
+/// A bencoded dictionary from string keys (sorted, as bencode requires).
+pub fn dict(entries: Vec<(&str, Bencode)>) -> Bencode {
     Bencode::Dict(
         entries
             .into_iter()
@@ -242,6 +254,12 @@ impl TestTorrent {
     pub fn save(&self, path: &Path) {
         std::fs::write(path, &self.bytes).unwrap();
     }
+}
+
+/// Standard base64, as a client sends a .torrent.
+pub fn base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 pub fn hex(bytes: &[u8]) -> String {

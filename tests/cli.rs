@@ -1,0 +1,60 @@
+//! The real binary's command line: a data folder in use is refused with a clear message, and the
+//! API token never shows in `--help`.
+
+mod support;
+
+use std::io::BufReader;
+use std::process::{Command, Stdio};
+
+use support::peers::ChildGuard;
+
+fn serve_command(data_dir: &std::path::Path, download_dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_magnetar"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--peer-port", "0"])
+        .args(["--no-dht", "--no-upnp", "--no-lsd"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--download-dir")
+        .arg(download_dir);
+    command
+}
+
+#[test]
+fn a_data_dir_in_use_is_refused_naming_it() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let mut first = serve_command(&data, &root.path().join("d1"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(first.stdout.take().unwrap());
+    let _first = ChildGuard(first);
+    let (line, _stdout) = support::read_line_within(stdout);
+    assert!(line.starts_with("Magnetar is ready"), "{line}");
+
+    let second = serve_command(&data, &root.path().join("d2"))
+        .output()
+        .expect("second magnetar runs");
+    assert!(!second.status.success());
+    assert!(
+        second.stdout.is_empty(),
+        "no ready line from the refused one"
+    );
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("already in use"), "{stderr}");
+    assert!(stderr.contains(&data.display().to_string()), "{stderr}");
+}
+
+#[test]
+fn the_token_from_the_environment_never_shows_in_help() {
+    let output = Command::new(env!("CARGO_BIN_EXE_magnetar"))
+        .args(["serve", "--help"])
+        .env("MAGNETAR_TOKEN", "hunter2-very-secret")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("--token"), "{help}");
+    assert!(!help.contains("hunter2"), "{help}");
+}
