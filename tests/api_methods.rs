@@ -405,3 +405,62 @@ async fn overlapping_adds_each_get_their_own_torrent() {
         );
     }
 }
+
+/// An add of a hash whose removal is in flight waits for the removal: it never gets librqbit's
+/// dying handle, and every client sees the old `task.removed` before the new `task.created`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_adding_during_a_removal_waits_for_it() {
+    let server = TestServer::start().await;
+    let torrent = TestTorrent::build(TorrentSpec {
+        name: "phoenix.bin",
+        files: vec![("phoenix.bin", 200_000)],
+        seed: 77,
+        ..Default::default()
+    });
+    let mut remover = server.client().await;
+    let mut adder = server.client().await;
+    let mut watcher = server.client().await;
+    remover.add_torrent(&torrent).await;
+    let add = json!({"type": "torrent", "uri": torrent.base64()});
+    for round in 0..10 {
+        remover.poll_state(&torrent.info_hash, 1).await;
+        // Both requests go out before either answer is read.
+        remover
+            .send_text(
+                json!({"id": format!("rm{round}"), "method": "task.remove",
+                       "params": {"task_id": torrent.info_hash, "delete_files": true}})
+                .to_string(),
+            )
+            .await;
+        adder
+            .send_text(
+                json!({"id": format!("add{round}"), "method": "task.add", "params": add})
+                    .to_string(),
+            )
+            .await;
+        assert_eq!(
+            remover.response_to(&json!(format!("rm{round}"))).await["error"],
+            0
+        );
+        let added = adder.response_to(&json!(format!("add{round}"))).await;
+        if added["error"] == -5 {
+            // The add came first, while the task still existed: also correct. Put it back.
+            remover.add_torrent(&torrent).await;
+            continue;
+        }
+        assert_eq!(added["error"], 0, "{added}");
+    }
+    // Every `task.created` after the first follows a `task.removed` of the same task.
+    watcher.ok("task.list", Value::Null).await;
+    let names: Vec<String> = watcher
+        .events
+        .iter()
+        .filter(|e| e["name"] == "task.created" || e["name"] == "task.removed")
+        .map(|e| e["name"].as_str().unwrap().to_owned())
+        .collect();
+    for pair in names.windows(2) {
+        assert_ne!(pair[0], pair[1], "out of order: {names:?}");
+    }
+    let list = adder.ok("task.list", Value::Null).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+}

@@ -328,3 +328,60 @@ async fn hostile_torrents_are_refused_with_the_rule_they_break() {
         .unwrap_or_default();
     assert!(written.is_empty(), "hostile torrents wrote {written:?}");
 }
+
+/// Magnets whose metadata lies, served by a hostile peer: the add fails (state 5) with the
+/// reason, never stays in state 0, writes nothing, and the engine carries on. The first one
+/// makes librqbit itself divide by zero while it checks the metadata: that panic is caught.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magnets_with_hostile_metadata_fail_cleanly() {
+    use support::metadata_peer::MetadataPeer;
+    use support::torrent::{dict, Bencode};
+    let info = |piece_length: i64, length: i64, hashes: usize| {
+        let mut bytes = Vec::new();
+        dict(vec![
+            ("name", Bencode::str("hostile.bin")),
+            ("piece length", Bencode::Int(piece_length)),
+            ("pieces", Bencode::Bytes(vec![9u8; hashes * 20])),
+            ("length", Bencode::Int(length)),
+        ])
+        .encode(&mut bytes);
+        bytes
+    };
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    for (what, info, expected) in [
+        // librqbit's own check divides by zero: a caught panic.
+        (
+            "piece length 0",
+            info(0, 100_000, 1),
+            &["internal error"][..],
+        ),
+        ("too few hashes", info(16384, 100_000, 2), &["need 7"]),
+        // Overflows inside librqbit in a debug build (caught), or reaches our rule in release.
+        (
+            "over 1 PiB",
+            info(16384, i64::MAX, 1),
+            &["1 PiB", "internal error"],
+        ),
+    ] {
+        let peer = MetadataPeer::start(info).await;
+        c.add_magnet(&peer.magnet()).await;
+        let failed = c.poll_state(&peer.info_hash, 5).await;
+        let error = failed["error"].as_str().unwrap_or_default();
+        assert!(
+            expected.iter().any(|e| error.contains(e)),
+            "{what}: {failed}"
+        );
+        // The engine carries on: the connection still answers.
+        assert!(!c
+            .ok("task.list", Value::Null)
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty());
+    }
+    let written: Vec<_> = std::fs::read_dir(&server.download_dir)
+        .map(|dir| dir.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(written.is_empty(), "hostile metadata wrote {written:?}");
+}

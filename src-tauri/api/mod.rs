@@ -76,18 +76,7 @@ impl Api {
             Ok(parts) => parts,
             Err((id, message)) => return Response::error(id, ErrorCode::InvalidRequest, message),
         };
-        // Defence in depth: whatever a handler (or librqbit under it) panics on becomes a -7
-        // for this request, and the connection carries on.
-        let call = AssertUnwindSafe(self.call(&method, params)).catch_unwind();
-        match call.await {
-            Ok(Ok(result)) => Response::ok(id, result),
-            Ok(Err(e)) => Response::error(id, e.code, e.message),
-            Err(panic) => {
-                let why = crate::engine::panic_message(panic.as_ref());
-                tracing::error!(method, "request handler panicked: {why}");
-                Response::error(id, ErrorCode::Internal, format!("internal error: {why}"))
-            }
-        }
+        answer_guarded(id, &method, self.call(&method, params)).await
     }
 
     /// Calls a method by name with JSON params; the in-process entry point.
@@ -99,6 +88,24 @@ impl Api {
             ));
         };
         handler(self, params).await
+    }
+}
+
+/// Turns a handler's outcome into the response. Defence in depth: whatever a handler (or
+/// librqbit under it) panics on becomes a -7 for this request, and the connection carries on.
+async fn answer_guarded(
+    id: Value,
+    method: &str,
+    call: impl std::future::Future<Output = Result<Value, ApiError>>,
+) -> Response {
+    match AssertUnwindSafe(call).catch_unwind().await {
+        Ok(Ok(result)) => Response::ok(id, result),
+        Ok(Err(e)) => Response::error(id, e.code, e.message),
+        Err(panic) => {
+            let why = crate::engine::panic_message(panic.as_ref());
+            tracing::error!(method, "request handler panicked: {why}");
+            Response::error(id, ErrorCode::Internal, format!("internal error: {why}"))
+        }
     }
 }
 
@@ -126,8 +133,26 @@ fn parse_envelope(text: &str) -> Result<(Value, String, Value), (Value, String)>
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_envelope, METHODS};
-    use serde_json::json;
+    use super::{answer_guarded, parse_envelope, ApiError, METHODS};
+    use serde_json::{json, Value};
+
+    #[tokio::test]
+    async fn a_panicking_handler_becomes_a_minus_7() {
+        let panics = async {
+            let divisor = std::hint::black_box(0u32);
+            Ok::<Value, ApiError>(json!(1 / divisor))
+        };
+        let response = answer_guarded(json!("p"), "test.panic", panics).await;
+        let response = serde_json::to_value(&response).unwrap();
+        assert_eq!(response["error"], -7);
+        assert_eq!(response["id"], "p");
+        assert!(response["message"]
+            .as_str()
+            .unwrap()
+            .contains("divide by zero"));
+        let fine = answer_guarded(json!(2), "test.ok", async { Ok(json!(true)) }).await;
+        assert_eq!(serde_json::to_value(&fine).unwrap()["result"], true);
+    }
 
     /// docs/API.md must stay true to the code: every method and event has its section.
     #[test]
