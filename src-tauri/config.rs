@@ -65,7 +65,24 @@ pub struct Settings {
     pub allowed_hosts: Vec<String>,
     pub max_connections: usize,
     pub max_message_bytes: usize,
+    /// A second token that allows only the read methods (`task.list`, `task.getStatus`,
+    /// `task.getMetadata`, `session.info`) to clients from other machines.
+    pub read_only_token: Option<Secret>,
+    /// Let clients from other machines call the methods that change settings, paths or limits.
+    pub remote_admin: bool,
+    /// How long an address that failed [`LOCKOUT_FAILURES`] tokens in a row is locked out.
+    pub lockout_seconds: u64,
+    /// Reverse proxies whose `X-Forwarded-For` header is believed. From any other peer the
+    /// header is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// `task.add` requests allowed per minute from one remote address (loopback: no limit).
+    pub remote_adds_per_minute: u32,
+    /// Bytes of events that may wait for one slow client before it is resynced.
+    pub max_queue_bytes: usize,
 }
+
+/// Failed tokens in a row from one address before it is locked out.
+pub const LOCKOUT_FAILURES: u32 = 5;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -82,6 +99,12 @@ impl Default for Settings {
             allowed_hosts: Vec::new(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            read_only_token: None,
+            remote_admin: false,
+            lockout_seconds: 300,
+            trusted_proxies: Vec::new(),
+            remote_adds_per_minute: 120,
+            max_queue_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -166,11 +189,23 @@ impl Settings {
                 "max_message_bytes must be at least 1024".into(),
             ));
         }
-        if self
-            .token
-            .as_ref()
-            .is_some_and(|t| t.expose().trim().is_empty())
-        {
+        if self.max_queue_bytes < 64 * 1024 {
+            return Err(ConfigError::Invalid(
+                "max_queue_bytes must be at least 65536".into(),
+            ));
+        }
+        let empty = |t: &Option<Secret>| t.as_ref().is_some_and(|t| t.expose().trim().is_empty());
+        if empty(&self.read_only_token) {
+            return Err(ConfigError::Invalid(
+                "read_only_token must not be empty".into(),
+            ));
+        }
+        if self.read_only_token.is_some() && self.read_only_token == self.token {
+            return Err(ConfigError::Invalid(
+                "read_only_token must differ from token".into(),
+            ));
+        }
+        if empty(&self.token) {
             return Err(ConfigError::Invalid("token must not be empty".into()));
         }
         Ok(())

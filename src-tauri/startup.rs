@@ -114,11 +114,18 @@ pub async fn start(run: &RunConfig) -> anyhow::Result<Running> {
         listen: settings.listen,
         guard: Guard {
             token: run.token.clone(),
+            read_only_token: settings.read_only_token.clone(),
             allowed_hosts: settings.allowed_hosts.clone(),
             allowed_origins: settings.allowed_origins.clone(),
+            trusted_proxies: settings.trusted_proxies.clone(),
+            remote_admin: settings.remote_admin,
         },
         max_connections: settings.max_connections,
         max_message_bytes: settings.max_message_bytes,
+        lockout_failures: config::LOCKOUT_FAILURES,
+        lockout: Duration::from_secs(settings.lockout_seconds),
+        remote_adds_per_minute: settings.remote_adds_per_minute,
+        max_queue_bytes: settings.max_queue_bytes,
     })
     .await;
     let server = match server {

@@ -4,6 +4,7 @@
 //! quick adds, magnet links), so validation, errors and events are the same whoever asks.
 
 mod error;
+mod rate;
 mod session;
 mod tasks;
 
@@ -13,6 +14,7 @@ use futures_util::FutureExt;
 use serde_json::Value;
 
 pub use error::ApiError;
+pub use rate::RateLimiter;
 
 use crate::engine::Engine;
 use crate::protocol::{ErrorCode, Response};
@@ -37,18 +39,93 @@ macro_rules! async_ {
     };
 }
 
-/// Every method this API answers, with its handler: the one list that dispatch, the docs check
-/// and `session.info` read. docs/API.md documents each.
-pub const METHODS: &[(&str, Handler)] = &[
-    ("task.add", async_!(tasks::add)),
-    ("task.list", sync!(tasks::list)),
-    ("task.getStatus", sync!(tasks::get_status)),
-    ("task.getMetadata", sync!(tasks::get_metadata)),
-    ("task.pause", async_!(tasks::pause)),
-    ("task.resume", async_!(tasks::resume)),
-    ("task.remove", async_!(tasks::remove)),
-    ("session.info", sync!(session::info)),
+/// What a method needs from its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Reads state only: allowed with the read-only token.
+    Read,
+    /// Changes tasks: needs the full token (or loopback).
+    Write,
+    /// Changes settings, paths or limits: from another machine only with `remote_admin` on.
+    Admin,
+}
+
+/// One method: its name, what it needs, and its handler.
+pub struct Method {
+    pub name: &'static str,
+    pub need: Need,
+    handler: Handler,
+}
+
+const fn method(name: &'static str, need: Need, handler: Handler) -> Method {
+    Method {
+        name,
+        need,
+        handler,
+    }
+}
+
+/// Every method this API answers: the one list that dispatch, permissions and the docs check
+/// read. docs/API.md documents each.
+pub const METHODS: &[Method] = &[
+    method("task.add", Need::Write, async_!(tasks::add)),
+    method("task.list", Need::Read, sync!(tasks::list)),
+    method("task.getStatus", Need::Read, sync!(tasks::get_status)),
+    method("task.getMetadata", Need::Read, sync!(tasks::get_metadata)),
+    method("task.pause", Need::Write, async_!(tasks::pause)),
+    method("task.resume", Need::Write, async_!(tasks::resume)),
+    method("task.remove", Need::Write, async_!(tasks::remove)),
+    method("session.info", Need::Read, sync!(session::info)),
 ];
+
+/// Who is calling, as far as permissions go.
+#[derive(Clone)]
+pub struct Caller {
+    /// May call [`Need::Write`] methods (else read-only).
+    pub can_write: bool,
+    /// May call [`Need::Admin`] methods.
+    pub can_admin: bool,
+    /// For a remote caller, the bound on its `task.add` rate.
+    pub add_budget: Option<AddBudget>,
+}
+
+impl Caller {
+    /// The desktop shell and loopback clients: everything, unmetered.
+    pub const LOCAL: Caller = Caller {
+        can_write: true,
+        can_admin: true,
+        add_budget: None,
+    };
+
+    fn refusal(&self, method: &Method) -> Option<ApiError> {
+        let refused = match method.need {
+            Need::Read => false,
+            Need::Write => !self.can_write,
+            Need::Admin => !self.can_admin,
+        };
+        if !refused {
+            return None;
+        }
+        let why = match method.need {
+            Need::Admin if self.can_write => {
+                "this method changes the server's settings: it is refused to clients on other \
+                 machines unless the server's `remote_admin` setting is on"
+            }
+            _ => "this connection's token is read-only",
+        };
+        Some(ApiError::new(
+            ErrorCode::Unauthorized,
+            format!("unauthorized: {}: {why}", method.name),
+        ))
+    }
+}
+
+/// A remote address's allowance of `task.add` calls, shared by all its connections.
+#[derive(Clone)]
+pub struct AddBudget {
+    pub limiter: std::sync::Arc<crate::api::RateLimiter>,
+    pub client: std::net::IpAddr,
+}
 
 /// The API over one engine.
 #[derive(Clone)]
@@ -70,24 +147,55 @@ impl Api {
         &self.engine
     }
 
-    /// Answers one text frame. Always returns exactly one response, whatever the input.
+    /// Answers one text frame from a local caller. Always returns exactly one response.
     pub async fn handle_text(&self, text: &str) -> Response {
+        self.handle_text_as(&Caller::LOCAL, text).await
+    }
+
+    /// Answers one text frame from `caller`. Always returns exactly one response, whatever the
+    /// input.
+    pub async fn handle_text_as(&self, caller: &Caller, text: &str) -> Response {
         let (id, method, params) = match parse_envelope(text) {
             Ok(parts) => parts,
             Err((id, message)) => return Response::error(id, ErrorCode::InvalidRequest, message),
         };
-        answer_guarded(id, &method, self.call(&method, params)).await
+        answer_guarded(id, &method, self.call_as(caller, &method, params)).await
     }
 
-    /// Calls a method by name with JSON params; the in-process entry point.
+    /// Calls a method by name with JSON params; the in-process entry point (full access).
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, ApiError> {
-        let Some((_, handler)) = METHODS.iter().find(|(name, _)| *name == method) else {
+        self.call_as(&Caller::LOCAL, method, params).await
+    }
+
+    /// Calls a method by name on behalf of `caller`.
+    pub async fn call_as(
+        &self,
+        caller: &Caller,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, ApiError> {
+        let Some(entry) = METHODS.iter().find(|m| m.name == method) else {
             return Err(ApiError::new(
                 ErrorCode::UnsupportedMethod,
                 format!("unsupported method: {method:?}"),
             ));
         };
-        handler(self, params).await
+        if let Some(refusal) = caller.refusal(entry) {
+            return Err(refusal);
+        }
+        if let (Some(budget), "task.add") = (&caller.add_budget, method) {
+            if let Err(wait) = budget.limiter.try_take(budget.client) {
+                return Err(ApiError::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "too many task.add calls from {}: try again in {} s",
+                        budget.client,
+                        wait.as_secs().max(1)
+                    ),
+                ));
+            }
+        }
+        (entry.handler)(self, params).await
     }
 }
 
@@ -166,7 +274,7 @@ mod tests {
             "task.removed",
             "session.resync",
         ];
-        for name in METHODS.iter().map(|(name, _)| name).chain(events.iter()) {
+        for name in METHODS.iter().map(|m| &m.name).chain(events.iter()) {
             assert!(
                 doc.lines()
                     .any(|l| l.starts_with("### ") && l.contains(&format!("`{name}`"))),

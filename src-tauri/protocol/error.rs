@@ -22,6 +22,8 @@ pub enum ErrorCode {
     Unauthorized,
     /// `-7`: the server failed while doing something valid.
     Internal,
+    /// `-8`: too many requests of this kind from this client; the message says when to retry.
+    RateLimited,
 }
 
 impl ErrorCode {
@@ -36,6 +38,7 @@ impl ErrorCode {
             ErrorCode::TaskExists => -5,
             ErrorCode::Unauthorized => -6,
             ErrorCode::Internal => -7,
+            ErrorCode::RateLimited => -8,
         }
     }
 }

@@ -1,33 +1,57 @@
 //! One WebSocket client: requests in, responses and events out, until either side closes or the
 //! server shuts down.
 //!
-//! Requests are answered in order, one response each. Events come from the engine's broadcast
-//! bus, whose fixed capacity is this client's whole queue: a client that falls behind is resynced
-//! (a `session.resync` event with the full task list), and one that stops reading altogether is
-//! dropped after [`SEND_TIMEOUT`]. Neither can slow the engine or other clients, nor grow memory.
+//! Two halves. The reader takes requests (one at a time: at most one request is in flight per
+//! connection, answered in order) and events from the engine's bus, and queues what must go out.
+//! The writer sends the queue. The queue is bounded in bytes ([`Connection::max_queue_bytes`]):
+//! events that would overflow it are dropped and the client gets a `session.resync` (the whole
+//! task list) once it has caught up; requests are not read while it is full. A client that stops
+//! reading is dropped after [`SEND_TIMEOUT`]. Because the reader always drains the bus, a slow
+//! client never holds the bus's events in memory, and event bytes are shared by every
+//! connection, never copied.
+//!
+//! A client that is not authorized gets a connection of its own kind: no events, one `-6`
+//! answer saying why, then a close; or a close after [`REFUSED_GRACE`] if it says nothing.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{close_code, CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::Api;
+use crate::api::{Api, Caller};
 use crate::protocol::{ErrorCode, Event, Response};
 
 /// How long one frame may take to go out before the client is considered gone.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an unauthorized client may stay connected without saying anything.
+const REFUSED_GRACE: Duration = Duration::from_secs(10);
 /// Close code for a message over the size limit (RFC 6455 "message too big").
 const CLOSE_TOO_BIG: u16 = 1009;
+/// How often a connection that fell behind checks whether its client has caught up.
+const CATCH_UP_CHECK: Duration = Duration::from_millis(200);
+
+/// Whether the client may use the API.
+pub enum Standing {
+    Allowed(Caller),
+    /// Not authorized: the message says why (no token, wrong token, locked out).
+    Refused(String),
+}
 
 pub struct Connection {
     pub api: Api,
-    /// False for a non-loopback client without a valid token: it gets `-6` for every request
-    /// and no events.
-    pub authorized: bool,
+    pub standing: Standing,
     pub cancel: CancellationToken,
-    pub peer: SocketAddr,
+    /// The client's address (after a trusted proxy's `X-Forwarded-For`).
+    pub peer: IpAddr,
+    /// Bytes that may wait to be sent to this client.
+    pub max_queue_bytes: usize,
 }
 
 /// Why the loop ended, and what to tell the client.
@@ -37,35 +61,92 @@ enum End {
     Gone,
 }
 
-impl Connection {
-    pub async fn run(self, mut socket: WebSocket) {
-        tracing::debug!(peer = %self.peer, authorized = self.authorized, "client connected");
-        let end = self.serve(&mut socket).await;
-        match end {
-            End::Close(code, reason) => {
-                let frame = CloseFrame {
-                    code,
-                    reason: Utf8Bytes::from_static(reason),
-                };
-                let _ =
-                    tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(frame))))
-                        .await;
-            }
-            End::ClientClosed | End::Gone => {}
+/// The queue to the writer, counted in bytes.
+struct Outbox {
+    tx: mpsc::UnboundedSender<Message>,
+    queued: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+impl Outbox {
+    /// Queues a frame whatever the count (responses and close frames are never dropped).
+    fn push(&self, text: Utf8Bytes) -> bool {
+        self.queued.fetch_add(text.len(), Ordering::AcqRel);
+        self.tx.send(Message::Text(text)).is_ok()
+    }
+
+    /// Queues an event frame unless it would overflow the bound.
+    fn offer(&self, text: Utf8Bytes) -> bool {
+        if self.queued.load(Ordering::Acquire) + text.len() > self.limit {
+            return false;
         }
+        self.push(text)
+    }
+
+    fn full(&self) -> bool {
+        self.queued.load(Ordering::Acquire) >= self.limit
+    }
+
+    fn empty(&self) -> bool {
+        self.queued.load(Ordering::Acquire) == 0
+    }
+}
+
+impl Connection {
+    pub async fn run(self, socket: WebSocket) {
+        let allowed = matches!(self.standing, Standing::Allowed(_));
+        tracing::debug!(peer = %self.peer, allowed, "client connected");
+        let (sink, stream) = socket.split();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let writer_gone = CancellationToken::new();
+        let writer = tokio::spawn(write(sink, rx, queued.clone(), writer_gone.clone()));
+        let outbox = Outbox {
+            tx,
+            queued,
+            limit: self.max_queue_bytes,
+        };
+        let end = tokio::select! {
+            end = self.serve(stream, &outbox) => end,
+            _ = writer_gone.cancelled() => End::Gone,
+        };
+        if let End::Close(code, reason) = end {
+            let frame = CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            };
+            let _ = outbox.tx.send(Message::Close(Some(frame)));
+        }
+        drop(outbox);
+        // The writer sends what is queued (the close frame last), bounded by its timeouts.
+        let _ = writer.await;
         tracing::debug!(peer = %self.peer, "client disconnected");
     }
 
-    async fn serve(&self, socket: &mut WebSocket) -> End {
+    async fn serve(&self, stream: SplitStream<WebSocket>, outbox: &Outbox) -> End {
+        match &self.standing {
+            Standing::Allowed(caller) => self.serve_allowed(caller, stream, outbox).await,
+            Standing::Refused(why) => self.serve_refused(why, stream, outbox).await,
+        }
+    }
+
+    async fn serve_allowed(
+        &self,
+        caller: &Caller,
+        mut stream: SplitStream<WebSocket>,
+        outbox: &Outbox,
+    ) -> End {
         let mut events = self.api.engine().subscribe();
+        let mut behind = false;
+        let mut catch_up = tokio::time::interval(CATCH_UP_CHECK);
         loop {
             tokio::select! {
                 _ = self.cancel.cancelled() => {
                     return End::Close(close_code::AWAY, "server shutting down");
                 }
-                incoming = socket.recv() => {
+                incoming = stream.next(), if !outbox.full() => {
                     let reply = match incoming {
-                        Some(Ok(Message::Text(text))) => self.answer(&text).await,
+                        Some(Ok(Message::Text(text))) => self.api.handle_text_as(caller, &text).await,
                         Some(Ok(Message::Binary(_))) => {
                             return End::Close(close_code::UNSUPPORTED, "binary frames are not supported; send JSON text");
                         }
@@ -73,49 +154,108 @@ impl Connection {
                         Some(Ok(Message::Close(_))) | None => return End::ClientClosed,
                         Some(Err(e)) => return classify_read_error(&e),
                     };
-                    if !send_json(socket, &reply).await {
+                    if !outbox.push(to_text(&reply)) {
                         return End::Gone;
                     }
                 }
-                event = events.recv(), if self.authorized => {
-                    let sent = match event {
-                        // The JSON was serialized once when published; this is a shared view
-                        // of it, checked as UTF-8 (a fast scan), never re-serialized.
-                        Ok(published) => match Utf8Bytes::try_from(published.json) {
-                            Ok(text) => send_text(socket, text).await,
-                            Err(_) => true,
-                        },
+                event = events.recv() => {
+                    match event {
+                        // The JSON was serialized once when published; this is a shared view of
+                        // it, checked as UTF-8 (a fast scan), never re-serialized.
+                        Ok(published) if !behind => {
+                            let Ok(text) = Utf8Bytes::try_from(published.json) else { continue };
+                            if !outbox.offer(text) {
+                                tracing::warn!(peer = %self.peer, "slow client: events dropped, it will be resynced");
+                                behind = true;
+                            }
+                        }
+                        Ok(_) => {}
                         Err(RecvError::Lagged(missed)) => {
-                            tracing::warn!(peer = %self.peer, missed, "slow client resynced");
-                            events = events.resubscribe();
-                            send_json(socket, &Event::Resync(self.api.engine().list())).await
+                            tracing::warn!(peer = %self.peer, missed, "slow client: events missed, it will be resynced");
+                            behind = true;
                         }
                         Err(RecvError::Closed) => return End::Close(close_code::AWAY, "engine stopped"),
-                    };
-                    if !sent {
-                        return End::Gone;
+                    }
+                }
+                _ = catch_up.tick(), if behind => {
+                    if outbox.empty() {
+                        behind = false;
+                        let resync = Event::Resync(self.api.engine().list());
+                        if !outbox.push(to_text(&resync)) {
+                            return End::Gone;
+                        }
                     }
                 }
             }
         }
     }
 
-    async fn answer(&self, text: &str) -> Response {
-        if self.authorized {
-            return self.api.handle_text(text).await;
+    /// One refusal, then the door: an unauthorized client gets no events and no slot from
+    /// authorized clients, and cannot linger.
+    async fn serve_refused(
+        &self,
+        why: &str,
+        mut stream: SplitStream<WebSocket>,
+        outbox: &Outbox,
+    ) -> End {
+        let deadline = tokio::time::sleep(REFUSED_GRACE);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = self.cancel.cancelled() => {
+                    return End::Close(close_code::AWAY, "server shutting down");
+                }
+                _ = &mut deadline => return End::Close(close_code::POLICY, "unauthorized"),
+                incoming = stream.next() => match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        let id = serde_json::from_str::<serde_json::Value>(&text)
+                            .ok()
+                            .and_then(|v| v.get("id").cloned())
+                            .filter(|id| id.is_string() || id.is_number())
+                            .unwrap_or(serde_json::Value::Null);
+                        let refusal = Response::error(id, ErrorCode::Unauthorized, format!("unauthorized: {why}"));
+                        outbox.push(to_text(&refusal));
+                        return End::Close(close_code::POLICY, "unauthorized");
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(_)) | None | Some(Err(_)) => return End::ClientClosed,
+                },
+            }
         }
-        let id = serde_json::from_str::<serde_json::Value>(text)
-            .ok()
-            .and_then(|v| v.get("id").cloned())
-            .filter(|id| id.is_string() || id.is_number())
-            .unwrap_or(serde_json::Value::Null);
-        Response::error(
-            id,
-            ErrorCode::Unauthorized,
-            "unauthorized: clients from other machines must present the API token \
-             (Authorization: Bearer TOKEN, or ?token=TOKEN in the URL)",
-        )
     }
+}
+
+/// Sends what the reader queued, in order, until the queue closes or the client stops taking
+/// frames for [`SEND_TIMEOUT`] (then `gone` fires and the reader stops too).
+async fn write(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut rx: mpsc::UnboundedReceiver<Message>,
+    queued: Arc<AtomicUsize>,
+    gone: CancellationToken,
+) {
+    while let Some(message) = rx.recv().await {
+        let len = match &message {
+            Message::Text(text) => text.len(),
+            _ => 0,
+        };
+        let closing = matches!(message, Message::Close(_));
+        let sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await;
+        queued.fetch_sub(len, Ordering::AcqRel);
+        if !matches!(sent, Ok(Ok(()))) {
+            gone.cancel();
+            return;
+        }
+        if closing {
+            return;
+        }
+    }
+    let _ = tokio::time::timeout(SEND_TIMEOUT, sink.close()).await;
+}
+
+/// A message as one JSON text frame.
+fn to_text<T: serde::Serialize>(value: &T) -> Utf8Bytes {
+    // Responses and events are plain data (strings, numbers): serializing cannot fail.
+    serde_json::to_string(value).unwrap_or_default().into()
 }
 
 /// An oversized message closes with 1009; anything else means the connection is broken.
@@ -127,20 +267,4 @@ fn classify_read_error(error: &axum::Error) -> End {
         tracing::debug!("websocket read error: {error}");
         End::Gone
     }
-}
-
-/// Sends one JSON text frame; false if the client is gone or too slow to take it.
-async fn send_json<T: serde::Serialize>(socket: &mut WebSocket, value: &T) -> bool {
-    let Ok(text) = serde_json::to_string(value) else {
-        return false;
-    };
-    send_text(socket, text.into()).await
-}
-
-/// Sends one text frame; false if the client is gone or too slow to take it.
-async fn send_text(socket: &mut WebSocket, text: Utf8Bytes) -> bool {
-    matches!(
-        tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text))).await,
-        Ok(Ok(()))
-    )
 }

@@ -9,16 +9,43 @@
 //! - Clients from a non-loopback address must present the token (`Authorization: Bearer T` or
 //!   `?token=T`), compared in constant time.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use subtle::ConstantTimeEq;
 
-/// The configured exceptions and the token.
+use crate::config::Secret;
+
+/// The configured exceptions and the tokens.
 #[derive(Debug, Clone, Default)]
 pub struct Guard {
-    pub token: Option<crate::config::Secret>,
+    pub token: Option<Secret>,
+    /// A second token that allows only read methods.
+    pub read_only_token: Option<Secret>,
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Remote clients with the full token may call admin methods.
+    pub remote_admin: bool,
+}
+
+/// What a remote client that passed the checks may do (a loopback client may do everything).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A remote client with the full token: everything but admin methods, unless
+    /// `remote_admin`.
+    Remote,
+    /// A remote client with the read-only token.
+    ReadOnly,
+}
+
+/// Which token a remote client presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented {
+    Nothing,
+    Wrong,
+    Full,
+    ReadOnly,
 }
 
 /// Origins of the desktop app's own webview, on each platform Tauri supports.
@@ -57,17 +84,53 @@ impl Guard {
                 .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin))
     }
 
-    /// Is a client at `peer` that presented `presented` (if anything) authorized?
-    pub fn authorized(&self, peer: SocketAddr, presented: Option<&str>) -> bool {
-        if is_loopback(peer.ip()) {
-            return true;
+    /// Which token `presented` is, compared in constant time against each configured one.
+    pub fn check_token(&self, presented: Option<&str>) -> Presented {
+        let Some(presented) = presented else {
+            return Presented::Nothing;
+        };
+        let matches = |secret: &Option<Secret>| {
+            secret
+                .as_ref()
+                .is_some_and(|s| bool::from(s.expose().as_bytes().ct_eq(presented.as_bytes())))
+        };
+        // Both comparisons always run, so timing tells nothing about which one matched.
+        let (full, read_only) = (matches(&self.token), matches(&self.read_only_token));
+        match (full, read_only) {
+            (true, _) => Presented::Full,
+            (false, true) => Presented::ReadOnly,
+            (false, false) => Presented::Wrong,
         }
-        match (&self.token, presented) {
-            (Some(token), Some(presented)) => {
-                token.expose().as_bytes().ct_eq(presented.as_bytes()).into()
+    }
+
+    /// The client's address: the peer's, or, when the peer is a trusted proxy, the nearest
+    /// address in `X-Forwarded-For` that is not itself a trusted proxy.
+    pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+        if !self.trusted_proxies.contains(&canonical(peer)) {
+            return peer;
+        }
+        let Some(header) = forwarded_for else {
+            return peer;
+        };
+        let mut client = peer;
+        for hop in header.rsplit(',') {
+            let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+                break;
+            };
+            client = ip;
+            if !self.trusted_proxies.contains(&canonical(ip)) {
+                break;
             }
-            _ => false,
         }
+        client
+    }
+}
+
+/// An IPv4-mapped IPv6 address as plain IPv4, so that settings compare as written.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        ip => ip,
     }
 }
 
@@ -120,6 +183,7 @@ mod tests {
             token: Some(crate::config::Secret::new("s3cret")),
             allowed_hosts: vec!["nas.example".into()],
             allowed_origins: vec!["https://ui.example".into()],
+            ..Guard::default()
         }
     }
 
@@ -164,16 +228,37 @@ mod tests {
 
     #[test]
     fn tokens() {
-        let g = guard();
-        let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
-        let mapped: SocketAddr = "[::ffff:127.0.0.1]:5000".parse().unwrap();
-        let remote: SocketAddr = "10.0.0.2:5000".parse().unwrap();
-        assert!(g.authorized(local, None));
-        assert!(g.authorized(mapped, None));
-        assert!(!g.authorized(remote, None));
-        assert!(!g.authorized(remote, Some("wrong")));
-        assert!(g.authorized(remote, Some("s3cret")));
-        assert!(!Guard::default().authorized(remote, Some("")));
+        let mut g = guard();
+        g.read_only_token = Some(Secret::new("look"));
+        assert_eq!(g.check_token(None), Presented::Nothing);
+        assert_eq!(g.check_token(Some("wrong")), Presented::Wrong);
+        assert_eq!(g.check_token(Some("s3cre")), Presented::Wrong);
+        assert_eq!(g.check_token(Some("s3cret")), Presented::Full);
+        assert_eq!(g.check_token(Some("look")), Presented::ReadOnly);
+        assert_eq!(Guard::default().check_token(Some("")), Presented::Wrong);
+        assert!(is_loopback("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!is_loopback("10.0.0.2".parse().unwrap()));
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let mut g = guard();
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let client: IpAddr = "203.0.113.9".parse().unwrap();
+        let xff = Some("198.51.100.1, 203.0.113.9");
+        assert_eq!(g.client_ip(proxy, xff), proxy, "no proxy configured");
+        g.trusted_proxies = vec![proxy];
+        assert_eq!(g.client_ip(proxy, xff), client, "the hop the proxy saw");
+        assert_eq!(g.client_ip(proxy, None), proxy);
+        assert_eq!(g.client_ip(proxy, Some("garbage")), proxy);
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert_eq!(g.client_ip(mapped, xff), client);
+        let other: IpAddr = "10.0.0.2".parse().unwrap();
+        assert_eq!(
+            g.client_ip(other, xff),
+            other,
+            "an untrusted peer's header is ignored"
+        );
         assert_eq!(
             presented_token(Some("Bearer abc"), None).as_deref(),
             Some("abc")

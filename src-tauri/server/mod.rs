@@ -7,9 +7,10 @@
 
 mod connection;
 mod guard;
+mod lockout;
 mod ui;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -27,7 +28,14 @@ use tokio_util::task::TaskTracker;
 
 pub use guard::{is_loopback, Guard};
 
-use crate::api::Api;
+use crate::api::{AddBudget, Api, Caller, RateLimiter};
+use connection::Standing;
+use guard::{Access, Presented};
+use lockout::Lockout;
+
+/// Connections of clients that are not authorized (they only ever get one refusal) have their
+/// own small pool, so that they can never take a slot from an authorized client.
+const REFUSED_SLOTS: usize = 64;
 
 /// What the server needs besides the API.
 #[derive(Debug, Clone)]
@@ -36,6 +44,13 @@ pub struct ServerConfig {
     pub guard: Guard,
     pub max_connections: usize,
     pub max_message_bytes: usize,
+    /// Failed tokens in a row before an address is locked out, and for how long.
+    pub lockout_failures: u32,
+    pub lockout: std::time::Duration,
+    /// `task.add` calls a minute allowed to one remote address.
+    pub remote_adds_per_minute: u32,
+    /// Bytes of events that may wait for one slow client before it is resynced.
+    pub max_queue_bytes: usize,
 }
 
 /// A bound, not yet serving, server: binding first tells the caller the real port.
@@ -49,7 +64,11 @@ struct AppState {
     api: Api,
     guard: Arc<Guard>,
     slots: Arc<Semaphore>,
+    refused_slots: Arc<Semaphore>,
+    lockout: Arc<Lockout>,
+    adds: Arc<RateLimiter>,
     max_message_bytes: usize,
+    max_queue_bytes: usize,
     cancel: CancellationToken,
     tracker: TaskTracker,
 }
@@ -71,7 +90,14 @@ impl Server {
             api,
             guard: Arc::new(self.config.guard),
             slots: Arc::new(Semaphore::new(self.config.max_connections)),
+            refused_slots: Arc::new(Semaphore::new(REFUSED_SLOTS)),
+            lockout: Arc::new(Lockout::new(
+                self.config.lockout_failures,
+                self.config.lockout,
+            )),
+            adds: Arc::new(RateLimiter::new(self.config.remote_adds_per_minute)),
             max_message_bytes: self.config.max_message_bytes,
+            max_queue_bytes: self.config.max_queue_bytes,
             cancel: cancel.clone(),
             tracker,
         };
@@ -185,20 +211,27 @@ fn accept(
             return (StatusCode::FORBIDDEN, "Origin not allowed\n").into_response();
         }
     }
-    let Ok(slot) = state.slots.clone().try_acquire_owned() else {
-        tracing::warn!(%peer, "refused a WebSocket: too many connections");
+    let forwarded_for = header_str(header::HeaderName::from_static("x-forwarded-for"));
+    let client = state.guard.client_ip(peer.ip(), forwarded_for);
+    let presented = guard::presented_token(header_str(header::AUTHORIZATION), query.as_deref());
+    let standing = standing(&state, client, presented.as_deref());
+    let pool = match &standing {
+        Standing::Allowed(_) => &state.slots,
+        Standing::Refused(why) => {
+            tracing::warn!(%client, "refusing a client: {why}");
+            &state.refused_slots
+        }
+    };
+    let Ok(slot) = pool.clone().try_acquire_owned() else {
+        tracing::warn!(%client, "refused a WebSocket: too many connections");
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
     };
-    let presented = guard::presented_token(header_str(header::AUTHORIZATION), query.as_deref());
-    let authorized = state.guard.authorized(peer, presented.as_deref());
-    if !authorized {
-        tracing::warn!(%peer, "a client without a valid token connected; it will get only errors");
-    }
     let AppState {
         api,
         cancel,
         tracker,
         max_message_bytes,
+        max_queue_bytes,
         ..
     } = state;
     upgrade
@@ -207,15 +240,62 @@ fn accept(
         .on_upgrade(move |socket| {
             let connection = connection::Connection {
                 api,
-                authorized,
+                standing,
                 cancel,
-                peer,
+                peer: client,
+                max_queue_bytes,
             };
             tracker.track_future(async move {
                 connection.run(socket).await;
                 drop(slot);
             })
         })
+}
+
+/// What a client at `client` that presented `presented` may do, or why it may not.
+fn standing(state: &AppState, client: IpAddr, presented: Option<&str>) -> Standing {
+    let remote = |access| {
+        let can_admin = access == Access::Remote && state.guard.remote_admin;
+        Standing::Allowed(Caller {
+            can_write: access == Access::Remote,
+            can_admin,
+            add_budget: Some(AddBudget {
+                limiter: state.adds.clone(),
+                client,
+            }),
+        })
+    };
+    if is_loopback(client) {
+        return Standing::Allowed(Caller::LOCAL);
+    }
+    if let Some(left) = state.lockout.remaining(client) {
+        return Standing::Refused(format!(
+            "too many wrong tokens from {client}: locked out for {} more seconds",
+            left.as_secs().max(1)
+        ));
+    }
+    match state.guard.check_token(presented) {
+        Presented::Full => {
+            state.lockout.succeed(client);
+            remote(Access::Remote)
+        }
+        Presented::ReadOnly => {
+            state.lockout.succeed(client);
+            remote(Access::ReadOnly)
+        }
+        Presented::Wrong => Standing::Refused(match state.lockout.fail(client) {
+            Some(lockout) => format!(
+                "wrong token; too many wrong tokens from {client}: locked out for {} seconds",
+                lockout.as_secs()
+            ),
+            None => "wrong token".to_owned(),
+        }),
+        Presented::Nothing => Standing::Refused(
+            "clients from other machines must present the API token (Authorization: Bearer \
+             TOKEN, or ?token=TOKEN in the URL)"
+                .to_owned(),
+        ),
+    }
 }
 
 #[cfg(test)]
