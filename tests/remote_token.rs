@@ -9,82 +9,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use support::netns::{connect_with, RemoteHost};
 use support::peers::ChildGuard;
 use support::Client;
-use tokio_tungstenite::connect_async;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-
-/// A network namespace with one veth link to this one; removed on drop.
-struct RemoteHost {
-    netns: String,
-    link: String,
-    server_ip: String,
-}
-
-fn ip(args: &[&str]) {
-    let status = Command::new("ip").args(args).status().expect("ip runs");
-    assert!(
-        status.success(),
-        "ip {args:?} failed (this test needs root and iproute2)"
-    );
-}
-
-impl RemoteHost {
-    fn create() -> RemoteHost {
-        support::peers::require("ip");
-        let id = std::process::id();
-        let netns = format!("mgt{id}");
-        let link = format!("mgv{id}");
-        let peer = format!("mgw{id}");
-        let subnet = format!("10.231.{}", id % 250 + 1);
-        let host = RemoteHost {
-            netns: netns.clone(),
-            link: link.clone(),
-            server_ip: format!("{subnet}.1"),
-        };
-        ip(&["netns", "add", &netns]);
-        ip(&["link", "add", &link, "type", "veth", "peer", "name", &peer]);
-        ip(&["link", "set", &peer, "netns", &netns]);
-        ip(&["addr", "add", &format!("{subnet}.2/24"), "dev", &link]);
-        ip(&["link", "set", &link, "up"]);
-        let exec = |args: &[&str]| {
-            let mut full = vec!["netns", "exec", &netns, "ip"];
-            full.extend_from_slice(args);
-            ip(&full);
-        };
-        exec(&["addr", "add", &format!("{subnet}.1/24"), "dev", &peer]);
-        exec(&["link", "set", &peer, "up"]);
-        exec(&["link", "set", "lo", "up"]);
-        host
-    }
-}
-
-impl Drop for RemoteHost {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.link])
-            .status();
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.netns])
-            .status();
-    }
-}
-
-async fn connect_with(url: &str, authorization: Option<&str>) -> Client {
-    let mut request = url.into_client_request().unwrap();
-    if let Some(value) = authorization {
-        request
-            .headers_mut()
-            .insert("Authorization", HeaderValue::from_str(value).unwrap());
-    }
-    let (socket, _) = connect_async(request).await.expect("connects");
-    Client {
-        socket,
-        events: Default::default(),
-        next_id: 0,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_clients_need_the_generated_token() {

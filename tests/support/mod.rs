@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod metadata_peer;
+pub mod netns;
 pub mod peers;
 pub mod torrent;
 

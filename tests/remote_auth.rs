@@ -1,0 +1,229 @@
+//! Attacks on the remote endpoint, each from another host (a network namespace the test makes)
+//! against the real binary: no token, a wrong token, a silent socket, a lockout and its expiry,
+//! the read-only token, foreign Origin and Host, a forged X-Forwarded-For, a flood of adds, and
+//! 100 unauthenticated sockets. After each, an authorized client checks that nothing changed.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+use support::netns::{try_connect, RemoteServer};
+use support::Client;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+
+const FULL: &str = "full-token-0123456789abcdef0123456789";
+const READ_ONLY: &str = "read-only-token-0123456789abcdef01";
+
+fn settings() -> String {
+    json!({
+        "token": FULL,
+        "read_only_token": READ_ONLY,
+        "lockout_seconds": 3,
+        "remote_adds_per_minute": 4,
+    })
+    .to_string()
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+async fn client(server: &RemoteServer, token: &str) -> Client {
+    try_connect(&server.url, &[("Authorization", &bearer(token))])
+        .await
+        .unwrap_or_else(|status| panic!("refused with HTTP {status}"))
+}
+
+/// The next frame is a close with `code`, within `patience`.
+async fn expect_close(client: &mut Client, code: CloseCode, patience: Duration) {
+    loop {
+        let next = tokio::time::timeout(patience, client.socket.next())
+            .await
+            .expect("closed in time");
+        match next {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                assert_eq!(frame.code, code, "{frame:?}");
+                return;
+            }
+            Some(Ok(Message::Text(text))) => panic!("unexpected message {text}"),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+/// Refused with -6, its message containing `why`, then closed with 1008.
+async fn refused(mut outsider: Client, why: &str) {
+    let response = outsider.call("task.list", Value::Null).await;
+    support::assert_error_shape(&response);
+    assert_eq!(response["error"], -6, "{response}");
+    let message = response["message"].as_str().unwrap();
+    assert!(message.contains(why), "{message}");
+    assert!(
+        !message.contains(FULL) && !message.contains(READ_ONLY),
+        "a token leaked: {message}"
+    );
+    assert!(outsider.events.is_empty(), "events reached an outsider");
+    expect_close(&mut outsider, CloseCode::Policy, Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attacks_from_another_host_change_nothing() {
+    let server = RemoteServer::start(&settings(), &[]);
+    let mut admin = client(&server, FULL).await;
+    let magnet = "magnet:?xt=urn:btih:abababababababababababababababababababab&dn=kept";
+    admin.add_magnet(magnet).await;
+    let baseline = admin.ok("task.list", Value::Null).await;
+
+    // A silent socket without a token is closed after 10 s; it runs beside the other cases.
+    let silent = try_connect(&server.url, &[]).await.expect("upgraded");
+    let silent_started = Instant::now();
+    let silent = tokio::spawn(async move {
+        let mut silent = silent;
+        expect_close(&mut silent, CloseCode::Policy, Duration::from_secs(15)).await;
+        silent_started.elapsed()
+    });
+
+    // No token; a wrong token; a forged X-Forwarded-For claiming loopback.
+    refused(
+        try_connect(&server.url, &[]).await.unwrap(),
+        "must present the API token",
+    )
+    .await;
+    refused(
+        try_connect(&server.url, &[("Authorization", &bearer("wrong"))])
+            .await
+            .unwrap(),
+        "wrong token",
+    )
+    .await;
+    refused(
+        try_connect(&server.url, &[("X-Forwarded-For", "127.0.0.1")])
+            .await
+            .unwrap(),
+        "must present the API token",
+    )
+    .await;
+    // A right token clears the count of wrong ones.
+    client(&server, FULL)
+        .await
+        .ok("task.list", Value::Null)
+        .await;
+
+    // Foreign Origin and foreign Host: refused before the upgrade.
+    let origin = try_connect(
+        &server.url,
+        &[
+            ("Authorization", &bearer(FULL)),
+            ("Origin", "https://evil.example"),
+        ],
+    )
+    .await;
+    assert_eq!(origin.err(), Some(403));
+    let host = try_connect(
+        &server.url,
+        &[("Authorization", &bearer(FULL)), ("Host", "evil.example")],
+    )
+    .await;
+    assert_eq!(host.err(), Some(403));
+
+    // The read-only token reads, and changes nothing.
+    let mut reader = client(&server, READ_ONLY).await;
+    assert_eq!(reader.ok("task.list", Value::Null).await, baseline);
+    reader.ok("session.info", Value::Null).await;
+    let id = "abababababababababababababababababababab";
+    for (method, params) in [
+        (
+            "task.add",
+            json!({"type": "magnet", "uri": "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"}),
+        ),
+        ("task.pause", json!({"task_id": id})),
+        ("task.resume", json!({"task_id": id})),
+        ("task.remove", json!({"task_id": id, "delete_files": true})),
+    ] {
+        let response = reader.call(method, params).await;
+        assert_eq!(response["error"], -6, "{method}: {response}");
+        assert!(response["message"].as_str().unwrap().contains("read-only"));
+    }
+    assert_eq!(admin.ok("task.list", Value::Null).await, baseline);
+
+    // 100 unauthenticated sockets: they get a small pool of their own (or 503), and an
+    // authorized client still connects and is served.
+    let mut crowd = Vec::new();
+    let mut turned_away = 0;
+    for _ in 0..100 {
+        match try_connect(&server.url, &[]).await {
+            Ok(c) => crowd.push(c),
+            Err(503) => turned_away += 1,
+            Err(status) => panic!("HTTP {status}"),
+        }
+    }
+    eprintln!(
+        "100 unauthenticated sockets: {} held, {turned_away} turned away",
+        crowd.len()
+    );
+    let mut late = client(&server, FULL).await;
+    assert_eq!(late.ok("task.list", Value::Null).await, baseline);
+    drop(crowd);
+
+    // task.add per minute per remote address: 4 allowed (the admin's first add was one of them),
+    // the 5th is -8.
+    let mut flooder = client(&server, FULL).await;
+    let hashes = [
+        "1111111111111111111111111111111111111111",
+        "2222222222222222222222222222222222222222",
+        "3333333333333333333333333333333333333333",
+    ];
+    for hash in hashes {
+        flooder.add_magnet(hash).await;
+    }
+    let response = flooder
+        .call(
+            "task.add",
+            json!({"type": "magnet", "uri": "4444444444444444444444444444444444444444"}),
+        )
+        .await;
+    assert_eq!(response["error"], -8, "{response}");
+    let list = admin.ok("task.list", Value::Null).await;
+    assert_eq!(list.as_array().unwrap().len(), 4, "{list}");
+    for hash in hashes {
+        admin.ok("task.remove", json!({"task_id": hash})).await;
+    }
+
+    // Five wrong tokens lock the address out, even for the right token, until it expires.
+    for _ in 0..5 {
+        refused(
+            try_connect(&server.url, &[("Authorization", &bearer("guess"))])
+                .await
+                .unwrap(),
+            "wrong token",
+        )
+        .await;
+    }
+    refused(
+        try_connect(&server.url, &[("Authorization", &bearer(FULL))])
+            .await
+            .unwrap(),
+        "locked out",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(
+        client(&server, FULL)
+            .await
+            .ok("task.list", Value::Null)
+            .await,
+        baseline
+    );
+
+    let silent_for = silent.await.unwrap();
+    assert!(
+        silent_for >= Duration::from_secs(9),
+        "the silent socket was closed after only {silent_for:?}"
+    );
+    // Nothing any of them did changed the server.
+    assert_eq!(admin.ok("task.list", Value::Null).await, baseline);
+}

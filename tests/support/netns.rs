@@ -1,0 +1,158 @@
+//! Another host for the tests: a network namespace made by the test, joined to this one by a
+//! veth pair, so that a server inside it sees the test's clients at a non-loopback address.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use tokio_tungstenite::connect_async;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+use super::Client;
+
+/// Distinguishes the namespaces of several tests in one process.
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A network namespace with one veth link to this one; removed on drop.
+pub struct RemoteHost {
+    pub netns: String,
+    link: String,
+    pub server_ip: String,
+}
+
+fn ip(args: &[&str]) {
+    let status = Command::new("ip").args(args).status().expect("ip runs");
+    assert!(
+        status.success(),
+        "ip {args:?} failed (this test needs root and iproute2)"
+    );
+}
+
+impl RemoteHost {
+    pub fn create() -> RemoteHost {
+        super::peers::require("ip");
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let id = std::process::id() % 10_000 * 10 + n;
+        let netns = format!("mgt{id}");
+        let link = format!("mgv{id}");
+        let peer = format!("mgw{id}");
+        let subnet = format!("10.{}.{}", 200 + n % 50, std::process::id() % 250 + 1);
+        let host = RemoteHost {
+            netns: netns.clone(),
+            link: link.clone(),
+            server_ip: format!("{subnet}.1"),
+        };
+        ip(&["netns", "add", &netns]);
+        ip(&["link", "add", &link, "type", "veth", "peer", "name", &peer]);
+        ip(&["link", "set", &peer, "netns", &netns]);
+        ip(&["addr", "add", &format!("{subnet}.2/24"), "dev", &link]);
+        ip(&["link", "set", &link, "up"]);
+        let exec = |args: &[&str]| {
+            let mut full = vec!["netns", "exec", &netns, "ip"];
+            full.extend_from_slice(args);
+            ip(&full);
+        };
+        exec(&["addr", "add", &format!("{subnet}.1/24"), "dev", &peer]);
+        exec(&["link", "set", &peer, "up"]);
+        exec(&["link", "set", "lo", "up"]);
+        host
+    }
+}
+
+impl Drop for RemoteHost {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.link])
+            .status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+    }
+}
+
+/// A client that presents `authorization` (an `Authorization` header value), if any.
+pub async fn connect_with(url: &str, authorization: Option<&str>) -> Client {
+    let mut request = url.into_client_request().unwrap();
+    if let Some(value) = authorization {
+        request
+            .headers_mut()
+            .insert("Authorization", HeaderValue::from_str(value).unwrap());
+    }
+    let (socket, _) = connect_async(request).await.expect("connects");
+    Client {
+        socket,
+        events: Default::default(),
+        next_id: 0,
+    }
+}
+
+/// A WebSocket handshake with extra headers: the client, or the HTTP status that refused it.
+pub async fn try_connect(url: &str, headers: &[(&str, &str)]) -> Result<Client, u16> {
+    let mut request = url.into_client_request().unwrap();
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    match connect_async(request).await {
+        Ok((socket, _)) => Ok(Client {
+            socket,
+            events: Default::default(),
+            next_id: 0,
+        }),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
+        Err(e) => panic!("handshake failed: {e}"),
+    }
+}
+
+/// The real `magnetar serve` binary inside `host`'s namespace, listening on its address, with
+/// `settings` (a settings.json text) in a fresh data folder.
+pub struct RemoteServer {
+    // Dropped first (fields drop in order): the server stops before its host goes away.
+    _child: super::peers::ChildGuard,
+    pub url: String,
+    pub data_dir: std::path::PathBuf,
+    pub host: RemoteHost,
+    pub stderr: Option<std::process::ChildStderr>,
+    _dir: tempfile::TempDir,
+}
+
+impl RemoteServer {
+    pub fn start(settings: &str, extra_args: &[&str]) -> RemoteServer {
+        let host = RemoteHost::create();
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        std::fs::create_dir_all(&data_dir).unwrap();
+        std::fs::write(data_dir.join("settings.json"), settings).unwrap();
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &host.netns])
+            .arg(env!("CARGO_BIN_EXE_magnetar"))
+            .args(["serve", "--listen", &format!("{}:0", host.server_ip)])
+            .args(["--peer-port", "0", "--no-dht", "--no-upnp", "--no-lsd"])
+            .args(extra_args)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--download-dir")
+            .arg(dir.path().join("downloads"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("magnetar starts");
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let stderr = child.stderr.take();
+        let child = super::peers::ChildGuard(child);
+        let (line, _) = super::read_line_within(stdout);
+        let url = super::url_in_ready_line(&line);
+        RemoteServer {
+            _child: child,
+            url,
+            data_dir,
+            host,
+            stderr,
+            _dir: dir,
+        }
+    }
+}
