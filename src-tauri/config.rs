@@ -79,6 +79,11 @@ pub struct Settings {
     pub remote_adds_per_minute: u32,
     /// Bytes of events that may wait for one slow client before it is resynced.
     pub max_queue_bytes: usize,
+    /// Serve TLS with this PEM certificate (chain) and key.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Serve TLS with a self-signed certificate made on first use (kept in the data dir).
+    pub tls_self_signed: bool,
 }
 
 /// Failed tokens in a row from one address before it is locked out.
@@ -105,6 +110,9 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             remote_adds_per_minute: 120,
             max_queue_bytes: 8 * 1024 * 1024,
+            tls_cert: None,
+            tls_key: None,
+            tls_self_signed: false,
         }
     }
 }
@@ -187,6 +195,16 @@ impl Settings {
         if self.max_message_bytes < 1024 {
             return Err(ConfigError::Invalid(
                 "max_message_bytes must be at least 1024".into(),
+            ));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls_cert and tls_key go together: set both, or neither".into(),
+            ));
+        }
+        if self.tls_self_signed && self.tls_cert.is_some() {
+            return Err(ConfigError::Invalid(
+                "choose tls_cert/tls_key or a self-signed certificate, not both".into(),
             ));
         }
         if self.max_queue_bytes < 64 * 1024 {

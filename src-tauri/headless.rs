@@ -14,6 +14,13 @@ pub async fn run(overrides: Overrides) -> anyhow::Result<()> {
             run.token.as_ref().map(|t| t.expose()).unwrap_or_default()
         );
     }
+    if let (true, Some(fingerprint)) = (running.tls_generated, &running.tls_fingerprint) {
+        eprintln!(
+            "A self-signed TLS certificate was generated (in {}). Its SHA-256 fingerprint, to \
+             pin with `magnetar remote --fingerprint`: {fingerprint}",
+            run.paths.data_dir.join("tls").display()
+        );
+    }
     tracing::info!(
         download_dir = %run.download_dir.display(),
         data_dir = %run.paths.data_dir.display(),

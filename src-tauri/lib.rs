@@ -11,6 +11,7 @@
 //! - [`config`]: settings, their defaults and where they live.
 //! - [`durable`]: crash-safe file replacement, and the lock on the data folder.
 //! - [`startup`]: settings resolved, engine and server started, one shutdown; used by both shells.
+//! - [`tls`]: certificates (given or self-signed), the TLS listener, fingerprint pinning.
 //! - [`headless`]: `magnetar serve`, the engine and the server with no GUI.
 //! - `desktop` (feature `desktop`): the Tauri shell.
 
@@ -22,6 +23,7 @@ pub mod headless;
 pub mod protocol;
 pub mod server;
 pub mod startup;
+pub mod tls;
 
 #[cfg(feature = "desktop")]
 pub mod desktop;

@@ -53,6 +53,16 @@ struct ServeArgs {
     /// Stop tasks when they complete instead of seeding them
     #[arg(long)]
     no_seed: bool,
+    /// Serve the API and the web UI over TLS (wss://, https://) with a self-signed certificate
+    /// made on first use; its fingerprint is printed once (a certificate of your own goes in
+    /// the settings: tls_cert, tls_key)
+    #[arg(long, value_name = "MODE")]
+    tls: Option<TlsMode>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TlsMode {
+    SelfSigned,
 }
 
 impl From<ServeArgs> for magnetar::startup::Overrides {
@@ -67,6 +77,7 @@ impl From<ServeArgs> for magnetar::startup::Overrides {
             no_upnp: args.no_upnp,
             no_lsd: args.no_lsd,
             no_seed: args.no_seed,
+            tls_self_signed: matches!(args.tls, Some(TlsMode::SelfSigned)),
         }
     }
 }

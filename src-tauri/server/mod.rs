@@ -38,7 +38,7 @@ use lockout::Lockout;
 const REFUSED_SLOTS: usize = 64;
 
 /// What the server needs besides the API.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub guard: Guard,
@@ -51,6 +51,8 @@ pub struct ServerConfig {
     pub remote_adds_per_minute: u32,
     /// Bytes of events that may wait for one slow client before it is resynced.
     pub max_queue_bytes: usize,
+    /// Serve TLS (`wss://`, `https://`) with this acceptor.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// A bound, not yet serving, server: binding first tells the caller the real port.
@@ -107,29 +109,42 @@ impl Server {
             .fallback(not_found)
             .with_state(state);
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        // Responses are small and latency matters more than packing: no Nagle delay.
-        let listener = self.listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let result = axum::serve(listener, service)
-            .with_graceful_shutdown(cancel.cancelled_owned())
-            .await;
+        let result = match self.config.tls {
+            Some(acceptor) => {
+                let listener =
+                    crate::tls::TlsListener::new(self.listener, acceptor, cancel.clone());
+                // (tap_io only to get axum's ConnectInfo for a custom listener.)
+                axum::serve(listener.tap_io(|_| {}), service)
+                    .with_graceful_shutdown(cancel.cancelled_owned())
+                    .await
+            }
+            None => {
+                // Responses are small and latency matters more than packing: no Nagle delay.
+                let listener = self.listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(cancel.cancelled_owned())
+                    .await
+            }
+        };
         if let Err(e) = result {
             tracing::error!("server stopped: {e}");
         }
     }
 }
 
-/// A URL clients can connect to for a listen address: an unspecified address (0.0.0.0, ::) is
-/// reachable on loopback.
-pub fn websocket_url(addr: SocketAddr) -> String {
+/// A URL clients can connect to for a listen address (`wss://` with TLS): an unspecified
+/// address (0.0.0.0, ::) is reachable on loopback.
+pub fn websocket_url(addr: SocketAddr, tls: bool) -> String {
     let ip = match addr.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
         ip if ip.is_unspecified() => "[::1]".to_owned(),
         std::net::IpAddr::V6(v6) => format!("[{v6}]"),
         ip => ip.to_string(),
     };
-    format!("ws://{ip}:{}/ws", addr.port())
+    let scheme = if tls { "wss" } else { "ws" };
+    format!("{scheme}://{ip}:{}/ws", addr.port())
 }
 
 /// `/`: the UI for a plain GET, the API for a WebSocket upgrade.
@@ -304,11 +319,15 @@ mod tests {
 
     #[test]
     fn urls_are_connectable() {
-        let url = |addr: &str| websocket_url(addr.parse().unwrap());
+        let url = |addr: &str| websocket_url(addr.parse().unwrap(), false);
         assert_eq!(url("127.0.0.1:7345"), "ws://127.0.0.1:7345/ws");
         assert_eq!(url("0.0.0.0:80"), "ws://127.0.0.1:80/ws");
         assert_eq!(url("[::]:80"), "ws://[::1]:80/ws");
         assert_eq!(url("[fe80::1]:80"), "ws://[fe80::1]:80/ws");
         assert_eq!(url("10.0.0.5:1"), "ws://10.0.0.5:1/ws");
+        assert_eq!(
+            websocket_url("10.0.0.5:1".parse().unwrap(), true),
+            "wss://10.0.0.5:1/ws"
+        );
     }
 }

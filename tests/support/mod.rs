@@ -72,6 +72,7 @@ pub fn test_overrides(data_dir: &Path, download_dir: &Path) -> Overrides {
         no_upnp: true,
         no_lsd: true,
         no_seed: false,
+        tls_self_signed: false,
     }
 }
 
@@ -315,10 +316,12 @@ impl Client {
     }
 }
 
-/// The `ws://...` URL in the one line `magnetar serve` prints when ready.
+/// The `ws://...` (or `wss://...`) URL in the one line `magnetar serve` prints when ready.
 pub fn url_in_ready_line(line: &str) -> String {
     line.split_whitespace()
-        .find(|word| word.starts_with("ws://") && word.ends_with("/ws"))
+        .find(|word| {
+            (word.starts_with("ws://") || word.starts_with("wss://")) && word.ends_with("/ws")
+        })
         .unwrap_or_else(|| panic!("no URL in the ready line {line:?}"))
         .to_owned()
 }
