@@ -103,6 +103,12 @@ impl Engine {
                 EngineError::Internal(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
+        // Absolute, so that every task's paths compare alike whatever the working directory
+        // (path ownership, see placement.rs) and librqbit persists absolute folders.
+        let mut config = config;
+        if let Ok(absolute) = std::fs::canonicalize(&config.download_dir) {
+            config.download_dir = absolute;
+        }
         let session = Session::new_with_opts(
             config.download_dir.clone(),
             restore::session_options(&config),
