@@ -84,6 +84,10 @@ pub struct Settings {
     pub tls_key: Option<PathBuf>,
     /// Serve TLS with a self-signed certificate made on first use (kept in the data dir).
     pub tls_self_signed: bool,
+    /// Global download limit in bytes per second (`session.setLimits`); none: unlimited.
+    pub download_bps: Option<u32>,
+    /// Global upload limit in bytes per second; none: unlimited.
+    pub upload_bps: Option<u32>,
 }
 
 /// Failed tokens in a row from one address before it is locked out.
@@ -113,6 +117,8 @@ impl Default for Settings {
             tls_cert: None,
             tls_key: None,
             tls_self_signed: false,
+            download_bps: None,
+            upload_bps: None,
         }
     }
 }
@@ -240,6 +246,47 @@ impl Settings {
             .map(Path::to_owned)
             .unwrap_or_else(|| user.home_dir().join("Downloads")))
     }
+}
+
+/// Sets `changes` (top-level keys) in the settings file at `path`, keeping every other key as
+/// the user wrote it; creates the file if missing. Written atomically and durably.
+pub fn update_settings_file(
+    path: &Path,
+    changes: &[(&str, serde_json::Value)],
+) -> Result<(), ConfigError> {
+    let mut object = match std::fs::read(path) {
+        Ok(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(serde_json::Value::Object(object)) => object,
+            Ok(_) => {
+                return Err(ConfigError::Invalid(format!(
+                    "{} is not a JSON object",
+                    path.display()
+                )))
+            }
+            Err(source) => {
+                return Err(ConfigError::Parse {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::Map::new(),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    for (key, value) in changes {
+        object.insert((*key).to_owned(), value.clone());
+    }
+    let mut bytes = serde_json::to_vec_pretty(&object).unwrap_or_default();
+    bytes.push(b'\n');
+    write_atomically(path, &bytes, Access::Private).map_err(|source| ConfigError::Write {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// The API token: the given one, else the saved one; when none exists and `required`, a new

@@ -132,6 +132,7 @@ pub async fn start(run: &RunConfig) -> anyhow::Result<Running> {
         &tracker,
     )
     .await?;
+    engine.set_limits(settings.download_bps, settings.upload_bps);
     let server = Server::bind(ServerConfig {
         listen: settings.listen,
         guard: Guard {
@@ -162,7 +163,8 @@ pub async fn start(run: &RunConfig) -> anyhow::Result<Running> {
     };
     let addr = server.local_addr()?;
     let url = server::websocket_url(addr, tls.is_some());
-    let api = Api::new(engine.clone(), vec![url.clone()]);
+    let api = Api::new(engine.clone(), vec![url.clone()])
+        .with_settings_file(run.paths.settings_file.clone());
     tracker.spawn(server.serve(api.clone(), cancel.clone(), tracker.clone()));
     Ok(Running {
         engine,

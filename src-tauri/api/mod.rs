@@ -75,7 +75,9 @@ pub const METHODS: &[Method] = &[
     method("task.pause", Need::Write, async_!(tasks::pause)),
     method("task.resume", Need::Write, async_!(tasks::resume)),
     method("task.remove", Need::Write, async_!(tasks::remove)),
+    method("task.setFiles", Need::Write, async_!(tasks::set_files)),
     method("session.info", Need::Read, sync!(session::info)),
+    method("session.setLimits", Need::Admin, sync!(session::set_limits)),
 ];
 
 /// Who is calling, as far as permissions go.
@@ -133,6 +135,8 @@ pub struct Api {
     engine: Engine,
     /// The server's WebSocket URLs, reported by `session.info`.
     listen_urls: Vec<String>,
+    /// Where settings changed through the API (`session.setLimits`) are saved, if anywhere.
+    settings_file: Option<std::path::PathBuf>,
 }
 
 impl Api {
@@ -140,7 +144,14 @@ impl Api {
         Api {
             engine,
             listen_urls,
+            settings_file: None,
         }
+    }
+
+    /// Saves settings changed through the API in `path` (the server's `settings.json`).
+    pub fn with_settings_file(mut self, path: std::path::PathBuf) -> Self {
+        self.settings_file = Some(path);
+        self
     }
 
     pub fn engine(&self) -> &Engine {
@@ -273,6 +284,7 @@ mod tests {
             "task.updated",
             "task.removed",
             "session.resync",
+            "session.limitsUpdated",
         ];
         for name in METHODS.iter().map(|m| &m.name).chain(events.iter()) {
             assert!(

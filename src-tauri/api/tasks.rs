@@ -88,6 +88,20 @@ pub async fn remove(api: &Api, params: Value) -> Result<Value, ApiError> {
     Ok(Value::Null)
 }
 
+#[derive(Deserialize)]
+struct SetFilesParams {
+    #[serde(deserialize_with = "task_id")]
+    task_id: String,
+    files: Vec<u64>,
+}
+
+/// `task.setFiles {task_id, files}`: download the files at these indices, skip the rest.
+pub async fn set_files(api: &Api, params: Value) -> Result<Value, ApiError> {
+    let SetFilesParams { task_id, files } = parse(params)?;
+    api.engine.set_files(&task_id, &files).await?;
+    Ok(Value::Null)
+}
+
 /// Deserializes params, turning any mismatch into `-2` with serde's explanation.
 fn parse<T: DeserializeOwned>(params: Value) -> Result<T, ApiError> {
     if params.is_null() {

@@ -7,6 +7,7 @@
 //! `task.created` event, the moment it is added.
 
 mod bencode;
+mod choices;
 mod error;
 mod lifecycle;
 mod placement;
@@ -168,6 +169,11 @@ impl Engine {
         self.inner.events.subscribe()
     }
 
+    /// Publishes an event that the API layer makes (a session change) to every subscriber.
+    pub fn announce(&self, event: Event) {
+        self.publish(event);
+    }
+
     /// Publishes an event to every subscriber, serialized once for all of them.
     fn publish(&self, event: Event) {
         let _ = self.inner.events.send(Published::new(event));
@@ -183,13 +189,19 @@ impl Engine {
     }
 
     pub fn status(&self, id: &str) -> Result<TaskStatus, EngineError> {
-        let (handle, file_count, peers) = self.with_task(id, |t| {
-            (t.handle().cloned(), t.files.len(), t.current_peers())
+        let (handle, file_count, peers, selected) = self.with_task(id, |t| {
+            (
+                t.handle().cloned(),
+                t.files.len(),
+                t.current_peers(),
+                t.selected_files(),
+            )
         })?;
         let Some(handle) = handle else {
             return Ok(TaskStatus {
                 pieces: Vec::new(),
                 files: vec![0; file_count],
+                selected,
                 peers: Vec::new(),
             });
         };
@@ -214,6 +226,7 @@ impl Engine {
         Ok(TaskStatus {
             pieces,
             files,
+            selected,
             peers,
         })
     }
@@ -241,6 +254,8 @@ impl Engine {
             ul_bytes: sum(|s| s.ul_bytes),
             ul_speed: sum(|s| s.ul_speed),
             uptime_seconds: self.inner.started.elapsed().as_secs(),
+            download_bps: self.limits().0,
+            upload_bps: self.limits().1,
         }
     }
 
@@ -274,6 +289,7 @@ impl Engine {
         Task {
             finished_stopped: self.inner.sidecar.is_finished(&id),
             uploaded_before: self.inner.sidecar.uploaded(&id),
+            added: self.inner.sidecar.added(&id),
             id,
             name,
             creator: String::new(),

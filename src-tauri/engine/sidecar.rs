@@ -31,6 +31,9 @@ struct SidecarData {
     finished: Vec<String>,
     #[serde(default)]
     uploaded: BTreeMap<String, u64>,
+    /// When each task was added (Unix seconds).
+    #[serde(default)]
+    added: BTreeMap<String, u64>,
 }
 
 /// The sidecar file and its in-memory copy.
@@ -113,7 +116,19 @@ impl Sidecar {
     pub fn forget(&self, id: &str) {
         self.set_pending(id, None);
         self.set_finished(id, false);
-        self.update(|data| data.uploaded.remove(id).is_some());
+        self.update(|data| data.uploaded.remove(id).is_some() | data.added.remove(id).is_some());
+    }
+
+    /// When task `id` was added (Unix seconds), recording now if it is new.
+    pub fn added(&self, id: &str) -> u64 {
+        if let Some(at) = self.lock().added.get(id) {
+            return *at;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.update(|data| data.added.insert(id.to_owned(), now).is_none());
+        now
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SidecarData> {

@@ -147,6 +147,7 @@ pub fn parse_torrent(bytes: Vec<u8>) -> Result<Source, EngineError> {
         files.push(FileEntry {
             path: file.filename.to_vec().join("/"),
             size: file.len,
+            selected: true,
         });
         if !file.attrs().padding {
             on_disk.push(Path::new(&sub_folder).join(relative));

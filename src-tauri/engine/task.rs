@@ -55,6 +55,8 @@ pub struct Task {
     /// The live upload counter at the last observation.
     pub uploaded_live: u64,
     pub peers: PeerMeter,
+    /// When it was added (Unix seconds; 0 if unknown).
+    pub added: u64,
     /// Since when a live, unfinished download has had no peer at all.
     pub stalled_since: Option<std::time::Instant>,
     /// The engine is restarting the peer search (a pause and resume in librqbit that clients
@@ -64,14 +66,27 @@ pub struct Task {
 
 impl Task {
     pub fn metadata(&self) -> TaskMetadata {
+        let selected = self.selected_files();
+        let mut files = self.files.clone();
+        for (file, selected) in files.iter_mut().zip(selected) {
+            file.selected = selected;
+        }
         TaskMetadata {
             id: self.id.clone(),
             name: self.name.clone(),
             creator: self.creator.clone(),
             comment: self.comment.clone(),
-            files: self.files.clone(),
+            files,
             ready: self.ready,
         }
+    }
+
+    /// Which files are to be downloaded (`task.setFiles`), in torrent order; all by default.
+    pub fn selected_files(&self) -> Vec<bool> {
+        let only = self.handle().and_then(|h| h.only_files());
+        (0..self.files.len())
+            .map(|i| only.as_ref().is_none_or(|only| only.contains(&i)))
+            .collect()
     }
 
     pub fn handle(&self) -> Option<&std::sync::Arc<ManagedTorrent>> {
@@ -156,6 +171,7 @@ impl Task {
             ul_speed: 0,
             connected_peers: 0,
             connected_seeds: 0,
+            added: self.added,
             error: None,
         };
         match &self.phase {

@@ -26,6 +26,11 @@ pub enum Event {
     Removed { task_id: String },
     /// `session.resync`: this client fell behind and missed events; here is the whole task list.
     Resync(Vec<TaskSummary>),
+    /// `session.limitsUpdated`: the global rate limits changed (`None`: unlimited).
+    LimitsUpdated {
+        download_bps: Option<u32>,
+        upload_bps: Option<u32>,
+    },
 }
 
 impl Event {
@@ -38,6 +43,7 @@ impl Event {
             Event::Updated(_) => "task.updated",
             Event::Removed { .. } => "task.removed",
             Event::Resync(_) => "session.resync",
+            Event::LimitsUpdated { .. } => "session.limitsUpdated",
         }
     }
 }
@@ -47,6 +53,12 @@ struct StateUpdatedData<'a> {
     task_id: &'a str,
     old_state: TaskState,
     new_state: TaskState,
+}
+
+#[derive(Serialize)]
+struct LimitsData {
+    download_bps: Option<u32>,
+    upload_bps: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -103,6 +115,16 @@ impl Serialize for Event {
                 s.serialize_field("data", &TasksData { tasks })?
             }
             Event::Removed { task_id } => s.serialize_field("data", &TaskIdData { task_id })?,
+            Event::LimitsUpdated {
+                download_bps,
+                upload_bps,
+            } => s.serialize_field(
+                "data",
+                &LimitsData {
+                    download_bps: *download_bps,
+                    upload_bps: *upload_bps,
+                },
+            )?,
         }
         s.end()
     }

@@ -52,6 +52,8 @@ pub struct TaskSummary {
     pub ul_speed: u64,
     pub connected_peers: u32,
     pub connected_seeds: u32,
+    /// When the task was added, in seconds since the Unix epoch (`0` if unknown).
+    pub added: u64,
     /// Why the task is in the error state; present only then.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -77,6 +79,8 @@ pub struct FileEntry {
     /// The path inside the torrent, components joined with `/`.
     pub path: String,
     pub size: u64,
+    /// Whether the file is to be downloaded (`task.setFiles`); `true` unless skipped.
+    pub selected: bool,
 }
 
 /// The result of `task.getStatus`.
@@ -86,6 +90,8 @@ pub struct TaskStatus {
     pub pieces: Vec<bool>,
     /// Bytes held per file, in torrent order.
     pub files: Vec<u64>,
+    /// Whether each file is to be downloaded, parallel to `files`.
+    pub selected: Vec<bool>,
     /// The peers connected now.
     pub peers: Vec<PeerInfo>,
 }
@@ -119,4 +125,8 @@ pub struct SessionInfo {
     pub ul_bytes: u64,
     pub ul_speed: u64,
     pub uptime_seconds: u64,
+    /// The global download limit in bytes per second; `null` when unlimited.
+    pub download_bps: Option<u32>,
+    /// The global upload limit in bytes per second; `null` when unlimited.
+    pub upload_bps: Option<u32>,
 }

@@ -106,7 +106,7 @@ impl Server {
         let app = Router::new()
             .route("/", get(root))
             .route("/ws", get(websocket_only))
-            .fallback(not_found)
+            .fallback(get(ui_file))
             .with_state(state);
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
         let result = match self.config.tls {
@@ -160,7 +160,7 @@ async fn root(
     }
     match upgrade {
         Ok(upgrade) => accept(state, peer, query, headers, upgrade),
-        Err(_) => ui::index(),
+        Err(_) => ui::serve("", &headers),
     }
 }
 
@@ -186,8 +186,16 @@ async fn websocket_only(
     }
 }
 
-async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, "not found\n").into_response()
+/// Any other path: a file of the web UI (after the Host check), or 404.
+async fn ui_file(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refusal) = host_refusal(&state, &headers) {
+        return refusal;
+    }
+    ui::serve(uri.path(), &headers)
 }
 
 /// A 403 for a request whose `Host` is not ours (DNS rebinding), `None` when it is fine.

@@ -1,0 +1,146 @@
+// The one WebSocket to a Magnetar server: requests with promised answers, events, reconnection
+// with back-off, and the token, remembered per server. Nothing here touches the page.
+
+const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+const REQUEST_TIMEOUT_MS = 30000;
+
+/** The API URL of the server this page came from, or the one the desktop shell gave. */
+export function defaultUrl() {
+  if (window.MAGNETAR_API_URL) return window.MAGNETAR_API_URL;
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  return `${scheme}://${location.host}/ws`;
+}
+
+const tokenKey = (url) => `magnetar.token.${url}`;
+
+export function savedToken(url) {
+  return localStorage.getItem(tokenKey(url)) ?? '';
+}
+
+export function saveToken(url, token) {
+  if (token) localStorage.setItem(tokenKey(url), token);
+  else localStorage.removeItem(tokenKey(url));
+}
+
+/** An API error as the server sent it. */
+export class ApiError extends Error {
+  constructor(code, message) {
+    super(message || `error ${code}`);
+    this.code = code;
+  }
+}
+
+/**
+ * Events: `state` (detail: connecting | connected | lost | reconnecting | unauthorized),
+ * `open` (after every (re)connection), `event` (detail: {name, data}).
+ */
+export class Connection extends EventTarget {
+  constructor(url, token) {
+    super();
+    this.url = url;
+    this.token = token || (window.MAGNETAR_API_TOKEN ?? '')
+      || new URLSearchParams(location.search).get('token') || savedToken(url);
+    this.pending = new Map();
+    this.nextId = 1;
+    this.attempt = 0;
+    this.closed = false;
+    this.socket = null;
+  }
+
+  setState(state, detail = '') {
+    this.state = state;
+    this.dispatchEvent(new CustomEvent('state', { detail: { state, detail } }));
+  }
+
+  connect() {
+    this.closed = false;
+    this.setState(this.attempt ? 'reconnecting' : 'connecting');
+    const url = new URL(this.url);
+    if (this.token) url.searchParams.set('token', this.token);
+    let socket;
+    try {
+      socket = new WebSocket(url.toString());
+    } catch (e) {
+      this.setState('lost', String(e));
+      return;
+    }
+    this.socket = socket;
+    socket.onopen = () => this.opened(socket);
+    socket.onmessage = (message) => this.received(message.data);
+    socket.onclose = () => this.lost(socket);
+  }
+
+  async opened(socket) {
+    try {
+      await this.request('session.info', null);
+    } catch (e) {
+      if (e.code === -6) {
+        this.unauthorized = e.message;
+        this.closed = true;
+        socket.close();
+        this.setState('unauthorized', e.message);
+        return;
+      }
+    }
+    this.attempt = 0;
+    this.setState('connected');
+    this.dispatchEvent(new Event('open'));
+  }
+
+  received(text) {
+    let message;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (message.name) {
+      this.dispatchEvent(new CustomEvent('event', { detail: message }));
+      return;
+    }
+    const waiter = this.pending.get(message.id);
+    if (!waiter) return;
+    this.pending.delete(message.id);
+    clearTimeout(waiter.timer);
+    if (message.error === 0) waiter.resolve(message.result);
+    else waiter.reject(new ApiError(message.error, message.message));
+  }
+
+  lost(socket) {
+    if (socket !== this.socket) return;
+    for (const waiter of this.pending.values()) {
+      clearTimeout(waiter.timer);
+      waiter.reject(new ApiError(-100, 'the connection to the server was lost'));
+    }
+    this.pending.clear();
+    if (this.closed) return;
+    this.setState('lost');
+    const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    this.attempt += 1;
+    setTimeout(() => {
+      if (!this.closed) this.connect();
+    }, delay);
+  }
+
+  close() {
+    this.closed = true;
+    this.socket?.close();
+  }
+
+  /** Sends a request; resolves with its result, rejects with an ApiError. */
+  request(method, params = null) {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== WebSocket.OPEN) {
+      return Promise.reject(new ApiError(-100, 'not connected to the server'));
+    }
+    const id = `ui-${this.nextId++}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new ApiError(-100, `no answer to ${method}`));
+      }, REQUEST_TIMEOUT_MS);
+      this.pending.set(id, { resolve, reject, timer });
+      socket.send(JSON.stringify({ id, method, params }));
+    });
+  }
+}
