@@ -11,7 +11,7 @@ build_packages=(
 )
 # Real third-party peers (aria2c, Transmission) and a tracker for the interop tests; iproute2
 # for the remote-host test.
-test_packages=(aria2 transmission-daemon transmission-cli opentracker iproute2)
+test_packages=(aria2 transmission-daemon transmission-cli opentracker iproute2 chromium chromium-driver)
 
 packages=("${build_packages[@]}")
 [[ "${1:-}" == "--build" ]] || packages+=("${test_packages[@]}")

@@ -3,6 +3,7 @@
 //! tracker (opentracker). DHT, UPnP and LSD are off everywhere; all traffic stays on loopback.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod metadata_peer;
 pub mod netns;
 pub mod peers;

@@ -58,8 +58,15 @@ async function loadAll() {
   detail.saveDir = info.download_dir;
   if (connection.token) saveToken(connection.url, connection.token);
   dialogs.rememberServer(connection.url);
-  window.magnetarReady = true;
+  // For diagnostics and the browser tests: when the table first showed the snapshot.
+  requestAnimationFrame(() => {
+    window.magnetarRenderedAt ??= performance.now();
+    window.magnetarReady = true;
+  });
 }
+
+// Diagnostics (used by the browser tests to measure): the store and the table.
+window.magnetar = { store, table };
 
 async function showState({ state, detail: why }) {
   const el = $('connection');
