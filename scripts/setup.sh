@@ -10,7 +10,7 @@ build_packages=(
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
 )
 # Real third-party peers (aria2c, Transmission) and a tracker for the interop tests; iproute2
-# for the remote-host test.
+# for the remote-host tests; chromium and its WebDriver for the web UI tests.
 test_packages=(aria2 transmission-daemon transmission-cli opentracker iproute2 chromium chromium-driver)
 
 packages=("${build_packages[@]}")
