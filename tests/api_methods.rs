@@ -464,3 +464,85 @@ async fn re_adding_during_a_removal_waits_for_it() {
     let list = adder.ok("task.list", Value::Null).await;
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
 }
+
+/// `session.setLimits` and `task.setFiles`: their errors, `session.info`, the event, and the
+/// settings file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_and_file_choices() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let mut watcher = server.client().await;
+    for bad in [
+        json!({"download_bps": -1}),
+        json!({"download_bps": 1.5}),
+        json!({"upload_bps": "fast"}),
+        json!({"download_bps": 5_000_000_000u64}),
+        json!({"speed": 1}),
+        json!([1]),
+    ] {
+        assert_eq!(
+            c.error_code("session.setLimits", bad.clone()).await,
+            -2,
+            "{bad}"
+        );
+    }
+    c.ok(
+        "session.setLimits",
+        json!({"download_bps": 2048, "upload_bps": 0}),
+    )
+    .await;
+    let info = c.ok("session.info", Value::Null).await;
+    assert_eq!(
+        (info["download_bps"].clone(), info["upload_bps"].clone()),
+        (json!(2048), Value::Null)
+    );
+    watcher
+        .wait_event("session.limitsUpdated", |d| d["download_bps"] == 2048)
+        .await;
+    let saved = std::fs::read_to_string(server.data_dir.join("settings.json")).unwrap();
+    let saved: Value = serde_json::from_str(&saved).unwrap();
+    assert_eq!(saved["download_bps"], 2048);
+    // Absent leaves unchanged; null clears.
+    c.ok("session.setLimits", json!({"upload_bps": 100})).await;
+    assert_eq!(
+        c.ok("session.info", Value::Null).await["download_bps"],
+        2048
+    );
+    c.ok("session.setLimits", json!({"download_bps": null}))
+        .await;
+    assert_eq!(
+        c.ok("session.info", Value::Null).await["download_bps"],
+        Value::Null
+    );
+
+    let missing = json!({"task_id": "ffffffffffffffffffffffffffffffffffffffff", "files": [0]});
+    assert_eq!(c.error_code("task.setFiles", missing).await, -4);
+    let torrent = TestTorrent::build(TorrentSpec {
+        name: "two",
+        files: vec![("a.bin", 1000), ("b.bin", 1000)],
+        single: false,
+        seed: 88,
+        ..Default::default()
+    });
+    c.add_torrent(&torrent).await;
+    c.poll_state(&torrent.info_hash, 1).await;
+    let id = torrent.info_hash.clone();
+    for files in [json!([2]), json!([0, 0]), json!([-1]), json!("0")] {
+        let code = c
+            .error_code("task.setFiles", json!({"task_id": id, "files": files}))
+            .await;
+        assert_eq!(code, -2, "{files}");
+    }
+    c.ok("task.setFiles", json!({"task_id": id, "files": [1]}))
+        .await;
+    let metadata = c.ok("task.getMetadata", json!({"task_id": id})).await;
+    let selected: Vec<Value> = metadata["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["selected"].clone())
+        .collect();
+    assert_eq!(selected, vec![json!(false), json!(true)]);
+    let status = c.ok("task.getStatus", json!({"task_id": id})).await;
+    assert_eq!(status["selected"], json!([false, true]));
+}

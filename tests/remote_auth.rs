@@ -150,6 +150,20 @@ async fn attacks_from_another_host_change_nothing() {
     }
     assert_eq!(admin.ok("task.list", Value::Null).await, baseline);
 
+    // Settings are not for remote clients unless remote_admin is on, even with the full token.
+    let response = admin
+        .call("session.setLimits", json!({"download_bps": 1000}))
+        .await;
+    assert_eq!(response["error"], -6, "{response}");
+    assert!(response["message"]
+        .as_str()
+        .unwrap()
+        .contains("remote_admin"));
+    assert_eq!(
+        admin.ok("session.info", Value::Null).await["download_bps"],
+        Value::Null
+    );
+
     // 100 unauthenticated sockets: they get a small pool of their own (or 503), and an
     // authorized client still connects and is served.
     let mut crowd = Vec::new();
