@@ -13,6 +13,7 @@
 //! - [`startup`]: settings resolved, engine and server started, one shutdown; used by both shells.
 //! - [`tls`]: certificates (given or self-signed), the TLS listener, fingerprint pinning.
 //! - [`headless`]: `magnetar serve`, the engine and the server with no GUI.
+//! - [`remote`]: `magnetar remote`, a command-line client of the same API.
 //! - `desktop` (feature `desktop`): the Tauri shell.
 
 pub mod api;
@@ -21,6 +22,7 @@ pub mod durable;
 pub mod engine;
 pub mod headless;
 pub mod protocol;
+pub mod remote;
 pub mod server;
 pub mod startup;
 pub mod tls;

@@ -22,6 +22,8 @@ struct Cli {
 enum Command {
     /// Run the engine and the API server without a GUI.
     Serve(ServeArgs),
+    /// Control a running Magnetar from the command line.
+    Remote(magnetar::remote::RemoteArgs),
 }
 
 #[derive(clap::Args)]
@@ -95,6 +97,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
+        Some(Command::Remote(args)) => return remote(args),
         Some(Command::Serve(args)) => serve(args.into()),
         None => desktop(),
     };
@@ -103,6 +106,16 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             eprintln!("magnetar: {e:#}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn remote(args: magnetar::remote::RemoteArgs) -> std::process::ExitCode {
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(magnetar::remote::run(args)),
+        Err(e) => {
+            eprintln!("magnetar remote: {e}");
+            std::process::ExitCode::from(3)
         }
     }
 }

@@ -107,6 +107,22 @@ async fn attacks_from_another_host_change_nothing() {
         "must present the API token",
     )
     .await;
+    // `magnetar remote` without the token: exit 3 with the reason; with it: 0.
+    let remote = |token: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_magnetar"));
+        command
+            .args(["remote", "--url", &server.url])
+            .env_remove("MAGNETAR_TOKEN");
+        if let Some(token) = token {
+            command.args(["--token", token]);
+        }
+        command.args(["list"]).output().unwrap()
+    };
+    let refused_cli = remote(None);
+    assert_eq!(refused_cli.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&refused_cli.stderr).contains("token"));
+    assert!(remote(Some(FULL)).status.success());
+
     // A right token clears the count of wrong ones.
     client(&server, FULL)
         .await

@@ -93,6 +93,24 @@ async fn self_signed_tls_with_a_pinned_fingerprint_from_another_host() {
     assert!(error.contains("fingerprint"), "{error}");
     assert_eq!(client.ok("task.list", Value::Null).await, baseline);
 
+    // `magnetar remote` pins it too: the right fingerprint works, a wrong one is exit 3.
+    let remote = |fingerprint: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_magnetar"))
+            .args(["remote", "--url", &server.url, "--token", TOKEN])
+            .args(["--fingerprint", fingerprint, "--json", "list"])
+            .output()
+            .unwrap()
+    };
+    let pinned = remote(&fingerprint);
+    assert!(
+        pinned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pinned.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&pinned.stdout).unwrap();
+    assert_eq!(listed, baseline);
+    assert_eq!(remote(&wrong).status.code(), Some(3));
+
     // Plain ws:// to a TLS port gets nowhere either.
     let plain = server.url.replacen("wss://", "ws://", 1);
     let plain = tokio::time::timeout(
