@@ -13,9 +13,14 @@ use clap::{Parser, Subcommand};
     version,
     about = "A BitTorrent client with a WebSocket API"
 )]
+#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// The desktop app takes the same settings as `serve` (DHT, UPnP and LSD stay on unless
+    /// turned off).
+    #[command(flatten)]
+    desktop: ServeArgs,
 }
 
 #[derive(Subcommand)]
@@ -99,7 +104,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Some(Command::Remote(args)) => return remote(args),
         Some(Command::Serve(args)) => serve(args.into()),
-        None => desktop(),
+        None => desktop(cli.desktop.into()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -126,11 +131,11 @@ fn serve(overrides: magnetar::startup::Overrides) -> anyhow::Result<()> {
 }
 
 #[cfg(feature = "desktop")]
-fn desktop() -> anyhow::Result<()> {
-    magnetar::desktop::run()
+fn desktop(overrides: magnetar::startup::Overrides) -> anyhow::Result<()> {
+    magnetar::desktop::run(overrides)
 }
 
 #[cfg(not(feature = "desktop"))]
-fn desktop() -> anyhow::Result<()> {
+fn desktop(_overrides: magnetar::startup::Overrides) -> anyhow::Result<()> {
     anyhow::bail!("this build has no desktop shell (built without the `desktop` feature); run `magnetar serve`")
 }
