@@ -40,9 +40,9 @@ async fn add_torrent_reports_metadata_status_and_events_to_every_client() {
         "creator": "mktorrent 1.1",
         "comment": "a comment, with ünïcode",
         "files": [
-            {"path": "cd1/track 1.flac", "size": 70000},
-            {"path": "cd1/track 2.flac", "size": 50000},
-            {"path": "cover.jpg", "size": 3000}
+            {"path": "cd1/track 1.flac", "size": 70000, "selected": true},
+            {"path": "cd1/track 2.flac", "size": 50000, "selected": true},
+            {"path": "cover.jpg", "size": 3000, "selected": true}
         ],
         "ready": true
     });
@@ -198,7 +198,10 @@ async fn magnet_task_exists_at_once_with_its_name() {
     assert_eq!(summary["state"], 0);
     assert_eq!(summary["name"], "Some Name");
     let status = client.ok("task.getStatus", json!({"task_id": hash})).await;
-    assert_eq!(status, json!({"pieces": [], "files": [], "peers": []}));
+    assert_eq!(
+        status,
+        json!({"pieces": [], "files": [], "selected": [], "peers": []})
+    );
     let metadata = client
         .ok("task.getMetadata", json!({"task_id": hash}))
         .await;

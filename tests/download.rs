@@ -90,7 +90,7 @@ async fn magnet_download_from_librqbit_through_x_pe() {
             received["data"],
             json!({
                 "id": id, "name": "movie.mkv", "creator": "", "comment": "",
-                "files": [{"path": "movie.mkv", "size": 3 * 1024 * 1024 + 333}],
+                "files": [{"path": "movie.mkv", "size": 3 * 1024 * 1024 + 333, "selected": true}],
                 "ready": true
             })
         );

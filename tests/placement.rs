@@ -88,7 +88,7 @@ async fn same_named_files_each_complete_at_their_own_path_and_survive_a_restart(
         .await;
     assert_eq!(
         metadata["files"],
-        json!([{"path": "data.bin", "size": SIZE}])
+        json!([{"path": "data.bin", "size": SIZE, "selected": true}])
     );
 
     // After a restart every task is still complete: nothing overwrote anything.

@@ -76,6 +76,10 @@ async fn attacks_from_another_host_change_nothing() {
     let mut admin = client(&server, FULL).await;
     let magnet = "magnet:?xt=urn:btih:abababababababababababababababababababab&dn=kept";
     admin.add_magnet(magnet).await;
+    // Settled first (no tracker, no peer, no DHT: it fails at once), so the baseline holds.
+    admin
+        .poll_state("abababababababababababababababababababab", 5)
+        .await;
     let baseline = admin.ok("task.list", Value::Null).await;
 
     // A silent socket without a token is closed after 10 s; it runs beside the other cases.

@@ -78,6 +78,10 @@ async fn self_signed_tls_with_a_pinned_fingerprint_from_another_host() {
     client
         .add_magnet("magnet:?xt=urn:btih:5555555555555555555555555555555555555555&dn=over-tls")
         .await;
+    // Settled first (no tracker, no peer, no DHT: it fails at once), so the baseline holds.
+    client
+        .poll_state("5555555555555555555555555555555555555555", 5)
+        .await;
     let baseline = client.ok("task.list", Value::Null).await;
     assert_eq!(baseline[0]["name"], "over-tls");
 
