@@ -58,3 +58,26 @@ fn the_token_from_the_environment_never_shows_in_help() {
     assert!(help.contains("--token"), "{help}");
     assert!(!help.contains("hunter2"), "{help}");
 }
+
+/// With no display, the desktop app says so in one line and points to `magnetar serve`,
+/// instead of a GTK panic.
+#[cfg(feature = "desktop")]
+#[test]
+fn without_a_display_the_desktop_app_points_to_serve() {
+    let root = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_magnetar"))
+        .args(["--no-dht", "--no-upnp", "--no-lsd"])
+        .arg("--data-dir")
+        .arg(root.path().join("data"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no display") && stderr.contains("magnetar serve"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
