@@ -549,3 +549,40 @@ async fn limits_and_file_choices() {
     let status = c.ok("task.getStatus", json!({"task_id": id})).await;
     assert_eq!(status["selected"], json!([false, true]));
 }
+
+/// Limits and a file choice survive a restart in the same folders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_and_file_choices_survive_a_restart() {
+    let root = tempfile::tempdir().unwrap();
+    let torrent = TestTorrent::build(TorrentSpec {
+        name: "kept-choice",
+        files: vec![("a.bin", 1000), ("b.bin", 1000)],
+        single: false,
+        seed: 89,
+        ..Default::default()
+    });
+    let id = torrent.info_hash.clone();
+    {
+        let mut server = TestServer::start_in(root.path()).await;
+        let mut c = server.client().await;
+        c.ok(
+            "session.setLimits",
+            json!({"download_bps": 4096, "upload_bps": 1024}),
+        )
+        .await;
+        c.add_torrent(&torrent).await;
+        c.poll_state(&id, 1).await;
+        c.ok("task.setFiles", json!({"task_id": id, "files": [0]}))
+            .await;
+        server.stop().await;
+    }
+    let server = TestServer::start_in(root.path()).await;
+    let mut c = server.client().await;
+    let info = c.ok("session.info", Value::Null).await;
+    assert_eq!(
+        (info["download_bps"].clone(), info["upload_bps"].clone()),
+        (json!(4096), json!(1024))
+    );
+    let status = c.ok("task.getStatus", json!({"task_id": id})).await;
+    assert_eq!(status["selected"], json!([true, false]));
+}

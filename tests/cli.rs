@@ -8,23 +8,11 @@ use std::process::{Command, Stdio};
 
 use support::peers::ChildGuard;
 
-fn serve_command(data_dir: &std::path::Path, download_dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_magnetar"));
-    command
-        .args(["serve", "--listen", "127.0.0.1:0", "--peer-port", "0"])
-        .args(["--no-dht", "--no-upnp", "--no-lsd"])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .arg("--download-dir")
-        .arg(download_dir);
-    command
-}
-
 #[test]
 fn a_data_dir_in_use_is_refused_naming_it() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
-    let mut first = serve_command(&data, &root.path().join("d1"))
+    let mut first = support::serve_command(&data, &root.path().join("d1"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -34,7 +22,7 @@ fn a_data_dir_in_use_is_refused_naming_it() {
     let (line, _stdout) = support::read_line_within(stdout);
     assert!(line.starts_with("Magnetar is ready"), "{line}");
 
-    let second = serve_command(&data, &root.path().join("d2"))
+    let second = support::serve_command(&data, &root.path().join("d2"))
         .output()
         .expect("second magnetar runs");
     assert!(!second.status.success());

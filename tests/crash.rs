@@ -6,7 +6,7 @@ mod support;
 
 use std::io::BufReader;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -16,13 +16,7 @@ use support::Client;
 
 /// Starts the real binary on loopback with DHT, UPnP and LSD off; returns it and its URL.
 fn serve(root: &Path) -> (ChildGuard, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_magnetar"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--peer-port", "0"])
-        .args(["--no-dht", "--no-upnp", "--no-lsd"])
-        .arg("--data-dir")
-        .arg(root.join("data"))
-        .arg("--download-dir")
-        .arg(root.join("downloads"))
+    let mut child = support::serve_command(&root.join("data"), &root.join("downloads"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

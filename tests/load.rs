@@ -6,7 +6,7 @@ mod support;
 
 use std::collections::HashSet;
 use std::io::BufReader;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -42,13 +42,7 @@ async fn five_hundred_clients_ten_of_them_silent() {
     // The default outbound queue (8 MiB a client, bounded): the silent clients' queues hold
     // the same shared event bytes, so their bound costs memory once, not ten times. (The
     // resync of a client that overflows its queue is tests/slow_client.rs's.)
-    let mut child = Command::new(env!("CARGO_BIN_EXE_magnetar"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--peer-port", "0"])
-        .args(["--no-dht", "--no-upnp", "--no-lsd"])
-        .arg("--data-dir")
-        .arg(&data)
-        .arg("--download-dir")
-        .arg(dir.path().join("downloads"))
+    let mut child = support::serve_command(&data, &dir.path().join("downloads"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -15,13 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 async fn stops_cleanly_on(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_magnetar"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--peer-port", "0"])
-        .args(["--no-dht", "--no-upnp", "--no-lsd"])
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .arg("--download-dir")
-        .arg(dir.path().join("downloads"))
+    let mut child = support::serve_command(&dir.path().join("data"), &dir.path().join("downloads"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

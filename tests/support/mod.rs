@@ -39,6 +39,20 @@ pub fn read_line_within<R: std::io::Read + Send + 'static>(
     }
 }
 
+/// The real `magnetar serve` binary on 127.0.0.1 (port 0), DHT, UPnP and LSD off, in these
+/// folders; the caller adds its own settings and pipes.
+pub fn serve_command(data_dir: &Path, download_dir: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_magnetar"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--peer-port", "0"])
+        .args(["--no-dht", "--no-upnp", "--no-lsd"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--download-dir")
+        .arg(download_dir);
+    command
+}
+
 /// How long a test waits for something that should happen.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
