@@ -235,6 +235,8 @@ async fn a_person_drives_the_web_ui() {
     browser
         .wait_until("[...document.querySelectorAll('.row .td-name')].some(c => c.textContent === 'from-another-client')", PATIENCE)
         .await;
+    // Let the once-a-second numbers and the filter counts catch up with the states.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     browser.screenshot("table").await;
     let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ui.png");
     std::fs::copy(browser.screenshot("table").await, docs).unwrap();
