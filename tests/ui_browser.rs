@@ -24,7 +24,10 @@ async fn a_person_drives_the_web_ui() {
     // Two files, the second large and slowly seeded, so that it can be skipped in time.
     let spec = |trackers| TorrentSpec {
         name: "album",
-        files: vec![("keep.bin", 96 * 1024), ("skip.bin", 4 * 1024 * 1024)],
+        files: vec![
+            ("disc/keep.bin", 96 * 1024),
+            ("disc/extra/skip.bin", 4 * 1024 * 1024),
+        ],
         single: false,
         piece_length: 32 * 1024,
         trackers,
@@ -103,11 +106,22 @@ async fn a_person_drives_the_web_ui() {
         ))
         .await;
     browser.click("[data-tab=files]").await;
+    // A tree: disc/ (extra/ (skip.bin), keep.bin); a folder closes and opens by its name.
+    let visible = "document.querySelectorAll('#files-body .file:not([hidden])').length";
     browser
-        .wait_until(
-            "document.querySelectorAll('#files-body .file:not([hidden])').length === 2",
-            PATIENCE,
-        )
+        .wait_until(&format!("{visible} === 4"), PATIENCE)
+        .await;
+    browser
+        .click("#files-body .file.dir[data-dir='disc'] .file-name")
+        .await;
+    browser
+        .wait_until(&format!("{visible} === 1"), PATIENCE)
+        .await;
+    browser
+        .click("#files-body .file.dir[data-dir='disc'] .file-name")
+        .await;
+    browser
+        .wait_until(&format!("{visible} === 4"), PATIENCE)
         .await;
     browser
         .click("#files-body .file[data-index='1'] input")
@@ -160,10 +174,10 @@ async fn a_person_drives_the_web_ui() {
         .await;
     let downloads = &server.download_dir;
     assert_eq!(
-        std::fs::read(downloads.join("album/keep.bin")).unwrap(),
+        std::fs::read(downloads.join("album/disc/keep.bin")).unwrap(),
         album.files[0].1
     );
-    let skipped = std::fs::read(downloads.join("album/skip.bin")).unwrap_or_default();
+    let skipped = std::fs::read(downloads.join("album/disc/extra/skip.bin")).unwrap_or_default();
     assert_ne!(
         skipped, album.files[1].1,
         "the skipped file was downloaded anyway ({status})"

@@ -4,6 +4,7 @@
 // of the list, which comes from events only.
 
 import * as fmt from './format.js';
+import { buildTree, visibleRows } from './filetree.js';
 
 const FILE_ROW = 30;
 const HISTORY_SECONDS = 300;
@@ -26,6 +27,7 @@ export class Detail {
     this.el.close.addEventListener('click', () => this.open(null));
     this.el.filesBody.addEventListener('scroll', () => this.paintFiles(), { passive: true });
     this.el.filesBody.addEventListener('change', (e) => this.fileToggled(e));
+    this.el.filesBody.addEventListener('click', (e) => this.folderClicked(e));
     store.addEventListener('event', (e) => {
       const { name, data } = e.detail;
       if (name === 'task.metadataReceived' && data.id === this.id) this.loadMetadata();
@@ -98,7 +100,7 @@ export class Detail {
     const task = this.store.get(this.id);
     if (!task) return;
     if (this.tab === 'overview') this.renderOverview(task);
-    if (this.tab === 'files') this.paintFiles(true);
+    if (this.tab === 'files') this.paintFiles();
     if (this.tab === 'peers') this.renderPeers();
     if (this.tab === 'pieces') this.renderPieces();
     if (this.tab === 'speed') this.renderSpeed();
@@ -133,40 +135,68 @@ export class Detail {
     this.el.tabs.overview.replaceChildren(table);
   }
 
-  /** The file list, virtualized like the task table. */
-  paintFiles(force = false) {
+  /** The file tree, virtualized like the task table. */
+  paintFiles() {
     const files = this.metadata?.files ?? [];
+    if (this.treeFor !== this.metadata) {
+      this.tree = buildTree(files);
+      this.treeFor = this.metadata;
+      this.collapsed = new Set();
+    }
+    const rows = visibleRows(this.tree, this.collapsed);
+    const selected = (i) => this.status?.selected?.[i] ?? files[i]?.selected ?? true;
+    const held = (i) => this.status?.files?.[i] ?? 0;
     const body = this.el.filesBody;
-    this.el.filesSpacer.style.height = `${files.length * FILE_ROW}px`;
+    this.el.filesSpacer.style.height = `${rows.length * FILE_ROW}px`;
     const first = Math.max(0, Math.floor(body.scrollTop / FILE_ROW) - 5);
-    const last = Math.min(files.length, first + Math.ceil(body.clientHeight / FILE_ROW) + 10);
+    const last = Math.min(rows.length, first + Math.ceil(body.clientHeight / FILE_ROW) + 10);
     while (this.pool.length < last - first) {
-      const row = document.createElement('label');
+      const row = document.createElement('div');
       row.className = 'file';
       row.innerHTML = '<input type="checkbox"><span class="file-name"></span><span class="file-size"></span><span class="bar"><span class="fill"></span></span>';
       body.appendChild(row);
       this.pool.push(row);
     }
     this.pool.forEach((row, slot) => {
-      const index = first + slot;
-      row.hidden = index >= last;
+      const at = first + slot;
+      row.hidden = at >= last;
       if (row.hidden) return;
-      const file = files[index];
-      const held = this.status?.files?.[index] ?? 0;
-      const selected = this.status?.selected?.[index] ?? file.selected ?? true;
-      row.style.transform = `translateY(${index * FILE_ROW}px)`;
-      row.dataset.index = index;
+      const { dir, file, depth } = rows[at];
       const [box, name, sizeEl, bar] = row.children;
-      box.checked = selected;
-      const depth = file.path.split('/').length - 1;
-      name.textContent = file.path.split('/').pop();
-      name.title = file.path;
+      const members = dir ? dir.all : [file.index];
+      const size = members.reduce((sum, i) => sum + files[i].size, 0);
+      const have = members.reduce((sum, i) => sum + held(i), 0);
+      const chosen = members.filter(selected).length;
+      row.style.transform = `translateY(${at * FILE_ROW}px)`;
+      row.classList.toggle('dir', Boolean(dir));
+      if (dir) {
+        delete row.dataset.index;
+        row.dataset.dir = dir.path;
+        name.textContent = `${this.collapsed.has(dir.path) ? '▸' : '▾'} ${dir.name}`;
+        name.title = dir.path;
+      } else {
+        delete row.dataset.dir;
+        row.dataset.index = file.index;
+        name.textContent = file.name;
+        name.title = files[file.index].path;
+      }
       name.style.paddingLeft = `${depth * 1.1}rem`;
-      sizeEl.textContent = `${fmt.size(held)} / ${fmt.size(file.size)}`;
-      bar.firstChild.style.width = `${fmt.percent(held, file.size)}%`;
-      row.classList.toggle('skipped', !selected);
+      box.checked = chosen === members.length;
+      box.indeterminate = chosen > 0 && chosen < members.length;
+      sizeEl.textContent = `${fmt.size(have)} / ${fmt.size(size)}`;
+      bar.firstChild.style.width = `${fmt.percent(have, size)}%`;
+      row.classList.toggle('skipped', chosen === 0);
     });
-    if (force && !files.length) this.el.filesError.hidden = true;
+  }
+
+  /** A click on a folder's name opens or closes it. */
+  folderClicked(event) {
+    const row = event.target.closest('.file.dir');
+    if (!row || event.target.tagName === 'INPUT') return;
+    const path = row.dataset.dir;
+    if (this.collapsed.has(path)) this.collapsed.delete(path);
+    else this.collapsed.add(path);
+    this.paintFiles();
   }
 
   async fileToggled(event) {
@@ -174,17 +204,20 @@ export class Detail {
     const row = event.target.closest('.file');
     if (!row) return;
     const current = files.map((f, i) => this.status?.selected?.[i] ?? f.selected ?? true);
-    current[Number(row.dataset.index)] = event.target.checked;
+    const members = row.dataset.dir
+      ? findDir(this.tree, row.dataset.dir)?.all ?? []
+      : [Number(row.dataset.index)];
+    for (const i of members) current[i] = event.target.checked;
     const chosen = current.flatMap((on, i) => (on ? [i] : []));
     this.el.filesError.hidden = true;
     try {
       await this.connection.request('task.setFiles', { task_id: this.id, files: chosen });
       if (this.status) this.status.selected = current;
     } catch (e) {
-      event.target.checked = !event.target.checked;
       this.el.filesError.textContent = e.message;
       this.el.filesError.hidden = false;
     }
+    this.paintFiles();
   }
 
   renderPeers() {
@@ -260,4 +293,13 @@ export class Detail {
     ctx.fillStyle = style.color;
     ctx.fillText(`peak ${fmt.speed(peak) || '0 B/s'}`, 4, 12);
   }
+}
+
+/** The folder node at `path`. */
+function findDir(node, path) {
+  for (const dir of node.dirs.values()) {
+    if (dir.path === path) return dir;
+    if (path.startsWith(`${dir.path}/`)) return findDir(dir, path);
+  }
+  return null;
 }
