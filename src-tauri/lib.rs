@@ -14,8 +14,10 @@
 //! - [`tls`]: certificates (given or self-signed), the TLS listener, fingerprint pinning.
 //! - [`headless`]: `magnetar serve`, the engine and the server with no GUI.
 //! - [`remote`]: `magnetar remote`, a command-line client of the same API.
-//! - `desktop` (feature `desktop`): the Tauri shell.
+//! - [`actions`]: the desktop's quick adds and bulk actions as plain functions over the API.
+//! - `desktop` (feature `desktop`): the Tauri shell: window, tray, links, notifications.
 
+pub mod actions;
 pub mod api;
 pub mod config;
 pub mod durable;

@@ -21,6 +21,9 @@ struct Cli {
     /// turned off).
     #[command(flatten)]
     desktop: ServeArgs,
+    /// Magnet links and .torrent files to add (handed to the running Magnetar, if there is one)
+    #[arg(value_name = "MAGNET|FILE")]
+    links: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -104,7 +107,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Some(Command::Remote(args)) => return remote(args),
         Some(Command::Serve(args)) => serve(args.into()),
-        None => desktop(cli.desktop.into()),
+        None => desktop(cli.desktop.into(), cli.links),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -131,11 +134,11 @@ fn serve(overrides: magnetar::startup::Overrides) -> anyhow::Result<()> {
 }
 
 #[cfg(feature = "desktop")]
-fn desktop(overrides: magnetar::startup::Overrides) -> anyhow::Result<()> {
-    magnetar::desktop::run(overrides)
+fn desktop(overrides: magnetar::startup::Overrides, links: Vec<String>) -> anyhow::Result<()> {
+    magnetar::desktop::run(overrides, links)
 }
 
 #[cfg(not(feature = "desktop"))]
-fn desktop(_overrides: magnetar::startup::Overrides) -> anyhow::Result<()> {
+fn desktop(_overrides: magnetar::startup::Overrides, _links: Vec<String>) -> anyhow::Result<()> {
     anyhow::bail!("this build has no desktop shell (built without the `desktop` feature); run `magnetar serve`")
 }

@@ -1,15 +1,43 @@
 //! The desktop shell (feature `desktop`): a Tauri window over the same engine and server that
-//! `magnetar serve` runs, with the same settings and flags. The window is one more client of the
-//! WebSocket API: it is told the API's URL by an initialization script, and talks to it like any
-//! other client. Quitting (the window's last close, or Ctrl-C / SIGTERM in the terminal) takes
-//! the same graceful path as `serve`: every client closed with 1001, the engine stopped.
+//! `magnetar serve` runs, with the same settings and flags, plus a tray, magnet links and
+//! `.torrent` files from the OS, and notifications.
+//!
+//! The window is one more client of the WebSocket API: an initialization script tells it the
+//! API's URL (and the token, for a server that listens on another interface only). Everything
+//! else (tray actions, links, notifications) goes through the in-process [`crate::api::Api`],
+//! so it is validated and announced as any client's request is.
+//!
+//! Order matters at start: single-instance is the first plugin, so a second launch hands its
+//! arguments to the first and exits before it touches the data folder; only then does the engine
+//! start. Quitting (tray Quit, Ctrl-C, SIGTERM) takes the same graceful path as `serve`: every
+//! client closed with 1001, the engine stopped.
 
-use tauri::{Manager, WebviewUrl, WebviewWindowBuilder};
+mod launch;
+mod notify;
+mod tray;
+mod window;
 
+use std::path::PathBuf;
+
+use sha2::Digest;
+use tauri::{AppHandle, Manager};
+
+use crate::api::Api;
 use crate::startup::{self, Overrides, RunConfig};
 
-/// Starts the engine and server on Tauri's runtime, then opens the main window.
-pub fn run(overrides: Overrides) -> anyhow::Result<()> {
+/// What the shell's parts share, kept in Tauri's state.
+pub(crate) struct Shell {
+    pub api: Api,
+    pub data_dir: PathBuf,
+    /// The app icon as a file, for notifications (a path works installed or not).
+    pub icon_file: Option<PathBuf>,
+    /// Whether a tray icon exists: without one, closing the window quits.
+    pub has_tray: std::sync::atomic::AtomicBool,
+}
+
+/// Runs the desktop app until it quits.
+/// `links`: the magnets and `.torrent` files given on the command line, added once the engine runs.
+pub fn run(overrides: Overrides, links: Vec<String>) -> anyhow::Result<()> {
     if !display_available() {
         anyhow::bail!(
             "no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset); run \
@@ -18,55 +46,87 @@ pub fn run(overrides: Overrides) -> anyhow::Result<()> {
         );
     }
     let config = RunConfig::resolve(overrides)?;
+    let builder = tauri::Builder::default()
+        .plugin(
+            tauri_plugin_single_instance::Builder::new()
+                .dbus_id(instance_id(&config))
+                .callback(launch::from_second_instance)
+                .build(),
+        )
+        .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_clipboard_manager::init())
+        .setup(move |app| {
+            window::open(app.handle())?;
+            tray::install(app.handle());
+            notify::watch_tasks(app.handle());
+            launch::from_own_arguments(app.handle(), &links);
+            stop_on_signal(app.handle());
+            Ok(())
+        });
+    // GTK panics (inside tao) when it cannot open the display after all: say so plainly.
+    let app = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        builder.build(tauri::generate_context!("tauri.conf.json"))
+    })) {
+        Ok(Ok(app)) => app,
+        Ok(Err(e)) => anyhow::bail!("cannot start the desktop shell: {e}"),
+        Err(_) => anyhow::bail!(
+            "cannot open a window (the display refused GTK); run `magnetar serve` instead"
+        ),
+    };
+    // Here this is the only instance for this data folder: start the engine and the server.
     let running = tauri::async_runtime::block_on(startup::start(&config))?;
     tracing::info!(url = %running.url, "engine and API ready");
-    let api_url = running.url.clone();
-    let builder = tauri::Builder::default().setup(move |app| {
-        let script = format!(
-            "window.MAGNETAR_API_URL = {};",
-            serde_json::to_string(&api_url)?
-        );
-        WebviewWindowBuilder::new(app, "main", WebviewUrl::App("index.html".into()))
-            .title("Magnetar")
-            .inner_size(1200.0, 760.0)
-            .min_inner_size(640.0, 400.0)
-            .initialization_script(&script)
-            .build()?;
-        // Ctrl-C or SIGTERM in the terminal: quit through the same path as the window.
-        let handle = app.app_handle().clone();
-        tauri::async_runtime::spawn(async move {
-            crate::headless::wait_for_stop_signal().await;
-            tracing::info!("stop signal: quitting");
-            handle.exit(0);
-        });
-        Ok(())
+    app.manage(window::ApiAddress {
+        url: running.url.clone(),
+        token: config.token.as_ref().map(|t| t.expose().to_owned()),
     });
-    // GTK panics (inside tao) when it cannot open the display after all: say so plainly.
-    let app = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        builder.build(tauri::generate_context!("tauri.conf.json"))
-    }));
-    let app = match app {
-        Ok(Ok(app)) => app,
-        Ok(Err(e)) => {
-            tauri::async_runtime::block_on(running.shutdown());
-            anyhow::bail!("cannot start the desktop shell: {e}");
-        }
-        Err(_) => {
-            tauri::async_runtime::block_on(running.shutdown());
-            anyhow::bail!(
-                "cannot open a window (the display refused GTK); run `magnetar serve` instead"
-            );
-        }
-    };
+    app.manage(Shell {
+        api: running.api.clone(),
+        data_dir: config.paths.data_dir.clone(),
+        icon_file: notify::write_icon(&config.paths.data_dir),
+        has_tray: false.into(),
+    });
     let mut running = Some(running);
     app.run(move |_handle, event| {
         if let tauri::RunEvent::Exit = event {
             if let Some(running) = running.take() {
+                tracing::info!("quitting: closing clients, stopping the engine");
                 tauri::async_runtime::block_on(running.shutdown());
             }
         }
     });
     Ok(())
+}
+
+/// Quits the app through the graceful path (the `Exit` event above).
+pub(crate) fn quit(app: &AppHandle) {
+    app.exit(0);
+}
+
+/// Ctrl-C or SIGTERM in the terminal: quit through the same path as the tray's Quit.
+fn stop_on_signal(app: &AppHandle) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        crate::headless::wait_for_stop_signal().await;
+        tracing::info!("stop signal: quitting");
+        quit(&app);
+    });
+}
+
+/// The single-instance key: one Magnetar per data folder. The default folder keeps the app's
+/// identifier; another `--data-dir` gets its own key, so two data folders run side by side.
+fn instance_id(config: &RunConfig) -> String {
+    const IDENTIFIER: &str = "app.magnetar.desktop";
+    let default = crate::config::Paths::resolve(None).ok();
+    if default.is_some_and(|paths| paths.data_dir == config.paths.data_dir) {
+        return IDENTIFIER.to_owned();
+    }
+    let dir = std::path::absolute(&config.paths.data_dir).unwrap_or(config.paths.data_dir.clone());
+    let digest = sha2::Sha256::digest(dir.as_os_str().as_encoded_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{IDENTIFIER}.d{hex}")
 }
 
 /// Is there a display server to open a window on (X11 or Wayland)?

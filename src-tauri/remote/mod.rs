@@ -3,7 +3,7 @@
 //! scripts can trust: 0 ok, 1 API error, 2 usage, 3 cannot connect or not authorized.
 
 mod client;
-mod output;
+pub(crate) mod output;
 
 use std::io::BufRead;
 use std::process::ExitCode;
