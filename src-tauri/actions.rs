@@ -111,7 +111,7 @@ async fn task_ids(api: &Api, keep: impl Fn(u8) -> bool) -> Result<Vec<String>, A
         .into_iter()
         .flatten()
         .filter(|task| task["state"].as_u64().is_some_and(|s| keep(s as u8)))
-        .filter_map(|task| task["task_id"].as_str().map(str::to_owned))
+        .filter_map(|task| task["id"].as_str().map(str::to_owned))
         .collect())
 }
 
