@@ -50,6 +50,8 @@ export class Store extends EventTarget {
           const task = this.tasks.get(data.task_id) ?? blank(data.task_id);
           if (!this.tasks.has(data.task_id)) structural = true;
           task.state = data.new_state;
+          // Paused, finished or failed: nothing moves any more, even before the next numbers.
+          if (data.new_state >= 3) task.dl_speed = task.ul_speed = 0;
           this.tasks.set(data.task_id, task);
           touched.add(data.task_id);
           break;

@@ -1,0 +1,172 @@
+//! The desktop app, the real binary in a real window (Xvfb, WebKitGTK, its own session bus),
+//! driven as a user drives it: a magnet link and a relative `.torrent` path handed over by second
+//! launches, the tray menu read and clicked over dbusmenu as a panel does, notifications received
+//! by a notification daemon, Quit, and the data folder checked afterwards by `magnetar serve`.
+//! Screenshots go to `target/desktop-screenshots/`.
+
+#![cfg(feature = "desktop")]
+
+mod support;
+#[path = "support/desktop.rs"]
+mod desktop;
+
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use desktop::{Desktop, MenuEntry};
+use serde_json::Value;
+use support::peers::{ChildGuard, LibrqbitSeeder};
+use support::torrent::{TestTorrent, TorrentSpec};
+use support::{Client, PATIENCE};
+use tokio_tungstenite::tungstenite::Message;
+
+fn screenshots() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/desktop-screenshots")
+}
+
+fn torrent(name: &str, size: usize, seed: u64) -> TestTorrent {
+    TestTorrent::build(TorrentSpec {
+        name,
+        files: vec![(name, size)],
+        seed,
+        ..Default::default()
+    })
+}
+
+fn labels(menu: &[MenuEntry]) -> Vec<String> {
+    menu.iter()
+        .map(|e| if e.separator { "---".into() } else { e.label.clone() })
+        .collect()
+}
+
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}: not in time");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_desktop_app_takes_links_from_second_launches_and_works_from_its_tray() {
+    let root = tempfile::tempdir().unwrap();
+    // Limited upload, so that the download lasts a few seconds and the tray's speed line moves.
+    let payload = torrent("desktop-demo.bin", 3 * 1024 * 1024, 21);
+    let seeder = LibrqbitSeeder::start_limited(&payload, Some(768 * 1024)).await;
+    let mut app = Desktop::start(root.path()).await;
+
+    // The window's UI connects to its own server (the first client, before the test's).
+    app.wait_log("client connected").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.screenshot(&screenshots().join("window.png"));
+    assert!(app.window_visible(), "the main window is mapped");
+
+    // The tray registered with the panel's watcher; its menu holds every action.
+    let menu = app.tray_menu().await;
+    std::fs::write(screenshots().join("tray-menu.txt"), labels(&menu).join("\n")).unwrap();
+    let expected = [
+        "Show/Hide window",
+        "---",
+        "Add magnet from clipboard",
+        "Add torrent file…",
+        "---",
+        "Pause all",
+        "Resume all",
+        "---",
+        "↓ 0 B/s   ↑ 0 B/s",
+        "---",
+        "Quit",
+    ];
+    assert_eq!(labels(&menu), expected);
+    let speed = menu.iter().find(|e| e.label.starts_with('↓')).unwrap();
+    assert!(!speed.enabled, "the speed line is information, not an action");
+
+    let mut client = Client::connect(&app.url).await;
+
+    // A second launch with a magnet link: the running app takes it, the launch exits 0.
+    let magnet = payload.magnet(&[seeder.addr]);
+    let status = app.second_launch(root.path(), &[&magnet]);
+    assert!(status.success(), "second launch: {status:?}");
+    let id = payload.info_hash.clone();
+    client.wait_event("task.created", |d| d["id"] == id).await;
+
+    // The speed line shows the download while it runs.
+    let deadline = Instant::now() + PATIENCE;
+    let live = loop {
+        let menu = app.tray_menu().await;
+        let line = menu.iter().find(|e| e.label.starts_with('↓')).unwrap().label.clone();
+        if !line.starts_with("↓ 0 B/s") {
+            break line;
+        }
+        assert!(Instant::now() < deadline, "the speed line never moved");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(live.contains("/s"), "{live}");
+    eprintln!("tray speed line during the download: {live}");
+
+    client.poll_state(&id, 2).await;
+    payload.assert_downloaded(&app.download_dir);
+    let done = app
+        .wait_notice(|n| n.summary == "Download complete" && n.body == "desktop-demo.bin")
+        .await;
+    assert!(
+        std::path::Path::new(&done.icon).is_file(),
+        "the notification carries the app icon: {done:?}"
+    );
+
+    // A second launch with a path relative to *its* working directory.
+    let other = torrent("other.bin", 64 * 1024, 22);
+    let launch_dir = root.path().join("launch");
+    std::fs::create_dir_all(launch_dir.join("sub")).unwrap();
+    other.save(&launch_dir.join("sub/other.torrent"));
+    let status = app.second_launch(&launch_dir, &["sub/other.torrent"]);
+    assert!(status.success(), "second launch: {status:?}");
+    let created = client
+        .wait_event("task.created", |d| d["id"] == other.info_hash)
+        .await;
+    assert_eq!(created["data"]["name"], "other.bin");
+
+    // Show/Hide from the tray.
+    app.click_tray("Show/Hide window").await;
+    eventually("the window hides", || !app.window_visible()).await;
+    app.click_tray("Show/Hide window").await;
+    eventually("the window shows again", || app.window_visible()).await;
+
+    // Pause all from the tray: both tasks, seen through the API; the outcome is notified.
+    app.click_tray("Pause all").await;
+    client.poll_state(&id, 4).await;
+    client.poll_state(&other.info_hash, 4).await;
+    app.wait_notice(|n| n.summary == "Pause all" && n.body == "2 tasks paused")
+        .await;
+    app.screenshot(&screenshots().join("window-paused.png"));
+
+    // Quit from the tray: clients are closed with 1001, the process exits 0.
+    app.click_tray("Quit").await;
+    let close = loop {
+        match client.next_raw().await {
+            Message::Close(frame) => break frame,
+            _ => continue,
+        }
+    };
+    assert_eq!(close.map(|f| u16::from(f.code)), Some(1001));
+    let status = app.wait_exit(PATIENCE).expect("the app exits after Quit");
+    assert!(status.success(), "exit status after Quit: {status:?}");
+
+    // The data folder holds both tasks, paused as they were left.
+    let mut serve = support::serve_command(&app.data_dir, &app.download_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (line, _) = support::read_line_within(BufReader::new(serve.stdout.take().unwrap()));
+    let _serve = ChildGuard(serve);
+    let mut client = Client::connect(&support::url_in_ready_line(&line)).await;
+    for task in [&id, &other.info_hash] {
+        let summary = client.poll_state(task, 4).await;
+        assert_eq!(summary["state"], 4, "{summary}");
+    }
+    let list = client.ok("task.list", Value::Null).await;
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+}

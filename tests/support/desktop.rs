@@ -1,0 +1,488 @@
+//! The real desktop binary in a real window: `dbus-run-session -- xvfb-run -a magnetar …` with
+//! a session bus and an X server of its own, and two small fakes on that bus standing in for a
+//! desktop's panel: a StatusNotifierWatcher (where the tray registers) and a notification daemon
+//! (which records every `Notify`). Through the registered tray item the test reads the tray menu
+//! and clicks its items over `com.canonical.dbusmenu`, exactly as a panel does.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
+
+use crate::support::peers::require;
+use crate::support::PATIENCE;
+use std::os::unix::process::CommandExt;
+
+/// A notification the fake daemon received.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub app_name: String,
+    pub icon: String,
+    pub summary: String,
+    pub body: String,
+}
+
+#[derive(Default)]
+struct Recorded {
+    /// (sender's unique name, the service argument) of each RegisterStatusNotifierItem.
+    tray_items: Vec<(String, String)>,
+    notices: Vec<Notice>,
+}
+
+struct Watcher(Arc<Mutex<Recorded>>);
+
+#[zbus::interface(name = "org.kde.StatusNotifierWatcher")]
+impl Watcher {
+    fn register_status_notifier_item(
+        &self,
+        service: String,
+        #[zbus(header)] header: zbus::message::Header<'_>,
+    ) {
+        let sender = header.sender().map(|s| s.to_string()).unwrap_or_default();
+        self.0.lock().unwrap().tray_items.push((sender, service));
+    }
+
+    fn register_status_notifier_host(&self, _service: String) {}
+
+    #[zbus(property)]
+    fn registered_status_notifier_items(&self) -> Vec<String> {
+        let recorded = self.0.lock().unwrap();
+        recorded.tray_items.iter().map(|(_, s)| s.clone()).collect()
+    }
+
+    #[zbus(property)]
+    fn is_status_notifier_host_registered(&self) -> bool {
+        true
+    }
+
+    #[zbus(property)]
+    fn protocol_version(&self) -> i32 {
+        0
+    }
+}
+
+struct Notifications(Arc<Mutex<Recorded>>);
+
+#[zbus::interface(name = "org.freedesktop.Notifications")]
+impl Notifications {
+    #[allow(clippy::too_many_arguments)]
+    fn notify(
+        &self,
+        app_name: String,
+        _replaces_id: u32,
+        app_icon: String,
+        summary: String,
+        body: String,
+        _actions: Vec<String>,
+        _hints: HashMap<String, OwnedValue>,
+        _expire_timeout: i32,
+    ) -> u32 {
+        let mut recorded = self.0.lock().unwrap();
+        recorded.notices.push(Notice {
+            app_name,
+            icon: app_icon,
+            summary,
+            body,
+        });
+        recorded.notices.len() as u32
+    }
+
+    fn get_capabilities(&self) -> Vec<String> {
+        vec!["body".into(), "icon-static".into()]
+    }
+
+    fn get_server_information(&self) -> (String, String, String, String) {
+        ("fake".into(), "magnetar-tests".into(), "1".into(), "1.2".into())
+    }
+
+    fn close_notification(&self, _id: u32) {}
+}
+
+/// One item of the tray menu, as a panel sees it.
+#[derive(Debug, Clone)]
+pub struct MenuEntry {
+    pub id: i32,
+    pub label: String,
+    pub enabled: bool,
+    pub separator: bool,
+}
+
+/// The desktop app under Xvfb and its own session bus.
+pub struct Desktop {
+    child: Child,
+    /// Kept open: the wrapper waits on it until the fakes are on the bus.
+    _stdin: ChildStdin,
+    pub display: String,
+    pub xauthority: String,
+    pub bus_address: String,
+    pub data_dir: PathBuf,
+    pub download_dir: PathBuf,
+    /// The API's URL, from the "engine and API ready" log line.
+    pub url: String,
+    log: Arc<Mutex<Vec<String>>>,
+    recorded: Arc<Mutex<Recorded>>,
+    bus: zbus::Connection,
+    _fakes: Vec<zbus::Connection>,
+}
+
+/// The flags every desktop run in the tests gets: loopback, port 0, DHT, UPnP and LSD off.
+pub fn desktop_flags(data_dir: &Path, download_dir: &Path) -> Vec<String> {
+    let mut flags: Vec<String> = ["--listen", "127.0.0.1:0", "--peer-port", "0"]
+        .iter()
+        .chain(&["--no-dht", "--no-upnp", "--no-lsd"])
+        .map(|s| s.to_string())
+        .collect();
+    flags.extend(["--data-dir".into(), data_dir.display().to_string()]);
+    flags.extend(["--download-dir".into(), download_dir.display().to_string()]);
+    flags
+}
+
+impl Desktop {
+    /// Starts `magnetar` (no subcommand) in `root/data`, `root/downloads`.
+    pub async fn start(root: &Path) -> Desktop {
+        for program in ["dbus-run-session", "xvfb-run", "xauth", "import", "xdotool"] {
+            require(program);
+        }
+        let data_dir = root.join("data");
+        let download_dir = root.join("downloads");
+        // The wrapper prints where its bus and display are, then waits for a line on stdin so
+        // that the fakes are on the bus before Magnetar looks for them.
+        let wrapper = r#"printf 'ENV %s|%s|%s\n' "$DBUS_SESSION_BUS_ADDRESS" "$DISPLAY" "$XAUTHORITY"; read go; exec "$@""#;
+        let mut child = Command::new("dbus-run-session")
+            .args(["--", "xvfb-run", "-a", "-s", "-screen 0 1280x800x24 -nolisten tcp"])
+            .args(["sh", "-c", wrapper, "sh", env!("CARGO_BIN_EXE_magnetar")])
+            .args(desktop_flags(&data_dir, &download_dir))
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            .env("NO_AT_BRIDGE", "1")
+            .env("MAGNETAR_LOG", "info,librqbit=warn,magnetar::server::connection=debug")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("dbus-run-session starts");
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (line, _) = crate::support::read_line_within(stdout);
+        let env = line.trim().strip_prefix("ENV ").unwrap_or_else(|| panic!("{line}"));
+        let mut parts = env.split('|').map(str::to_owned);
+        let (bus_address, display, xauthority) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+
+        let recorded = Arc::new(Mutex::new(Recorded::default()));
+        let watcher = zbus::connection::Builder::address(bus_address.as_str())
+            .unwrap()
+            .name("org.kde.StatusNotifierWatcher")
+            .unwrap()
+            .serve_at("/StatusNotifierWatcher", Watcher(recorded.clone()))
+            .unwrap()
+            .build()
+            .await
+            .expect("the fake StatusNotifierWatcher is on the bus");
+        let notifications = zbus::connection::Builder::address(bus_address.as_str())
+            .unwrap()
+            .name("org.freedesktop.Notifications")
+            .unwrap()
+            .serve_at("/org/freedesktop/Notifications", Notifications(recorded.clone()))
+            .unwrap()
+            .build()
+            .await
+            .expect("the fake notification daemon is on the bus");
+        let bus = zbus::connection::Builder::address(bus_address.as_str())
+            .unwrap()
+            .build()
+            .await
+            .unwrap();
+
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "go").unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[desktop] {line}");
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut desktop = Desktop {
+            child,
+            _stdin: stdin,
+            display,
+            xauthority,
+            bus_address,
+            data_dir,
+            download_dir,
+            url: String::new(),
+            log,
+            recorded,
+            bus,
+            _fakes: vec![watcher, notifications],
+        };
+        let ready = desktop.wait_log("engine and API ready").await;
+        desktop.url = ready
+            .split("url=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(|url| url.trim_end_matches("\u{1b}[0m").to_owned())
+            .unwrap_or_else(|| panic!("no url in {ready:?}"));
+        desktop
+    }
+
+    /// Waits for a log line containing `needle` (colour codes stripped); returns it.
+    pub async fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(line) = self.log.lock().unwrap().iter().find(|l| plain(l).contains(needle)) {
+                return plain(line);
+            }
+            assert!(Instant::now() < deadline, "no log line with {needle:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().iter().map(|l| plain(l)).collect()
+    }
+
+    /// A command that runs in this desktop's session (display and bus).
+    pub fn in_session(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command
+            .env("DISPLAY", &self.display)
+            .env("XAUTHORITY", &self.xauthority)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            .env("NO_AT_BRIDGE", "1");
+        command
+    }
+
+    /// A second `magnetar` launch in this session with the same folders, from `cwd`.
+    pub fn second_launch(&self, cwd: &Path, links: &[&str]) -> ExitStatus {
+        let mut child = self
+            .in_session(env!("CARGO_BIN_EXE_magnetar"))
+            .args(desktop_flags(&self.data_dir, &self.download_dir))
+            .args(links)
+            .current_dir(cwd)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("a second magnetar starts");
+        wait_child(&mut child, PATIENCE).expect("the second launch exits")
+    }
+
+    /// Saves a screenshot of the whole screen.
+    pub fn screenshot(&self, path: &Path) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let status = self
+            .in_session("import")
+            .args(["-window", "root"])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "import failed");
+    }
+
+    /// Is the main window mapped (visible)?
+    pub fn window_visible(&self) -> bool {
+        let out = self
+            .in_session("xdotool")
+            .args(["search", "--onlyvisible", "--name", "^Magnetar$"])
+            .output()
+            .unwrap();
+        !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+    }
+
+    /// The notifications received so far.
+    pub fn notices(&self) -> Vec<Notice> {
+        self.recorded.lock().unwrap().notices.clone()
+    }
+
+    /// Waits for a notification that `matches`.
+    pub async fn wait_notice(&self, matches: impl Fn(&Notice) -> bool) -> Notice {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(notice) = self.notices().into_iter().find(&matches) {
+                return notice;
+            }
+            assert!(Instant::now() < deadline, "no such notification; got {:?}", self.notices());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the tray registered with the watcher; returns (bus name, item path).
+    pub async fn wait_tray_item(&self) -> (String, String) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let first = self.recorded.lock().unwrap().tray_items.first().cloned();
+            if let Some((sender, service)) = first {
+                return if service.starts_with('/') {
+                    (sender, service)
+                } else {
+                    (service, "/StatusNotifierItem".to_owned())
+                };
+            }
+            assert!(Instant::now() < deadline, "the tray never registered with the watcher");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The tray's menu, read over dbusmenu as a panel reads it.
+    pub async fn tray_menu(&self) -> Vec<MenuEntry> {
+        let (name, menu_path) = self.menu_address().await;
+        let reply = self
+            .bus
+            .call_method(
+                Some(name.as_str()),
+                menu_path.as_str(),
+                Some("com.canonical.dbusmenu"),
+                "GetLayout",
+                &(0i32, -1i32, Vec::<String>::new()),
+            )
+            .await
+            .expect("GetLayout");
+        let (_revision, root): (u32, (i32, HashMap<String, OwnedValue>, Vec<OwnedValue>)) =
+            reply.body().deserialize().unwrap();
+        let mut entries = Vec::new();
+        for child in &root.2 {
+            collect_entries(child, &mut entries);
+        }
+        entries
+    }
+
+    /// Clicks a tray menu item, as a panel does.
+    pub async fn click_tray(&self, label: &str) {
+        let entry = self
+            .tray_menu()
+            .await
+            .into_iter()
+            .find(|e| e.label == label)
+            .unwrap_or_else(|| panic!("no tray item {label:?}"));
+        let (name, menu_path) = self.menu_address().await;
+        self.bus
+            .call_method(
+                Some(name.as_str()),
+                menu_path.as_str(),
+                Some("com.canonical.dbusmenu"),
+                "Event",
+                &(entry.id, "clicked", Value::from(0i32), 0u32),
+            )
+            .await
+            .expect("dbusmenu Event");
+    }
+
+    async fn menu_address(&self) -> (String, String) {
+        let (name, item_path) = self.wait_tray_item().await;
+        let properties = zbus::fdo::PropertiesProxy::builder(&self.bus)
+            .destination(name.clone())
+            .unwrap()
+            .path(item_path)
+            .unwrap()
+            .build()
+            .await
+            .unwrap();
+        let menu = properties
+            .get(
+                "org.kde.StatusNotifierItem".try_into().unwrap(),
+                "Menu",
+            )
+            .await
+            .expect("the tray item has a Menu");
+        let menu: OwnedObjectPath = menu.try_into().unwrap();
+        (name, menu.to_string())
+    }
+
+    /// Waits for the process to end (after Quit); its exit status.
+    pub fn wait_exit(&mut self, patience: Duration) -> Option<ExitStatus> {
+        wait_child(&mut self.child, patience)
+    }
+}
+
+impl Drop for Desktop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // The whole group: dbus-run-session, xvfb-run, Xvfb, the bus and Magnetar.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", self.child.id())])
+                .status();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn wait_child(child: &mut Child, patience: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + patience;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One dbusmenu layout node `(ia{sv}av)` (wrapped in a variant) into entries, depth first.
+fn collect_entries(node: &Value<'_>, entries: &mut Vec<MenuEntry>) {
+    let node = match node {
+        Value::Value(inner) => inner.as_ref(),
+        other => other,
+    };
+    let Value::Structure(structure) = node else {
+        return;
+    };
+    let fields = structure.fields();
+    let id = match fields.first() {
+        Some(Value::I32(id)) => *id,
+        _ => return,
+    };
+    let mut entry = MenuEntry {
+        id,
+        label: String::new(),
+        enabled: true,
+        separator: false,
+    };
+    if let Some(Value::Dict(props)) = fields.get(1) {
+        if let Ok(Some(label)) = props.get::<&str, String>(&"label") {
+            entry.label = label.replace('_', "");
+        }
+        if let Ok(Some(enabled)) = props.get::<&str, bool>(&"enabled") {
+            entry.enabled = enabled;
+        }
+        if let Ok(Some(kind)) = props.get::<&str, String>(&"type") {
+            entry.separator = kind == "separator";
+        }
+    }
+    entries.push(entry);
+    if let Some(Value::Array(children)) = fields.get(2) {
+        for child in children.iter() {
+            collect_entries(child, entries);
+        }
+    }
+}
+
+/// A log line without its ANSI colour codes.
+fn plain(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
