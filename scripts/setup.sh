@@ -10,8 +10,11 @@ build_packages=(
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
 )
 # Real third-party peers (aria2c, Transmission) and a tracker for the interop tests; iproute2
-# for the remote-host tests; chromium and its WebDriver for the web UI tests.
-test_packages=(aria2 transmission-daemon transmission-cli opentracker iproute2 chromium chromium-driver)
+# for the remote-host tests; chromium and its WebDriver for the web UI tests; an X server, a
+# session bus and X tools for the desktop tests (screenshots, clipboard, a close request); dpkg's
+# desktop database tools for the .deb test.
+test_packages=(aria2 transmission-daemon transmission-cli opentracker iproute2 chromium chromium-driver
+  xvfb xauth dbus-daemon xdotool xclip imagemagick python3-xlib xdg-utils desktop-file-utils)
 
 packages=("${build_packages[@]}")
 [[ "${1:-}" == "--build" ]] || packages+=("${test_packages[@]}")

@@ -76,22 +76,34 @@ pub async fn add_torrent_file(api: &Api, path: &Path) -> Result<(), ActionError>
     Ok(())
 }
 
-/// Pauses every task that is not already paused. Returns how many were paused.
+/// Pauses every running task (preparing, downloading, seeding). Returns how many were paused;
+/// a task that went away or failed meanwhile is skipped, not an error for the rest.
 pub async fn pause_all(api: &Api) -> Result<usize, ActionError> {
-    let ids = task_ids(api, |state| state != TaskState::Paused.code()).await?;
-    for id in &ids {
-        api.call("task.pause", json!({ "task_id": id })).await?;
-    }
-    Ok(ids.len())
+    let running = [
+        TaskState::Preparing,
+        TaskState::Downloading,
+        TaskState::Uploading,
+    ];
+    let ids = task_ids(api, |state| running.iter().any(|s| s.code() == state)).await?;
+    Ok(call_each(api, "task.pause", &ids).await)
 }
 
 /// Resumes every paused task. Returns how many were resumed.
 pub async fn resume_all(api: &Api) -> Result<usize, ActionError> {
     let ids = task_ids(api, |state| state == TaskState::Paused.code()).await?;
-    for id in &ids {
-        api.call("task.resume", json!({ "task_id": id })).await?;
+    Ok(call_each(api, "task.resume", &ids).await)
+}
+
+/// Calls `method` for each task; how many calls succeeded.
+async fn call_each(api: &Api, method: &str, ids: &[String]) -> usize {
+    let mut done = 0;
+    for id in ids {
+        match api.call(method, json!({ "task_id": id })).await {
+            Ok(_) => done += 1,
+            Err(e) => tracing::info!(task = %id, "{method} skipped: {}", e.message),
+        }
     }
-    Ok(ids.len())
+    done
 }
 
 /// The tray's live speed line: `↓ 1.2 MiB/s   ↑ 30.0 KiB/s`.

@@ -6,9 +6,9 @@
 
 #![cfg(feature = "desktop")]
 
-mod support;
 #[path = "support/desktop.rs"]
 mod desktop;
+mod support;
 
 use std::io::BufReader;
 use std::path::PathBuf;
@@ -37,7 +37,13 @@ fn torrent(name: &str, size: usize, seed: u64) -> TestTorrent {
 
 fn labels(menu: &[MenuEntry]) -> Vec<String> {
     menu.iter()
-        .map(|e| if e.separator { "---".into() } else { e.label.clone() })
+        .map(|e| {
+            if e.separator {
+                "---".into()
+            } else {
+                e.label.clone()
+            }
+        })
         .collect()
 }
 
@@ -65,7 +71,11 @@ async fn the_desktop_app_takes_links_from_second_launches_and_works_from_its_tra
 
     // The tray registered with the panel's watcher; its menu holds every action.
     let menu = app.tray_menu().await;
-    std::fs::write(screenshots().join("tray-menu.txt"), labels(&menu).join("\n")).unwrap();
+    std::fs::write(
+        screenshots().join("tray-menu.txt"),
+        labels(&menu).join("\n"),
+    )
+    .unwrap();
     let expected = [
         "Show/Hide window",
         "---",
@@ -81,7 +91,10 @@ async fn the_desktop_app_takes_links_from_second_launches_and_works_from_its_tra
     ];
     assert_eq!(labels(&menu), expected);
     let speed = menu.iter().find(|e| e.label.starts_with('↓')).unwrap();
-    assert!(!speed.enabled, "the speed line is information, not an action");
+    assert!(
+        !speed.enabled,
+        "the speed line is information, not an action"
+    );
 
     let mut client = Client::connect(&app.url).await;
 
@@ -96,7 +109,12 @@ async fn the_desktop_app_takes_links_from_second_launches_and_works_from_its_tra
     let deadline = Instant::now() + PATIENCE;
     let live = loop {
         let menu = app.tray_menu().await;
-        let line = menu.iter().find(|e| e.label.starts_with('↓')).unwrap().label.clone();
+        let line = menu
+            .iter()
+            .find(|e| e.label.starts_with('↓'))
+            .unwrap()
+            .label
+            .clone();
         if !line.starts_with("↓ 0 B/s") {
             break line;
         }
@@ -128,17 +146,63 @@ async fn the_desktop_app_takes_links_from_second_launches_and_works_from_its_tra
         .await;
     assert_eq!(created["data"]["name"], "other.bin");
 
+    // Closing the window hides it to the tray; the app runs on, and the first time (only) a
+    // notification says so.
+    app.request_close();
+    eventually("the window hides on close", || !app.window_visible()).await;
+    assert!(app.is_running(), "closing the window must not quit");
+    let hint = |n: &desktop::Notice| n.summary == "Magnetar is still running";
+    app.wait_notice(hint).await;
+    app.click_tray("Show/Hide window").await;
+    eventually("the window shows from the tray", || app.window_visible()).await;
+    app.request_close();
+    eventually("the window hides again", || !app.window_visible()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(app.notices().iter().filter(|n| hint(n)).count(), 1);
+    app.click_tray("Show/Hide window").await;
+    eventually("the window shows again", || app.window_visible()).await;
+
+    // Add magnet from clipboard, through the real clipboard: a magnet, then garbage.
+    let clipped = torrent("clipped.bin", 32 * 1024, 23);
+    // Its only peer is gone: the task stays looking for metadata (state 0) until paused.
+    let gone: std::net::SocketAddr = format!("127.0.0.1:{}", support::peers::free_port())
+        .parse()
+        .unwrap();
+    app.set_clipboard(&format!("  {}\n", clipped.magnet(&[gone])));
+    app.click_tray("Add magnet from clipboard").await;
+    client
+        .wait_event("task.created", |d| d["id"] == clipped.info_hash)
+        .await;
+    // A magnet with no way to find peers fails, and the failure is notified with its reason.
+    let lost = torrent("lost.bin", 16 * 1024, 24);
+    app.set_clipboard(&lost.magnet(&[]));
+    app.click_tray("Add magnet from clipboard").await;
+    client.wait_state(&lost.info_hash, 5).await;
+    let failed = app
+        .wait_notice(|n| n.summary == "Download failed" && n.body.starts_with("lost.bin: "))
+        .await;
+    assert!(failed.body.len() > "lost.bin: ".len(), "{failed:?}");
+
+    app.set_clipboard("just some text");
+    app.click_tray("Add magnet from clipboard").await;
+    let refused = app
+        .wait_notice(|n| n.summary == "Add magnet from clipboard" && n.body.contains("no magnet"))
+        .await;
+    eprintln!("clipboard garbage: {}", refused.body);
+
     // Show/Hide from the tray.
     app.click_tray("Show/Hide window").await;
     eventually("the window hides", || !app.window_visible()).await;
     app.click_tray("Show/Hide window").await;
     eventually("the window shows again", || app.window_visible()).await;
 
-    // Pause all from the tray: both tasks, seen through the API; the outcome is notified.
+    // Pause all from the tray: every running task (a magnet still looking for its metadata
+    // too; not the failed one), seen through the API; the outcome is notified.
     app.click_tray("Pause all").await;
-    client.poll_state(&id, 4).await;
-    client.poll_state(&other.info_hash, 4).await;
-    app.wait_notice(|n| n.summary == "Pause all" && n.body == "2 tasks paused")
+    for task in [&id, &other.info_hash, &clipped.info_hash] {
+        client.poll_state(task, 4).await;
+    }
+    app.wait_notice(|n| n.summary == "Pause all" && n.body == "3 tasks paused")
         .await;
     app.screenshot(&screenshots().join("window-paused.png"));
 
@@ -154,7 +218,7 @@ async fn the_desktop_app_takes_links_from_second_launches_and_works_from_its_tra
     let status = app.wait_exit(PATIENCE).expect("the app exits after Quit");
     assert!(status.success(), "exit status after Quit: {status:?}");
 
-    // The data folder holds both tasks, paused as they were left.
+    // The data folder holds the tasks, the paused ones paused as they were left.
     let mut serve = support::serve_command(&app.data_dir, &app.download_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -163,10 +227,10 @@ async fn the_desktop_app_takes_links_from_second_launches_and_works_from_its_tra
     let (line, _) = support::read_line_within(BufReader::new(serve.stdout.take().unwrap()));
     let _serve = ChildGuard(serve);
     let mut client = Client::connect(&support::url_in_ready_line(&line)).await;
-    for task in [&id, &other.info_hash] {
+    for task in [&id, &other.info_hash, &clipped.info_hash] {
         let summary = client.poll_state(task, 4).await;
         assert_eq!(summary["state"], 4, "{summary}");
     }
     let list = client.ok("task.list", Value::Null).await;
-    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 4, "{list}");
 }

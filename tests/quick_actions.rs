@@ -46,7 +46,12 @@ async fn a_clipboard_magnet_downloads_and_garbage_or_nothing_adds_nothing() {
         let err = actions::add_from_clipboard(api(&server), text).await;
         assert!(matches!(err, Err(ActionError::EmptyClipboard)), "{err:?}");
     }
-    for text in ["hello world", "https://example.org/x.torrent", "magnet:", "0123abcd"] {
+    for text in [
+        "hello world",
+        "https://example.org/x.torrent",
+        "magnet:",
+        "0123abcd",
+    ] {
         let err = actions::add_from_clipboard(api(&server), text)
             .await
             .unwrap_err();
@@ -77,8 +82,17 @@ async fn several_links_in_one_clipboard_are_all_added() {
     let server = TestServer::start().await;
     let mut client = server.client().await;
     let (a, b) = (torrent("a.bin", 4), torrent("b.bin", 5));
-    let text = format!("{}\n{}\nsome words", a.magnet(&[]), b.info_hash.to_uppercase());
-    assert_eq!(actions::add_from_clipboard(api(&server), &text).await.unwrap(), 2);
+    let text = format!(
+        "{}\n{}\nsome words",
+        a.magnet(&[]),
+        b.info_hash.to_uppercase()
+    );
+    assert_eq!(
+        actions::add_from_clipboard(api(&server), &text)
+            .await
+            .unwrap(),
+        2
+    );
     let mut expected = vec![a.info_hash.clone(), b.info_hash.clone()];
     expected.sort();
     assert_eq!(task_ids(&mut client).await, expected);
@@ -111,7 +125,9 @@ async fn a_torrent_file_path_is_added_and_bad_files_are_refused_clearly() {
     assert_eq!(refusal.code.code(), -2, "{err}");
     assert!(task_ids(&mut client).await.is_empty());
 
-    actions::add_torrent_file(api(&server), &path).await.unwrap();
+    actions::add_torrent_file(api(&server), &path)
+        .await
+        .unwrap();
     let id = payload.info_hash.clone();
     let created = client.wait_event("task.created", |d| d["id"] == id).await;
     assert_eq!(created["data"]["name"], "from-file.bin");
@@ -127,7 +143,9 @@ async fn a_torrent_file_path_is_added_and_bad_files_are_refused_clearly() {
 async fn pause_all_and_resume_all_reach_every_task() {
     let server = TestServer::start().await;
     let mut client = server.client().await;
-    let torrents: Vec<TestTorrent> = (0..3).map(|i| torrent(&format!("t{i}.bin"), 10 + i)).collect();
+    let torrents: Vec<TestTorrent> = (0..3)
+        .map(|i| torrent(&format!("t{i}.bin"), 10 + i))
+        .collect();
     for t in &torrents {
         client.add_torrent(t).await;
     }

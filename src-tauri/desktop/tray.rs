@@ -79,10 +79,14 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
         ADD_CLIPBOARD => add_from_clipboard(app),
         ADD_FILE => add_torrent_files(app),
         PAUSE_ALL => run_action(app, "Pause all", |api| async move {
-            actions::pause_all(&api).await.map(|n| plural(n, "task paused"))
+            actions::pause_all(&api)
+                .await
+                .map(|n| plural(n, "task paused"))
         }),
         RESUME_ALL => run_action(app, "Resume all", |api| async move {
-            actions::resume_all(&api).await.map(|n| plural(n, "task resumed"))
+            actions::resume_all(&api)
+                .await
+                .map(|n| plural(n, "task resumed"))
         }),
         QUIT => super::quit(app),
         _ => {}

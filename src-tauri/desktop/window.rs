@@ -20,7 +20,10 @@ pub(crate) fn open(app: &AppHandle) -> tauri::Result<()> {
     let address = app.state::<ApiAddress>();
     let mut script = format!("window.MAGNETAR_API_URL = {};", json_string(&address.url));
     if let Some(token) = &address.token {
-        script.push_str(&format!("window.MAGNETAR_API_TOKEN = {};", json_string(token)));
+        script.push_str(&format!(
+            "window.MAGNETAR_API_TOKEN = {};",
+            json_string(token)
+        ));
     }
     let window = WebviewWindowBuilder::new(app, MAIN, WebviewUrl::App("index.html".into()))
         .title("Magnetar")

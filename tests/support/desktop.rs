@@ -19,6 +19,18 @@ use crate::support::peers::require;
 use crate::support::PATIENCE;
 use std::os::unix::process::CommandExt;
 
+/// Sends a window `WM_DELETE_WINDOW`, as a window manager does (Debian's python3-xlib).
+const CLOSE_WINDOW: &str = "
+import sys
+from Xlib import display, X, protocol
+d = display.Display()
+w = d.create_resource_object('window', int(sys.argv[1]))
+kind, delete = d.intern_atom('WM_PROTOCOLS'), d.intern_atom('WM_DELETE_WINDOW')
+w.send_event(protocol.event.ClientMessage(window=w, client_type=kind,
+             data=(32, [delete, X.CurrentTime, 0, 0, 0])), event_mask=0)
+d.flush()
+";
+
 /// A notification the fake daemon received.
 #[derive(Debug, Clone)]
 pub struct Notice {
@@ -98,7 +110,12 @@ impl Notifications {
     }
 
     fn get_server_information(&self) -> (String, String, String, String) {
-        ("fake".into(), "magnetar-tests".into(), "1".into(), "1.2".into())
+        (
+            "fake".into(),
+            "magnetar-tests".into(),
+            "1".into(),
+            "1.2".into(),
+        )
     }
 
     fn close_notification(&self, _id: u32) {}
@@ -146,7 +163,14 @@ pub fn desktop_flags(data_dir: &Path, download_dir: &Path) -> Vec<String> {
 impl Desktop {
     /// Starts `magnetar` (no subcommand) in `root/data`, `root/downloads`.
     pub async fn start(root: &Path) -> Desktop {
-        for program in ["dbus-run-session", "xvfb-run", "xauth", "import", "xdotool"] {
+        for program in [
+            "dbus-run-session",
+            "xvfb-run",
+            "xauth",
+            "import",
+            "xdotool",
+            "xclip",
+        ] {
             require(program);
         }
         let data_dir = root.join("data");
@@ -155,12 +179,21 @@ impl Desktop {
         // that the fakes are on the bus before Magnetar looks for them.
         let wrapper = r#"printf 'ENV %s|%s|%s\n' "$DBUS_SESSION_BUS_ADDRESS" "$DISPLAY" "$XAUTHORITY"; read go; exec "$@""#;
         let mut child = Command::new("dbus-run-session")
-            .args(["--", "xvfb-run", "-a", "-s", "-screen 0 1280x800x24 -nolisten tcp"])
+            .args([
+                "--",
+                "xvfb-run",
+                "-a",
+                "-s",
+                "-screen 0 1280x800x24 -nolisten tcp -ac",
+            ])
             .args(["sh", "-c", wrapper, "sh", env!("CARGO_BIN_EXE_magnetar")])
             .args(desktop_flags(&data_dir, &download_dir))
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
             .env("NO_AT_BRIDGE", "1")
-            .env("MAGNETAR_LOG", "info,librqbit=warn,magnetar::server::connection=debug")
+            .env(
+                "MAGNETAR_LOG",
+                "info,librqbit=warn,magnetar::server::connection=debug",
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -169,7 +202,10 @@ impl Desktop {
             .expect("dbus-run-session starts");
         let stdout = BufReader::new(child.stdout.take().unwrap());
         let (line, _) = crate::support::read_line_within(stdout);
-        let env = line.trim().strip_prefix("ENV ").unwrap_or_else(|| panic!("{line}"));
+        let env = line
+            .trim()
+            .strip_prefix("ENV ")
+            .unwrap_or_else(|| panic!("{line}"));
         let mut parts = env.split('|').map(str::to_owned);
         let (bus_address, display, xauthority) = (
             parts.next().unwrap(),
@@ -191,7 +227,10 @@ impl Desktop {
             .unwrap()
             .name("org.freedesktop.Notifications")
             .unwrap()
-            .serve_at("/org/freedesktop/Notifications", Notifications(recorded.clone()))
+            .serve_at(
+                "/org/freedesktop/Notifications",
+                Notifications(recorded.clone()),
+            )
             .unwrap()
             .build()
             .await
@@ -241,7 +280,13 @@ impl Desktop {
     pub async fn wait_log(&self, needle: &str) -> String {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            if let Some(line) = self.log.lock().unwrap().iter().find(|l| plain(l).contains(needle)) {
+            if let Some(line) = self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| plain(l).contains(needle))
+            {
                 return plain(line);
             }
             assert!(Instant::now() < deadline, "no log line with {needle:?}");
@@ -300,6 +345,49 @@ impl Desktop {
         !String::from_utf8_lossy(&out.stdout).trim().is_empty()
     }
 
+    /// Asks the main window to close, as a window manager does for the title bar's ×
+    /// (a `WM_DELETE_WINDOW` client message; Xvfb runs no window manager).
+    pub fn request_close(&self) {
+        let out = self
+            .in_session("xdotool")
+            .args(["search", "--onlyvisible", "--name", "^Magnetar$"])
+            .output()
+            .unwrap();
+        let ids = String::from_utf8_lossy(&out.stdout).to_string();
+        let window = ids.split_whitespace().next().expect("a visible window");
+        let status = self
+            .in_session("/usr/bin/python3")
+            .args(["-c", CLOSE_WINDOW, window])
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "python3-xlib could not send WM_DELETE_WINDOW"
+        );
+    }
+
+    /// Puts `text` on the session's CLIPBOARD (xclip keeps serving it in the background).
+    pub fn set_clipboard(&self, text: &str) {
+        let mut xclip = self
+            .in_session("xclip")
+            .args(["-selection", "clipboard", "-in"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("xclip runs");
+        xclip
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        assert!(xclip.wait().unwrap().success(), "xclip failed");
+    }
+
+    /// Is the process still running?
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// The notifications received so far.
     pub fn notices(&self) -> Vec<Notice> {
         self.recorded.lock().unwrap().notices.clone()
@@ -312,7 +400,11 @@ impl Desktop {
             if let Some(notice) = self.notices().into_iter().find(&matches) {
                 return notice;
             }
-            assert!(Instant::now() < deadline, "no such notification; got {:?}", self.notices());
+            assert!(
+                Instant::now() < deadline,
+                "no such notification; got {:?}",
+                self.notices()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -329,7 +421,10 @@ impl Desktop {
                     (service, "/StatusNotifierItem".to_owned())
                 };
             }
-            assert!(Instant::now() < deadline, "the tray never registered with the watcher");
+            assert!(
+                Instant::now() < deadline,
+                "the tray never registered with the watcher"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -389,10 +484,7 @@ impl Desktop {
             .await
             .unwrap();
         let menu = properties
-            .get(
-                "org.kde.StatusNotifierItem".try_into().unwrap(),
-                "Menu",
-            )
+            .get("org.kde.StatusNotifierItem".try_into().unwrap(), "Menu")
             .await
             .expect("the tray item has a Menu");
         let menu: OwnedObjectPath = menu.try_into().unwrap();
