@@ -17,6 +17,8 @@ test_packages=(aria2 transmission-daemon transmission-cli opentracker iproute2 c
   xvfb xauth dbus-daemon xdotool xclip imagemagick python3-xlib xdg-utils desktop-file-utils)
 
 packages=("${build_packages[@]}")
+# The .deb is built by the Tauri CLI from npm: Node.js and npm, unless some other install is found.
+command -v npx >/dev/null 2>&1 || packages+=(nodejs npm)
 [[ "${1:-}" == "--build" ]] || packages+=("${test_packages[@]}")
 
 if ! command -v cargo >/dev/null 2>&1; then
