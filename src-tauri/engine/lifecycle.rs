@@ -94,6 +94,7 @@ impl Engine {
         task.fill_metadata(&source);
         self.publish(Event::Created(task.metadata()));
         tasks.push(task);
+        self.inner.watcher_wake.notify_one();
         Ok(())
     }
 
@@ -147,7 +148,7 @@ impl Engine {
         }
         // Publish the transition now, before answering: a quick pause-resume must not slip
         // between two looks of the watcher.
-        self.observe(false);
+        self.observe_now();
         Ok(())
     }
 
@@ -187,7 +188,7 @@ impl Engine {
         }
         // Publish the transition now, before answering: a quick pause-resume must not slip
         // between two looks of the watcher.
-        self.observe(false);
+        self.observe_now();
         Ok(())
     }
 
@@ -426,7 +427,7 @@ impl Engine {
             }
         }
         drop(tasks);
-        self.observe(false);
+        self.observe_now();
     }
 
     fn spawn_forget(&self, handle: Arc<ManagedTorrent>) {

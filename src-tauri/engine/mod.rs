@@ -89,6 +89,8 @@ struct Inner {
     /// when adds overlap (two adds get the same id and the second is "already managed" as the
     /// first); so the facade hands out the ids itself.
     next_torrent_id: AtomicUsize,
+    /// Wakes the watcher from its idle wait: something may have started to move.
+    watcher_wake: tokio::sync::Notify,
 }
 
 impl Engine {
@@ -129,6 +131,7 @@ impl Engine {
                 events,
                 tracker: TaskTracker::new(),
                 cancel: cancel.child_token(),
+                watcher_wake: tokio::sync::Notify::new(),
                 started: Instant::now(),
                 next_torrent_id: AtomicUsize::new(0),
             }),

@@ -98,6 +98,22 @@ impl Task {
 
     /// The state as it is now: the one mapping from librqbit's state to ours, used by every
     /// pass of the watcher and by every API call.
+    /// Can this task not change by itself, and were its last numbers (zero speeds) already
+    /// published? Paused, finished-and-stopped, failed and stopped tasks only change through an
+    /// API call, which looks at them itself; the watcher can skip them.
+    pub fn is_settled(&self) -> bool {
+        let quiet = match &self.phase {
+            Phase::Stopped | Phase::Failed(_) => true,
+            Phase::Managed(handle) => !self.restarting && handle.is_paused(),
+            Phase::Adding(_) => false,
+        };
+        quiet
+            && self.last_summary.as_ref().is_some_and(|last| {
+                last.state == self.state && last.dl_speed == 0 && last.ul_speed == 0
+            })
+            && self.current_state() == self.state
+    }
+
     pub fn current_state(&self) -> TaskState {
         if self.restarting {
             return TaskState::Downloading;

@@ -2,6 +2,11 @@
 //! `task.stateUpdated` on every real transition (checked four times a second, and at once by the
 //! API calls that change a state, before they answer) and `task.updated` about once a second with
 //! only the tasks whose numbers changed, so that an idle session sends nothing.
+//!
+//! Idle costs nothing: a task that cannot change by itself (paused, finished and stopped,
+//! failed, or never started) is skipped once its last numbers were published, and when every
+//! task is like that the watcher sleeps until an API call wakes it (or, as a safety net, for
+//! [`IDLE_RECHECK`]).
 
 use std::time::Duration;
 
@@ -15,6 +20,8 @@ use crate::protocol::{Event, TaskState};
 const STATE_INTERVAL: Duration = Duration::from_millis(250);
 /// Every how many state checks the full numbers are sampled and `task.updated` is sent.
 const TICKS_PER_UPDATE: u32 = 4;
+/// How long an idle watcher sleeps when nothing wakes it.
+const IDLE_RECHECK: Duration = Duration::from_secs(10);
 /// Every how many state checks the upload totals are saved (about once a minute), so that a
 /// crash loses little; a clean shutdown saves them too.
 const TICKS_PER_SAVE: u32 = 240;
@@ -47,26 +54,46 @@ async fn run(engine: Engine, cancel: CancellationToken) {
     let mut interval = tokio::time::interval(STATE_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tick: u32 = 0;
+    let mut was_active = true;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = interval.tick() => {
                 tick = tick.wrapping_add(1);
-                engine.observe(tick.is_multiple_of(TICKS_PER_UPDATE));
+                let active = engine.observe(tick.is_multiple_of(TICKS_PER_UPDATE));
                 if tick.is_multiple_of(TICKS_PER_SAVE) {
                     engine.save_uploaded();
                 }
+                if !active {
+                    // Nothing can move by itself: sleep until an API call wakes us.
+                    if was_active {
+                        engine.save_uploaded();
+                    }
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = engine.inner.watcher_wake.notified() => {}
+                        _ = tokio::time::sleep(IDLE_RECHECK) => {}
+                    }
+                    interval.reset();
+                }
+                was_active = active;
             }
         }
     }
 }
 
 impl Engine {
-    /// One watcher pass: publish state transitions, and with `full`, changed numbers.
-    pub(super) fn observe(&self, full: bool) {
+    /// One watcher pass: publish state transitions, and with `full`, changed numbers. Returns
+    /// whether any task may still change by itself (else the watcher can sleep).
+    pub(super) fn observe(&self, full: bool) -> bool {
         let mut tasks = self.tasks();
         let mut changed = Vec::new();
+        let mut active = false;
         for task in tasks.iter_mut() {
+            if task.is_settled() {
+                continue;
+            }
+            active = true;
             self.stop_if_finished(task);
             let summary = full.then(|| {
                 task.sample_peers();
@@ -99,6 +126,15 @@ impl Engine {
         if !changed.is_empty() {
             self.publish(Event::Updated(changed));
         }
+        active
+    }
+
+    /// After an API call that changed a task: publish its transition now, before the call
+    /// answers (a quick pause-resume must not slip between two looks of the watcher), and wake
+    /// an idle watcher, since something may have started to move.
+    pub(super) fn observe_now(&self) {
+        self.observe(false);
+        self.inner.watcher_wake.notify_one();
     }
 
     fn announce_state(&self, task: &mut Task, new_state: TaskState) {
