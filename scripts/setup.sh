@@ -14,7 +14,8 @@ build_packages=(
 # session bus and X tools for the desktop tests (screenshots, clipboard, a close request); dpkg's
 # desktop database tools for the .deb test.
 test_packages=(aria2 transmission-daemon transmission-cli opentracker iproute2 chromium chromium-driver
-  xvfb xauth dbus-daemon xdotool xclip imagemagick python3-xlib xdg-utils desktop-file-utils)
+  xvfb xauth dbus-daemon xdotool xclip imagemagick python3-xlib xdg-utils desktop-file-utils
+  mktorrent time)
 
 packages=("${build_packages[@]}")
 # The .deb is built by the Tauri CLI from npm: Node.js and npm, unless some other install is found.

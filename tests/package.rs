@@ -40,11 +40,11 @@ fn the_deb_holds_the_binary_the_icons_and_a_desktop_entry_that_passes_links() {
     let deb = deb();
     let files = output(Command::new("dpkg-deb").arg("-c").arg(&deb));
     for needle in [
-        "./usr/bin/magnetar",
-        "./usr/share/applications/Magnetar.desktop",
-        "./usr/share/icons/hicolor/32x32/apps/magnetar.png",
-        "./usr/share/icons/hicolor/128x128/apps/magnetar.png",
-        "./usr/share/icons/hicolor/256x256@2/apps/magnetar.png",
+        "usr/bin/magnetar",
+        "usr/share/applications/Magnetar.desktop",
+        "usr/share/icons/hicolor/32x32/apps/magnetar.png",
+        "usr/share/icons/hicolor/128x128/apps/magnetar.png",
+        "usr/share/icons/hicolor/256x256@2/apps/magnetar.png",
     ] {
         assert!(
             files.contains(needle),
@@ -68,7 +68,7 @@ fn the_deb_holds_the_binary_the_icons_and_a_desktop_entry_that_passes_links() {
     eprintln!("{depends}");
 
     let entry = output(Command::new("sh").arg("-c").arg(format!(
-        "dpkg-deb --fsys-tarfile '{}' | tar -xO ./usr/share/applications/Magnetar.desktop",
+        "dpkg-deb --fsys-tarfile '{}' | tar -xO usr/share/applications/Magnetar.desktop",
         deb.display()
     )));
     let line = |key: &str| {
@@ -85,7 +85,7 @@ fn the_deb_holds_the_binary_the_icons_and_a_desktop_entry_that_passes_links() {
     let validate = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "dpkg-deb --fsys-tarfile '{}' | tar -xO ./usr/share/applications/Magnetar.desktop \
+            "dpkg-deb --fsys-tarfile '{}' | tar -xO usr/share/applications/Magnetar.desktop \
              > \"$TMPDIR/Magnetar.desktop\" && desktop-file-validate \"$TMPDIR/Magnetar.desktop\"",
             deb.display()
         ))
@@ -94,8 +94,9 @@ fn the_deb_holds_the_binary_the_icons_and_a_desktop_entry_that_passes_links() {
         .unwrap();
     assert!(
         validate.status.success(),
-        "desktop-file-validate: {}",
-        String::from_utf8_lossy(&validate.stdout)
+        "desktop-file-validate: {}{}",
+        String::from_utf8_lossy(&validate.stdout),
+        String::from_utf8_lossy(&validate.stderr)
     );
 }
 

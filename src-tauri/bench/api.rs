@@ -1,0 +1,256 @@
+//! API: a fresh Magnetar, N tasks added over its WebSocket API from generated torrents (whose
+//! only tracker is a dead local port, so they stay stalled), then latency, throughput, fan-out,
+//! idle cost and start-up time.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use crate::procs::{self, WorkDir};
+use crate::report::{self, percentile, Report, Table};
+use crate::ws::{Server, Ws};
+use crate::Scale;
+
+pub async fn run(work: &WorkDir, scale: Scale, report: &mut Report) -> anyhow::Result<()> {
+    let root = work.fresh("api");
+    let server = Server::start(&root)?;
+    let mut ws = Ws::connect(&server.url).await?;
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let mut figures = serde_json::Map::new();
+    let mut record = |name: &str, text: String, value: Value| {
+        rows.push((name.to_owned(), text));
+        figures.insert(name.to_owned(), value);
+    };
+    let dead_tracker = format!("http://127.0.0.1:{}/announce", procs::free_port());
+
+    // Adds: N requests pipelined on one connection, then every answer.
+    let torrents: Vec<String> = (0..scale.tasks)
+        .map(|i| torrent(i, &dead_tracker))
+        .collect();
+    let started = Instant::now();
+    for uri in &torrents {
+        ws.send("task.add", json!({"type": "torrent", "uri": uri}))
+            .await?;
+    }
+    let mut answered = 0;
+    while answered < scale.tasks {
+        let message = ws.next().await?;
+        if message.get("id").is_some() {
+            anyhow::ensure!(message["error"].is_null(), "task.add: {}", message["error"]);
+            answered += 1;
+        }
+    }
+    let adds_per_second = scale.tasks as f64 / started.elapsed().as_secs_f64();
+    record(
+        "task.add per second",
+        format!("{adds_per_second:.0}"),
+        json!(adds_per_second),
+    );
+
+    // task.list latency over one connection.
+    let mut latencies = Vec::new();
+    for _ in 0..200 {
+        let started = Instant::now();
+        let list = ws.call("task.list", Value::Null).await?;
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(
+            list.as_array().map(Vec::len) == Some(scale.tasks),
+            "task.list is short"
+        );
+    }
+    let (p50, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 99.0));
+    record(
+        "task.list p50 / p99 (client round trip)",
+        format!("{p50:.2} / {p99:.2} ms"),
+        json!({"p50_ms": p50, "p99_ms": p99}),
+    );
+
+    // Requests per second, 1 and 50 connections, for 3 s each.
+    for connections in [1usize, 50] {
+        let rate = list_rate(&server.url, connections, Duration::from_secs(3)).await?;
+        record(
+            &format!("task.list per second, {connections} connection(s)"),
+            format!("{rate:.0}"),
+            json!(rate),
+        );
+    }
+
+    // Fan-out: task.add to task.created at the last of C clients.
+    let fanout = fan_out(&server.url, &mut ws, scale, &dead_tracker).await?;
+    let (p50, p99) = (percentile(&fanout, 50.0), percentile(&fanout, 99.0));
+    record(
+        &format!(
+            "task.created at the last of {} clients, p50 / p99",
+            scale.clients
+        ),
+        format!("{p50:.1} / {p99:.1} ms"),
+        json!({"p50_ms": p50, "p99_ms": p99}),
+    );
+    let total = scale.tasks + scale.fanout_adds;
+
+    // Idle: stalled (all tasks live, no peer), then paused; no client connected.
+    drop(ws);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stalled_cpu = idle_cpu(server.pid(), scale.idle_seconds).await;
+    record(
+        &format!("idle CPU, {total} stalled tasks"),
+        format!("{stalled_cpu:.2} %"),
+        json!(stalled_cpu),
+    );
+    let mut ws = Ws::connect(&server.url).await?;
+    let list = ws.call("task.list", Value::Null).await?;
+    for task in list.as_array().into_iter().flatten() {
+        ws.send("task.pause", json!({"task_id": task["id"]}))
+            .await?;
+    }
+    let _ = ws.call("session.info", Value::Null).await?;
+    drop(ws);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let paused_cpu = idle_cpu(server.pid(), scale.idle_seconds).await;
+    record(
+        &format!("idle CPU, {total} paused tasks"),
+        format!("{paused_cpu:.2} %"),
+        json!(paused_cpu),
+    );
+    let (rss, _) = procs::memory(server.pid());
+    record(
+        &format!("idle RSS, {total} tasks"),
+        report::mib(rss),
+        json!(rss),
+    );
+
+    // Start-up with every task restored: to a ready WebSocket that lists them all.
+    server.stop()?;
+    let started = Instant::now();
+    let server = Server::start(&root)?;
+    let mut ws = Ws::connect(&server.url).await?;
+    let list = ws.call("task.list", Value::Null).await?;
+    let startup = started.elapsed().as_secs_f64() * 1000.0;
+    anyhow::ensure!(
+        list.as_array().map(Vec::len) == Some(total),
+        "tasks lost on restart"
+    );
+    record(
+        &format!("start-up to a listing of {total} restored tasks"),
+        format!("{startup:.0} ms"),
+        json!(startup),
+    );
+    drop(ws);
+    server.stop()?;
+
+    report.tables.push(Table {
+        title: format!(
+            "API: Magnetar with {} tasks, {} clients",
+            scale.tasks, scale.clients
+        ),
+        header: vec!["measure".into(), "Magnetar".into()],
+        rows: rows.into_iter().map(|(a, b)| vec![a, b]).collect(),
+        notes: vec![
+            "release build of `magnetar serve`, loopback, every figure from this run".into(),
+        ],
+        json: Value::Object(figures),
+    });
+    Ok(())
+}
+
+/// A small valid torrent (one 16 KiB file, one piece) whose data no one has; base64.
+fn torrent(i: usize, announce: &str) -> String {
+    let name = format!("bench-{i:06}.bin");
+    let mut pieces = [0u8; 20];
+    pieces[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    let mut info = Vec::new();
+    info.extend_from_slice(b"d6:lengthi16384e4:name");
+    info.extend_from_slice(format!("{}:{name}", name.len()).as_bytes());
+    info.extend_from_slice(b"12:piece lengthi16384e6:pieces20:");
+    info.extend_from_slice(&pieces);
+    info.push(b'e');
+    let mut bytes = format!("d8:announce{}:{announce}4:info", announce.len()).into_bytes();
+    bytes.extend_from_slice(&info);
+    bytes.push(b'e');
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+async fn list_rate(url: &str, connections: usize, length: Duration) -> anyhow::Result<f64> {
+    let deadline = Instant::now() + length;
+    let mut workers = Vec::new();
+    for _ in 0..connections {
+        let mut ws = Ws::connect(url).await?;
+        workers.push(tokio::spawn(async move {
+            let mut done = 0u64;
+            while Instant::now() < deadline {
+                ws.call("task.list", Value::Null).await?;
+                done += 1;
+            }
+            anyhow::Ok(done)
+        }));
+    }
+    let mut total = 0;
+    for worker in workers {
+        total += worker.await??;
+    }
+    Ok(total as f64 / length.as_secs_f64())
+}
+
+async fn fan_out(
+    url: &str,
+    control: &mut Ws,
+    scale: Scale,
+    announce: &str,
+) -> anyhow::Result<Vec<f64>> {
+    // Each client reports the moment each task.created reaches it.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
+    let mut clients = Vec::new();
+    for _ in 0..scale.clients {
+        let mut ws = Ws::connect(url).await?;
+        let tx = tx.clone();
+        clients.push(tokio::spawn(async move {
+            while let Ok(message) = ws.next().await {
+                if message["name"] == "task.created" {
+                    let id = message["data"]["id"].as_str().unwrap_or("").to_owned();
+                    let _ = tx.send((id, Instant::now()));
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut samples = Vec::new();
+    for i in 0..scale.fanout_adds {
+        let uri = torrent(1_000_000 + i, announce);
+        let id = info_hash(&uri)?;
+        let sent = Instant::now();
+        control
+            .call("task.add", json!({"type": "torrent", "uri": uri}))
+            .await?;
+        let mut seen = 0;
+        let mut last = sent;
+        while seen < scale.clients {
+            let (got, at) = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("clients gone"))?;
+            if got == id {
+                seen += 1;
+                last = last.max(at);
+            }
+        }
+        samples.push((last - sent).as_secs_f64() * 1000.0);
+    }
+    for client in &clients {
+        client.abort();
+    }
+    Ok(samples)
+}
+
+fn info_hash(uri: &str) -> anyhow::Result<String> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(uri)?;
+    Ok(magnetar::engine::parse_torrent(bytes)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .id)
+}
+
+/// CPU used by `pid` over `seconds`, in percent of one core.
+async fn idle_cpu(pid: u32, seconds: u64) -> f64 {
+    let before = procs::cpu_seconds(pid);
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    (procs::cpu_seconds(pid) - before) / seconds as f64 * 100.0
+}

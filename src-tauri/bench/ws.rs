@@ -1,0 +1,124 @@
+//! A plain WebSocket client of Magnetar's API, and a `magnetar serve` child to talk to.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::Context;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::procs::{magnetar_binary, Guard};
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// One API connection.
+pub struct Ws {
+    socket: Socket,
+    next_id: u64,
+}
+
+impl Ws {
+    pub async fn connect(url: &str) -> anyhow::Result<Ws> {
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .with_context(|| format!("connecting to {url}"))?;
+        Ok(Ws { socket, next_id: 0 })
+    }
+
+    /// Sends a request without waiting; returns its id.
+    pub async fn send(&mut self, method: &str, params: Value) -> anyhow::Result<u64> {
+        self.next_id += 1;
+        let request = json!({"id": self.next_id, "method": method, "params": params});
+        self.socket
+            .send(Message::Text(request.to_string().into()))
+            .await?;
+        Ok(self.next_id)
+    }
+
+    /// The next text frame, as JSON.
+    pub async fn next(&mut self) -> anyhow::Result<Value> {
+        loop {
+            match self.socket.next().await.context("connection closed")?? {
+                Message::Text(text) => return Ok(serde_json::from_str(&text)?),
+                Message::Close(_) => anyhow::bail!("connection closed"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Calls a method and returns its result (events on the way are skipped).
+    pub async fn call(&mut self, method: &str, params: Value) -> anyhow::Result<Value> {
+        let id = self.send(method, params).await?;
+        loop {
+            let message = self.next().await?;
+            if message["id"] == id {
+                anyhow::ensure!(message["error"].is_null(), "{method}: {}", message["error"]);
+                return Ok(message["result"].clone());
+            }
+        }
+    }
+
+    /// Waits until `task_id` reaches `state`, by polling `task.list` every 50 ms.
+    pub async fn wait_state(&mut self, task_id: &str, state: u64) -> anyhow::Result<()> {
+        loop {
+            let list = self.call("task.list", Value::Null).await?;
+            let task = list
+                .as_array()
+                .and_then(|l| l.iter().find(|t| t["id"] == task_id).cloned())
+                .context("the task is gone")?;
+            if task["state"] == state {
+                return Ok(());
+            }
+            anyhow::ensure!(task["state"] != 5, "the task failed: {}", task["error"]);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A `magnetar serve` child on 127.0.0.1, DHT, UPnP and LSD off.
+pub struct Server {
+    pub child: Guard,
+    pub url: String,
+}
+
+impl Server {
+    pub fn start(root: &Path) -> anyhow::Result<Server> {
+        let mut child = Command::new(magnetar_binary()?)
+            .args(["serve", "--listen", "127.0.0.1:0", "--peer-port", "0"])
+            .args(["--no-dht", "--no-upnp", "--no-lsd", "--data-dir"])
+            .arg(root.join("data"))
+            .arg("--download-dir")
+            .arg(root.join("downloads"))
+            .env("MAGNETAR_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("ws://"))
+            .with_context(|| format!("no URL in {line:?}"))?
+            .to_owned();
+        Ok(Server {
+            child: Guard(child),
+            url,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
+    /// SIGTERM, and wait for the graceful exit.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        Command::new("kill")
+            .arg(self.child.pid().to_string())
+            .status()?;
+        self.child.0.wait()?;
+        Ok(())
+    }
+}
