@@ -37,7 +37,7 @@ pub async fn run(work: &WorkDir, scale: Scale, report: &mut Report) -> anyhow::R
     while answered < scale.tasks {
         let message = ws.next().await?;
         if message.get("id").is_some() {
-            anyhow::ensure!(message["error"].is_null(), "task.add: {}", message["error"]);
+            anyhow::ensure!(message["error"] == 0, "task.add: {}", message["message"]);
             answered += 1;
         }
     }

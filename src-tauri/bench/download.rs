@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::procs::{self, free_port, Guard, Measured, WorkDir};
 use crate::report::{self, Report, Table};
@@ -401,7 +401,7 @@ fn table(
             "{runs} interleaved runs after a warm-up, medians, SHA-1 verified; SHA-1 ceiling of \
              the payload from the page cache: {ceiling:.0} MB/s"
         )],
-        json: Value::from(json!({"payload": payload.label, "seeder": seeder,
-            "sha1_ceiling_mb_per_s": ceiling, "leechers": figures})),
+        json: json!({"payload": payload.label, "seeder": seeder,
+            "sha1_ceiling_mb_per_s": ceiling, "leechers": figures}),
     }
 }

@@ -55,7 +55,7 @@ impl Ws {
         loop {
             let message = self.next().await?;
             if message["id"] == id {
-                anyhow::ensure!(message["error"].is_null(), "{method}: {}", message["error"]);
+                anyhow::ensure!(message["error"] == 0, "{method}: {}", message["message"]);
                 return Ok(message["result"].clone());
             }
         }

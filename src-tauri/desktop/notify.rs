@@ -77,11 +77,9 @@ pub(crate) fn watch_tasks(app: &AppHandle) {
                     TaskState::Downloading => {
                         incomplete.insert(task_id.clone());
                     }
-                    TaskState::Uploading | TaskState::Finished => {
-                        if incomplete.remove(task_id) {
-                            let name = task_name(&api, task_id);
-                            show(&app, "Download complete", &name);
-                        }
+                    TaskState::Uploading | TaskState::Finished if incomplete.remove(task_id) => {
+                        let name = task_name(&api, task_id);
+                        show(&app, "Download complete", &name);
                     }
                     TaskState::Error => {
                         let task = api.engine().list().into_iter().find(|t| &t.id == task_id);

@@ -121,6 +121,9 @@ impl Notifications {
     fn close_notification(&self, _id: u32) {}
 }
 
+/// A dbusmenu layout node: `(ia{sv}av)`, its id, properties and children (variants of nodes).
+type LayoutNode = (i32, HashMap<String, OwnedValue>, Vec<OwnedValue>);
+
 /// One item of the tray menu, as a panel sees it.
 #[derive(Debug, Clone)]
 pub struct MenuEntry {
@@ -443,8 +446,7 @@ impl Desktop {
             )
             .await
             .expect("GetLayout");
-        let (_revision, root): (u32, (i32, HashMap<String, OwnedValue>, Vec<OwnedValue>)) =
-            reply.body().deserialize().unwrap();
+        let (_revision, root): (u32, LayoutNode) = reply.body().deserialize().unwrap();
         let mut entries = Vec::new();
         for child in &root.2 {
             collect_entries(child, &mut entries);

@@ -1,0 +1,64 @@
+//! The benchmark command builds and works: a quick run (10 MiB payloads, 10 tasks, 20 clients,
+//! one run) of `magnetar-bench all` against the real peers, its JSON checked for every table.
+//! It asserts nothing about speed: timings belong to the benchmark, on quiet cores.
+
+mod support;
+
+use std::process::Command;
+
+use serde_json::Value;
+
+#[test]
+fn a_quick_benchmark_run_produces_every_table() {
+    for program in ["aria2c", "mktorrent", "opentracker", "/usr/bin/time"] {
+        support::peers::require(program);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_magnetar-bench"))
+        .args(["all", "--quick", "--json"])
+        .arg(&json)
+        .output()
+        .expect("magnetar-bench runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "magnetar-bench failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tables: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let titles: Vec<&str> = tables
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["title"].as_str().unwrap())
+        .collect();
+    // Two payloads × two seeders, then the API table.
+    assert_eq!(titles.len(), 5, "{titles:?}");
+    assert!(titles.iter().filter(|t| t.starts_with("Download")).count() == 4);
+    for table in tables.as_array().unwrap() {
+        let figures = &table["figures"];
+        if let Some(leechers) = figures["leechers"].as_array() {
+            let names: Vec<&str> = leechers
+                .iter()
+                .map(|l| l["leecher"].as_str().unwrap())
+                .collect();
+            assert!(
+                names.contains(&"Magnetar") && names.contains(&"aria2c"),
+                "{names:?}"
+            );
+            for leecher in leechers {
+                assert!(
+                    leecher["median_seconds"].as_f64().unwrap() > 0.0,
+                    "{leecher}"
+                );
+            }
+        } else {
+            assert!(
+                figures["task.add per second"].as_f64().unwrap() > 0.0,
+                "{figures}"
+            );
+        }
+    }
+    assert!(text.contains("| Magnetar |"), "{text}");
+}
