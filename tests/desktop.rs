@@ -122,6 +122,8 @@ async fn the_desktop_app_takes_links_from_second_launches_and_works_from_its_tra
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     assert!(live.contains("/s"), "{live}");
+    tokio::time::sleep(Duration::from_millis(1500)).await; // the UI's next task.updated
+    app.screenshot(&screenshots().join("window-downloading.png"));
     eprintln!("tray speed line during the download: {live}");
 
     client.poll_state(&id, 2).await;
@@ -233,4 +235,34 @@ async fn the_desktop_app_takes_links_from_second_launches_and_works_from_its_tra
     }
     let list = client.ok("task.list", Value::Null).await;
     assert_eq!(list.as_array().unwrap().len(), 4, "{list}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_tray_library_the_window_runs_alone_and_closing_it_quits() {
+    let root = tempfile::tempdir().unwrap();
+    let mut app = Desktop::start_with(root.path(), true).await;
+    let warning = app.wait_log("no tray icon").await;
+    assert!(warning.contains("closing it quits"), "{warning}");
+    // The engine and the window work as usual.
+    app.wait_log("client connected").await;
+    let mut client = Client::connect(&app.url).await;
+    let payload = torrent("no-tray.bin", 64 * 1024, 31);
+    let status = app.second_launch(root.path(), &[&payload.magnet(&[])]);
+    assert!(status.success(), "second launch: {status:?}");
+    client
+        .wait_event("task.created", |d| d["id"] == payload.info_hash)
+        .await;
+    assert!(app.window_visible());
+    // With no tray to come back from, closing the window is quitting: exit 0, gracefully.
+    app.request_close();
+    let status = app
+        .wait_exit(PATIENCE)
+        .expect("the app quits when its window closes");
+    assert!(status.success(), "exit status: {status:?}");
+    assert!(
+        app.log_lines()
+            .iter()
+            .any(|l| l.contains("quitting: closing clients")),
+        "the graceful path ran"
+    );
 }

@@ -310,16 +310,10 @@ fn leech_rqbit(work: &WorkDir, rqbit: &Path, payload: &Payload) -> anyhow::Resul
             "--disable-dht-persistence",
             "--disable-upnp-port-forward",
         ])
-        .arg("--disable-lsd")
-        .args([
-            "download",
-            "--exit-on-finish",
-            "--disable-trackers=false",
-            "-o",
-        ])
+        .args(["--disable-lsd", "--listen-port", &free_port().to_string()])
+        .args(["download", "--exit-on-finish", "--disable-http-api", "-o"])
         .arg(&dir)
-        .arg(&payload.torrent)
-        .env("RQBIT_HTTP_API_LISTEN_ADDR", "127.0.0.1:0");
+        .arg(&payload.torrent);
     let measured = procs::run_timed(command, PATIENCE)?;
     verify(payload, &dir, "rqbit")?;
     Ok(measured)

@@ -35,6 +35,8 @@ pub(crate) fn install(app: &AppHandle) {
         Ok(Err(e)) => e.to_string(),
         Err(panic) => crate::engine::panic_message(panic.as_ref()),
     };
+    // One line in the log: the loader's message lists every library it tried, one per line.
+    let error = error.lines().collect::<Vec<_>>().join("; ");
     tracing::warn!(
         "no tray icon ({error}); Magnetar runs with its window only, and closing it quits \
          (install libayatana-appindicator3-1 for the tray)"

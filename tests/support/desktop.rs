@@ -166,6 +166,13 @@ pub fn desktop_flags(data_dir: &Path, download_dir: &Path) -> Vec<String> {
 impl Desktop {
     /// Starts `magnetar` (no subcommand) in `root/data`, `root/downloads`.
     pub async fn start(root: &Path) -> Desktop {
+        Self::start_with(root, false).await
+    }
+
+    /// Like [`start`], and with `without_tray`, on a system where libayatana-appindicator
+    /// cannot be loaded: in a mount namespace of its own, /dev/null is bound over the library
+    /// files (root and util-linux's unshare needed).
+    pub async fn start_with(root: &Path, without_tray: bool) -> Desktop {
         for program in [
             "dbus-run-session",
             "xvfb-run",
@@ -181,7 +188,17 @@ impl Desktop {
         // The wrapper prints where its bus and display are, then waits for a line on stdin so
         // that the fakes are on the bus before Magnetar looks for them.
         let wrapper = r#"printf 'ENV %s|%s|%s\n' "$DBUS_SESSION_BUS_ADDRESS" "$DISPLAY" "$XAUTHORITY"; read go; exec "$@""#;
-        let mut child = Command::new("dbus-run-session")
+        let mut command = if without_tray {
+            require("unshare");
+            let hide = "for lib in /usr/lib/*/lib*appindicator3.so*; do \
+                        mount --bind /dev/null \"$lib\" || exit 1; done; exec \"$@\"";
+            let mut command = Command::new("unshare");
+            command.args(["--mount", "--", "sh", "-c", hide, "sh", "dbus-run-session"]);
+            command
+        } else {
+            Command::new("dbus-run-session")
+        };
+        let mut child = command
             .args([
                 "--",
                 "xvfb-run",
