@@ -19,6 +19,7 @@ pub async fn run(work: &WorkDir, scale: Scale, report: &mut Report) -> anyhow::R
     let mut rows: Vec<(String, String)> = Vec::new();
     let mut figures = serde_json::Map::new();
     let mut record = |name: &str, text: String, value: Value| {
+        eprintln!("{name}: {text}");
         rows.push((name.to_owned(), text));
         figures.insert(name.to_owned(), value);
     };
@@ -61,7 +62,7 @@ pub async fn run(work: &WorkDir, scale: Scale, report: &mut Report) -> anyhow::R
     }
     let (p50, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 99.0));
     record(
-        "task.list p50 / p99 (client round trip)",
+        "task.list p50 / p99 (round trip, unparsed)",
         format!("{p50:.2} / {p99:.2} ms"),
         json!({"p50_ms": p50, "p99_ms": p99}),
     );

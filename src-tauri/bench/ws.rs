@@ -53,10 +53,23 @@ impl Ws {
     pub async fn call(&mut self, method: &str, params: Value) -> anyhow::Result<Value> {
         let id = self.send(method, params).await?;
         loop {
-            let message = self.next().await?;
+            let mut message = self.next().await?;
             if message["id"] == id {
                 anyhow::ensure!(message["error"] == 0, "{method}: {}", message["message"]);
-                return Ok(message["result"].clone());
+                return Ok(message["result"].take());
+            }
+        }
+    }
+
+    /// Calls a method and returns the response's text as it arrived, unparsed: a latency
+    /// measure of the server, not of this client's JSON parser. Events would be a mistake here.
+    pub async fn call_raw(&mut self, method: &str, params: Value) -> anyhow::Result<String> {
+        self.send(method, params).await?;
+        loop {
+            match self.socket.next().await.context("connection closed")?? {
+                Message::Text(text) => return Ok(text.to_string()),
+                Message::Close(_) => anyhow::bail!("connection closed"),
+                _ => continue,
             }
         }
     }
