@@ -62,7 +62,7 @@ pub async fn run(work: &WorkDir, scale: Scale, report: &mut Report) -> anyhow::R
     }
     let (p50, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 99.0));
     record(
-        "task.list p50 / p99 (round trip, unparsed)",
+        "task.list p50 / p99 (client round trip, parsed)",
         format!("{p50:.2} / {p99:.2} ms"),
         json!({"p50_ms": p50, "p99_ms": p99}),
     );

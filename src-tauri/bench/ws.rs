@@ -61,19 +61,6 @@ impl Ws {
         }
     }
 
-    /// Calls a method and returns the response's text as it arrived, unparsed: a latency
-    /// measure of the server, not of this client's JSON parser. Events would be a mistake here.
-    pub async fn call_raw(&mut self, method: &str, params: Value) -> anyhow::Result<String> {
-        self.send(method, params).await?;
-        loop {
-            match self.socket.next().await.context("connection closed")?? {
-                Message::Text(text) => return Ok(text.to_string()),
-                Message::Close(_) => anyhow::bail!("connection closed"),
-                _ => continue,
-            }
-        }
-    }
-
     /// Waits until `task_id` reaches `state`, by polling `task.list` every 50 ms.
     pub async fn wait_state(&mut self, task_id: &str, state: u64) -> anyhow::Result<()> {
         loop {
