@@ -169,3 +169,28 @@ async fn pause_all_and_resume_all_reach_every_task() {
     let line = actions::speed_line(api(&server)).await.unwrap();
     assert!(line.starts_with("↓ ") && line.contains("   ↑ "), "{line}");
 }
+
+#[tokio::test]
+async fn a_pause_right_after_an_add_sticks() {
+    // A pause that lands while librqbit is still adding the torrent must not be lost (under
+    // load it was: the task came back live and downloading).
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let torrents: Vec<TestTorrent> = (0..20)
+        .map(|i| torrent(&format!("quick-{i}.bin"), 40 + i))
+        .collect();
+    for t in &torrents {
+        client.add_torrent(t).await;
+        client
+            .ok("task.pause", json!({"task_id": t.info_hash}))
+            .await;
+    }
+    for t in &torrents {
+        client.poll_state(&t.info_hash, 4).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    for t in &torrents {
+        let summary = client.summary(&t.info_hash).await;
+        assert_eq!(summary["state"], 4, "{summary}");
+    }
+}

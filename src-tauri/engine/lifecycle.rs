@@ -16,7 +16,9 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use librqbit::api::TorrentIdOrHash;
 use librqbit::dht::Id20;
-use librqbit::{AddTorrent, AddTorrentOptions, AddTorrentResponse, ManagedTorrent};
+use librqbit::{
+    AddTorrent, AddTorrentOptions, AddTorrentResponse, ManagedTorrent, ManagedTorrentState,
+};
 
 use super::placement::Layout;
 use super::sidecar::PendingMagnet;
@@ -134,13 +136,26 @@ impl Engine {
                         "the task has failed: resume it to retry, or remove it".into(),
                     ));
                 }
-                Phase::Managed(handle) if handle.is_paused() || task.finished_stopped => None,
+                Phase::Managed(handle)
+                    if handle.is_paused() || task.finished_stopped || task.pause_pending =>
+                {
+                    None
+                }
                 Phase::Managed(handle) => Some(handle.clone()),
             }
         };
         if let Some(handle) = handle {
-            // "Already paused" (a race with an engine restart) is what the caller wanted.
-            if let Err(e) = self.inner.session.pause(&handle).await {
+            let initializing =
+                handle.with_state(|state| matches!(state, ManagedTorrentState::Initializing(_)));
+            if initializing {
+                // librqbit lets a torrent that finishes initializing go live over a pause:
+                // keep pausing it until the pause sticks, and report it paused meanwhile.
+                if let Some(task) = self.tasks().iter_mut().find(|t| t.id == id) {
+                    task.pause_pending = true;
+                }
+                self.spawn_pause_after_add(id.to_owned(), handle);
+            } else if let Err(e) = self.inner.session.pause(&handle).await {
+                // "Already paused" (a race with an engine restart) is what the caller wanted.
                 if !handle.is_paused() {
                     return Err(EngineError::InvalidState(format!("cannot pause: {e:#}")));
                 }
@@ -157,6 +172,8 @@ impl Engine {
         let handle = {
             let mut tasks = self.tasks();
             let task = find(&mut tasks, id)?;
+            // A pause still on its way from the add is called off: the user wants it running.
+            task.pause_pending = false;
             match &task.phase {
                 Phase::Adding(_) => None,
                 Phase::Stopped | Phase::Failed(_) => {
@@ -413,11 +430,10 @@ impl Engine {
                 let paused_meanwhile = matches!(task.phase, Phase::Stopped);
                 self.inner.sidecar.set_pending(id, None);
                 if paused_meanwhile {
-                    let session = self.inner.session.clone();
-                    let handle = handle.clone();
-                    self.inner
-                        .tracker
-                        .spawn(async move { session.pause(&handle).await });
+                    // Paused by a user while librqbit was adding it: it is live now, so pause it
+                    // for real, and report it paused meanwhile (never a flash of "downloading").
+                    task.pause_pending = true;
+                    self.spawn_pause_after_add(id.to_owned(), handle.clone());
                 }
                 task.phase = Phase::Managed(handle);
             }
@@ -428,6 +444,39 @@ impl Engine {
         }
         drop(tasks);
         self.observe_now();
+    }
+
+    /// Pauses a torrent that librqbit is adding or initializing, until the pause sticks (a
+    /// torrent that finishes initializing goes live whatever was asked meanwhile); then the
+    /// task reports librqbit's real state again.
+    fn spawn_pause_after_add(&self, id: String, handle: Arc<ManagedTorrent>) {
+        let engine = self.clone();
+        self.inner.tracker.spawn(async move {
+            for _ in 0..600 {
+                let wanted = engine.tasks().iter().any(|t| t.id == id && t.pause_pending);
+                if !wanted {
+                    break; // resumed or removed meanwhile
+                }
+                let (live, settled) = handle.with_state(|state| match state {
+                    ManagedTorrentState::Live(_) => (true, false),
+                    ManagedTorrentState::Paused(_) | ManagedTorrentState::Error(_) => (false, true),
+                    _ => (false, false),
+                });
+                if settled {
+                    break;
+                }
+                if live {
+                    if let Err(e) = engine.inner.session.pause(&handle).await {
+                        tracing::debug!(task = %id, "pause after add, retrying: {e:#}");
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            if let Some(task) = engine.tasks().iter_mut().find(|t| t.id == id) {
+                task.pause_pending = false;
+            }
+            engine.observe_now();
+        });
     }
 
     fn spawn_forget(&self, handle: Arc<ManagedTorrent>) {

@@ -184,7 +184,7 @@ impl Engine {
 
     /// Summaries of every task, in the order they were added.
     pub fn list(&self) -> Vec<TaskSummary> {
-        self.tasks().iter_mut().map(Task::listed_summary).collect()
+        self.tasks().iter_mut().map(Task::observe_summary).collect()
     }
 
     pub fn metadata(&self, id: &str) -> Result<TaskMetadata, EngineError> {
@@ -304,7 +304,7 @@ impl Engine {
             phase,
             state: TaskState::Preparing,
             last_summary: None,
-            summary_at: None,
+            pause_pending: false,
             stop_when_finished: !self.inner.config.seed,
             uploaded_live: 0,
             peers: PeerMeter::default(),

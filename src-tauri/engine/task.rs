@@ -30,9 +30,6 @@ pub enum Origin {
     Torrent { bytes: std::sync::Arc<Vec<u8>> },
 }
 
-/// How old the watcher's last look may be for `task.list` to show it (it looks every second).
-const LIST_FRESHNESS: std::time::Duration = std::time::Duration::from_millis(1100);
-
 pub struct Task {
     pub id: String,
     pub name: String,
@@ -48,8 +45,6 @@ pub struct Task {
     pub state: TaskState,
     /// The summary last sent in `task.updated`.
     pub last_summary: Option<TaskSummary>,
-    /// When the watcher last looked at the numbers (`last_summary` is that look's result).
-    pub summary_at: Option<std::time::Instant>,
     /// Stop (state 3) instead of seeding once complete.
     pub stop_when_finished: bool,
     /// Stopped because it finished, not because a user paused it.
@@ -67,6 +62,8 @@ pub struct Task {
     /// The engine is restarting the peer search (a pause and resume in librqbit that clients
     /// must not see as states): the task reports "downloading" meanwhile.
     pub restarting: bool,
+    /// A user paused it while librqbit was adding it; librqbit's pause is on its way.
+    pub pause_pending: bool,
 }
 
 impl Task {
@@ -103,22 +100,6 @@ impl Task {
 
     /// The state as it is now: the one mapping from librqbit's state to ours, used by every
     /// pass of the watcher and by every API call.
-    /// The summary `task.list` shows. The watcher's last look, when it is current: a settled
-    /// task's never ages, another's is at most one update old and in the announced state (so a
-    /// list agrees with the events); otherwise a fresh look. With many tasks this turns a list
-    /// from one librqbit `stats()` per task into a copy.
-    pub fn listed_summary(&mut self) -> TaskSummary {
-        if let Some(last) = &self.last_summary {
-            let recent = self
-                .summary_at
-                .is_some_and(|at| at.elapsed() < LIST_FRESHNESS);
-            if last.state == self.state && last.name == self.name && (recent || self.is_settled()) {
-                return last.clone();
-            }
-        }
-        self.observe_summary()
-    }
-
     /// Can this task not change by itself, and were its last numbers (zero speeds) already
     /// published? Paused, finished-and-stopped, failed and stopped tasks only change through an
     /// API call, which looks at them itself; the watcher can skip them.
@@ -136,6 +117,9 @@ impl Task {
     }
 
     pub fn current_state(&self) -> TaskState {
+        if self.pause_pending {
+            return TaskState::Paused;
+        }
         if self.restarting {
             return TaskState::Downloading;
         }
@@ -176,7 +160,6 @@ impl Task {
             self.comment = comment.clone();
             self.layout = Some(layout.clone());
             self.ready = true;
-            self.summary_at = None;
         }
     }
 

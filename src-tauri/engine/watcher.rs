@@ -117,7 +117,6 @@ impl Engine {
                 self.announce_state(task, state);
             }
             if let Some(summary) = summary {
-                task.summary_at = Some(std::time::Instant::now());
                 if task.last_summary.as_ref() != Some(&summary) {
                     changed.push(summary.clone());
                     task.last_summary = Some(summary);
