@@ -586,3 +586,112 @@ async fn limits_and_file_choices_survive_a_restart() {
     let status = c.ok("task.getStatus", json!({"task_id": id})).await;
     assert_eq!(status["selected"], json!([true, false]));
 }
+
+/// `task.add` with `paused: true` [Magnetar]: the task is announced, goes 0→4 before the answer,
+/// and stays paused across a restart; librqbit still checks data already on disk (so the user
+/// sees what is there), and a paused magnet fetches nothing until it is resumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_add_can_start_paused() {
+    let root = tempfile::tempdir().unwrap();
+    let torrent = multi_file_torrent();
+    let id = torrent.info_hash.clone();
+    // A magnet whose only peer is a dead port: fetching would fail it (state 5) at once.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let magnet_id = "0123456789abcdef0123456789abcdef01234567";
+    let magnet = format!("magnet:?xt=urn:btih:{magnet_id}&dn=later&x.pe=127.0.0.1:{dead_port}");
+    {
+        let mut server = TestServer::start_in(root.path()).await;
+        torrent.write_content(&server.download_dir);
+        let mut c = server.client().await;
+        let mut watcher = server.client().await;
+        let answer = c
+            .call(
+                "task.add",
+                json!({"type": "torrent", "uri": torrent.base64(), "paused": true}),
+            )
+            .await;
+        assert_eq!(answer["error"], 0, "{answer}");
+        c.ok(
+            "task.add",
+            json!({"type": "magnet", "uri": magnet, "paused": true}),
+        )
+        .await;
+        for task in [id.as_str(), magnet_id] {
+            let paused = watcher.wait_state(task, 4).await;
+            assert_eq!(paused["data"]["old_state"], 0, "{paused}");
+        }
+        // The data on disk is checked while the task stays paused.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let summary = c.summary(&id).await;
+            assert_eq!(summary["state"], 4, "{summary}");
+            if summary["dl_bytes"] == 123_000 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "never checked: {summary}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        // Whatever the watcher client was sent meanwhile is read before this answer.
+        watcher.ok("session.info", Value::Null).await;
+        for task in [id.as_str(), magnet_id] {
+            assert_eq!(c.summary(task).await["state"], 4);
+            assert_eq!(watcher.transitions(task), vec![], "no state change after 0→4");
+        }
+        let wrong = c
+            .call(
+                "task.add",
+                json!({"type": "torrent", "uri": torrent.base64(), "paused": "yes"}),
+            )
+            .await;
+        assert_eq!(wrong["error"], -2, "{wrong}");
+        server.stop().await;
+    }
+    let server = TestServer::start_in(root.path()).await;
+    let mut c = server.client().await;
+    for task in [id.as_str(), magnet_id] {
+        assert_eq!(c.summary(task).await["state"], 4);
+    }
+    c.ok("task.resume", json!({"task_id": id})).await;
+    c.wait_state(&id, 2).await;
+    // The magnet fetches once resumed: its only peer is dead, so it fails.
+    c.ok("task.resume", json!({"task_id": magnet_id})).await;
+    c.poll_state(magnet_id, 5).await;
+}
+
+/// A torrent added paused and resumed before librqbit has it runs; one added running and
+/// paused at once stays paused (the two races of an add).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_and_resume_racing_an_add() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let mut ids = Vec::new();
+    for seed in 0..10u64 {
+        let name = format!("race-{seed}");
+        let torrent = TestTorrent::build(TorrentSpec {
+            name: &name,
+            files: vec![("r.bin", 40_000)],
+            single: false,
+            seed: 500 + seed,
+            ..Default::default()
+        });
+        torrent.write_content(&server.download_dir);
+        let paused = seed % 2 == 0;
+        c.ok(
+            "task.add",
+            json!({"type": "torrent", "uri": torrent.base64(), "paused": paused}),
+        )
+        .await;
+        let flip = if paused { "task.resume" } else { "task.pause" };
+        c.ok(flip, json!({"task_id": torrent.info_hash})).await;
+        ids.push((torrent.info_hash.clone(), paused));
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    for (id, added_paused) in ids {
+        let want = if added_paused { 2 } else { 4 };
+        let summary = c.poll_state(&id, want).await;
+        assert_eq!(summary["dl_bytes"], 40_000, "{summary}");
+    }
+}

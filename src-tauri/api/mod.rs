@@ -17,10 +17,10 @@ pub use error::ApiError;
 pub use rate::RateLimiter;
 
 use crate::engine::Engine;
-use crate::protocol::{ErrorCode, Response};
+use crate::protocol::{ErrorCode, Reply, Response};
 
 /// A method's handler: the API and the request's params in, a JSON result or an error out.
-type Handler = for<'a> fn(&'a Api, Value) -> BoxFuture<'a, Result<Value, ApiError>>;
+type Handler = for<'a> fn(&'a Api, Value) -> BoxFuture<'a, Result<Reply, ApiError>>;
 
 /// A boxed handler future (the handlers differ in type, the table needs one).
 type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
@@ -175,7 +175,9 @@ impl Api {
 
     /// Calls a method by name with JSON params; the in-process entry point (full access).
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, ApiError> {
-        self.call_as(&Caller::LOCAL, method, params).await
+        let reply = self.call_as(&Caller::LOCAL, method, params).await?;
+        serde_json::from_str(reply.get())
+            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))
     }
 
     /// Calls a method by name on behalf of `caller`.
@@ -184,7 +186,7 @@ impl Api {
         caller: &Caller,
         method: &str,
         params: Value,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Reply, ApiError> {
         let Some(entry) = METHODS.iter().find(|m| m.name == method) else {
             return Err(ApiError::new(
                 ErrorCode::UnsupportedMethod,
@@ -215,7 +217,7 @@ impl Api {
 async fn answer_guarded(
     id: Value,
     method: &str,
-    call: impl std::future::Future<Output = Result<Value, ApiError>>,
+    call: impl std::future::Future<Output = Result<Reply, ApiError>>,
 ) -> Response {
     match AssertUnwindSafe(call).catch_unwind().await {
         Ok(Ok(result)) => Response::ok(id, result),
@@ -252,14 +254,14 @@ fn parse_envelope(text: &str) -> Result<(Value, String, Value), (Value, String)>
 
 #[cfg(test)]
 mod tests {
-    use super::{answer_guarded, parse_envelope, ApiError, METHODS};
+    use super::{answer_guarded, parse_envelope, tasks, ApiError, Reply, METHODS};
     use serde_json::{json, Value};
 
     #[tokio::test]
     async fn a_panicking_handler_becomes_a_minus_7() {
         let panics = async {
             let divisor = std::hint::black_box(0u32);
-            Ok::<Value, ApiError>(json!(1 / divisor))
+            Ok::<Reply, ApiError>(tasks::to_json(&json!(1 / divisor))?)
         };
         let response = answer_guarded(json!("p"), "test.panic", panics).await;
         let response = serde_json::to_value(&response).unwrap();
@@ -269,7 +271,7 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("divide by zero"));
-        let fine = answer_guarded(json!(2), "test.ok", async { Ok(json!(true)) }).await;
+        let fine = answer_guarded(json!(2), "test.ok", async { tasks::to_json(&true) }).await;
         assert_eq!(serde_json::to_value(&fine).unwrap()["result"], true);
     }
 

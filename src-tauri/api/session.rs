@@ -4,10 +4,11 @@ use serde_json::{json, Value};
 
 use super::tasks::{no_params, to_json};
 use super::{Api, ApiError};
+use crate::protocol::{null, Reply};
 use crate::protocol::{ErrorCode, Event};
 
 /// `session.info`: version, directories, listen addresses, totals and limits.
-pub fn info(api: &Api, params: Value) -> Result<Value, ApiError> {
+pub fn info(api: &Api, params: Value) -> Result<Reply, ApiError> {
     no_params(params)?;
     let mut info = api.engine.info();
     info.listen_addresses = api.listen_urls.clone();
@@ -17,7 +18,7 @@ pub fn info(api: &Api, params: Value) -> Result<Value, ApiError> {
 /// `session.setLimits {download_bps, upload_bps}`: bytes per second, `null` or `0` for
 /// unlimited, an absent field unchanged. Applied at once, saved in the settings file, and
 /// announced to every client (`session.limitsUpdated`).
-pub fn set_limits(api: &Api, params: Value) -> Result<Value, ApiError> {
+pub fn set_limits(api: &Api, params: Value) -> Result<Reply, ApiError> {
     let Value::Object(params) = params else {
         return Err(ApiError::invalid_params(
             "\"params\" must be an object with download_bps and/or upload_bps",
@@ -58,7 +59,7 @@ pub fn set_limits(api: &Api, params: Value) -> Result<Value, ApiError> {
         download_bps: download,
         upload_bps: upload,
     });
-    Ok(Value::Null)
+    Ok(null())
 }
 
 /// One limit: `null` or `0` is unlimited; otherwise a whole number of bytes per second.

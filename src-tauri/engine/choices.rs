@@ -47,7 +47,7 @@ impl Engine {
             .map_err(|e| EngineError::InvalidState(format!("cannot choose files now: {e:#}")))?;
         let metadata = self.metadata(id)?;
         self.publish(Event::MetadataReceived(metadata));
-        self.observe_now();
+        self.observe_task(id);
         Ok(())
     }
 

@@ -38,9 +38,12 @@ const REMOVAL_WAIT: Duration = Duration::from_secs(30);
 impl Engine {
     /// Validates nothing: `source` comes from [`super::parse_magnet`] or [`super::parse_torrent`].
     /// Claims the task's paths, registers it, publishes `task.created` and starts adding it in
-    /// the background. An add of a task that is being removed waits for the removal to finish,
-    /// so that the old `task.removed` always comes before the new `task.created`.
-    pub async fn add(&self, source: Source) -> Result<(), EngineError> {
+    /// the background; with `paused`, the task starts paused (state 4): a torrent is added to
+    /// librqbit paused (its data on disk is still checked), a magnet waits without fetching.
+    /// An add of a task that is being removed waits for the removal to finish, so that the old
+    /// `task.removed` always comes before the new `task.created`. A magnet's add answers only
+    /// once the magnet is on disk (nothing else remembers it until its metadata arrives).
+    pub async fn add(&self, source: Source, paused: bool) -> Result<(), EngineError> {
         let deadline = tokio::time::Instant::now() + REMOVAL_WAIT;
         loop {
             let removed = {
@@ -58,10 +61,21 @@ impl Engine {
                 )));
             }
         }
-        self.add_now(source)
+        let id = source.id.clone();
+        let must_save = self.add_now(source, paused)?;
+        if paused {
+            // `task.created` implies state 0: the 0→4 transition follows before the answer.
+            self.observe_task(&id);
+        }
+        if let Some(version) = must_save {
+            self.inner.sidecar.saved(version).await;
+        }
+        Ok(())
     }
 
-    fn add_now(&self, source: Source) -> Result<(), EngineError> {
+    /// The synchronous part of [`Engine::add`]; returns the sidecar version to wait for, if
+    /// the task must be on disk before the add is answered.
+    fn add_now(&self, source: Source, paused: bool) -> Result<Option<u64>, EngineError> {
         let mut tasks = self.tasks();
         if tasks.iter().any(|t| t.id == source.id) || self.removing().contains_key(&source.id) {
             return Err(EngineError::AlreadyExists(source.id));
@@ -69,14 +83,15 @@ impl Engine {
         if let SourceKind::Torrent { layout, .. } = &source.kind {
             self.claim_paths(&source.id, layout)?;
         }
+        let mut must_save = None;
         let origin = match &source.kind {
             SourceKind::Magnet { uri, peers } => {
                 let pending = PendingMagnet {
                     uri: uri.clone(),
                     peers: peers.clone(),
-                    paused: false,
+                    paused,
                 };
-                self.inner.sidecar.set_pending(&source.id, Some(pending));
+                must_save = Some(self.inner.sidecar.set_pending(&source.id, Some(pending)));
                 Origin::Magnet {
                     uri: uri.clone(),
                     peers: peers.clone(),
@@ -86,18 +101,20 @@ impl Engine {
                 bytes: Arc::new(bytes.clone()),
             },
         };
-        let abort = self.spawn_add(source.id.clone(), origin.clone());
-        let mut task = self.new_task(
-            source.id.clone(),
-            source.name.clone(),
-            origin,
-            Phase::Adding(abort),
-        );
+        let magnet_waits = paused && must_save.is_some();
+        let phase = if magnet_waits {
+            Phase::Stopped
+        } else {
+            Phase::Adding(self.spawn_add(source.id.clone(), origin.clone()))
+        };
+        let mut task = self.new_task(source.id.clone(), source.name.clone(), origin, phase);
         task.fill_metadata(&source);
+        // A paused torrent reports paused from the start; the add tells librqbit so.
+        task.pause_pending = paused && !magnet_waits;
         self.publish(Event::Created(task.metadata()));
         tasks.push(task);
         self.inner.watcher_wake.notify_one();
-        Ok(())
+        Ok(must_save)
     }
 
     /// Claims `layout`'s paths for task `id`, or says which task holds one of them already.
@@ -124,6 +141,12 @@ impl Engine {
             let restarting = std::mem::replace(&mut task.restarting, false);
             match &task.phase {
                 Phase::Managed(handle) if restarting => Some(handle.clone()),
+                // librqbit is adding the torrent itself: it is told to add it paused, or
+                // paused once it is added (see `finish_add`); its persisted state says paused.
+                Phase::Adding(_) if task.ready => {
+                    task.pause_pending = true;
+                    None
+                }
                 Phase::Adding(abort) => {
                     abort.abort();
                     task.phase = Phase::Stopped;
@@ -163,7 +186,7 @@ impl Engine {
         }
         // Publish the transition now, before answering: a quick pause-resume must not slip
         // between two looks of the watcher.
-        self.observe_now();
+        self.observe_task(id);
         Ok(())
     }
 
@@ -205,7 +228,7 @@ impl Engine {
         }
         // Publish the transition now, before answering: a quick pause-resume must not slip
         // between two looks of the watcher.
-        self.observe_now();
+        self.observe_task(id);
         Ok(())
     }
 
@@ -303,6 +326,8 @@ impl Engine {
             .abort_handle()
     }
 
+    /// Adds the torrent to librqbit (a magnet: once its metadata is fetched and accepted);
+    /// paused if the task was paused by then.
     async fn run_add(&self, id: &str, origin: Origin) -> anyhow::Result<AddTorrentResponse> {
         let (bytes, peers) = match origin {
             Origin::Torrent { bytes } => (bytes.to_vec(), Vec::new()),
@@ -328,12 +353,13 @@ impl Engine {
                 (bytes, all)
             }
         };
-        let layout = self
-            .with_task(id, |t| t.layout.clone())
+        let (layout, paused) = self
+            .with_task(id, |t| (t.layout.clone(), t.pause_pending))
             .ok()
-            .flatten()
+            .and_then(|(layout, paused)| Some((layout?, paused)))
             .ok_or_else(|| anyhow::anyhow!("the task was removed, or has no layout"))?;
         let opts = AddTorrentOptions {
+            paused,
             preferred_id: Some(self.inner.next_torrent_id.fetch_add(1, Ordering::Relaxed)),
             // Data already on disk that no other task owns is hash-checked and kept.
             overwrite: true,
@@ -429,11 +455,15 @@ impl Engine {
             Ok(handle) => {
                 let paused_meanwhile = matches!(task.phase, Phase::Stopped);
                 self.inner.sidecar.set_pending(id, None);
-                if paused_meanwhile {
-                    // Paused by a user while librqbit was adding it: it is live now, so pause it
-                    // for real, and report it paused meanwhile (never a flash of "downloading").
+                if paused_meanwhile || task.pause_pending {
+                    // Paused by a user while librqbit was adding it (or added paused): make
+                    // the pause stick, and report it paused meanwhile (never a flash of
+                    // "downloading").
                     task.pause_pending = true;
                     self.spawn_pause_after_add(id.to_owned(), handle.clone());
+                } else if handle.is_paused() {
+                    // Added paused, then resumed before librqbit had it.
+                    self.spawn_resume_after_add(id.to_owned(), handle.clone());
                 }
                 task.phase = Phase::Managed(handle);
             }
@@ -443,7 +473,7 @@ impl Engine {
             }
         }
         drop(tasks);
-        self.observe_now();
+        self.observe_task(id);
     }
 
     /// Pauses a torrent that librqbit is adding or initializing, until the pause sticks (a
@@ -475,7 +505,32 @@ impl Engine {
             if let Some(task) = engine.tasks().iter_mut().find(|t| t.id == id) {
                 task.pause_pending = false;
             }
-            engine.observe_now();
+            engine.observe_task(&id);
+        });
+    }
+
+    /// Resumes a torrent that librqbit added paused after the user resumed it, once its
+    /// initialization (the check of data on disk) is over; a pause meanwhile calls it off.
+    fn spawn_resume_after_add(&self, id: String, handle: Arc<ManagedTorrent>) {
+        let engine = self.clone();
+        self.inner.tracker.spawn(async move {
+            for _ in 0..6000 {
+                let wanted = engine
+                    .tasks()
+                    .iter()
+                    .any(|t| t.id == id && !t.pause_pending);
+                let paused = handle.with_state(|s| matches!(s, ManagedTorrentState::Paused(_)));
+                if !wanted || !handle.is_paused() {
+                    break;
+                }
+                if paused {
+                    if let Err(e) = engine.inner.session.unpause(&handle).await {
+                        tracing::debug!(task = %id, "resume after add, retrying: {e:#}");
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            engine.observe_task(&id);
         });
     }
 

@@ -83,7 +83,7 @@ struct Inner {
     /// that shutdown can cancel and wait for all of them.
     tracker: TaskTracker,
     cancel: CancellationToken,
-    sidecar: Sidecar,
+    sidecar: Arc<Sidecar>,
     started: Instant,
     /// The next librqbit torrent id. librqbit derives one from its persisted ids, which races
     /// when adds overlap (two adds get the same id and the second is "already managed" as the
@@ -123,7 +123,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 api: librqbit::Api::new(session.clone(), None),
                 session,
-                sidecar: Sidecar::load(Some(config.state_dir.join("tasks.json"))),
+                sidecar: Arc::new(Sidecar::load(Some(config.state_dir.join("tasks.json")))),
                 config,
                 tasks: Mutex::new(Vec::new()),
                 owners: Mutex::new(PathOwners::default()),
@@ -137,6 +137,13 @@ impl Engine {
             }),
         };
         engine.restore();
+        engine.inner.tracker.spawn(
+            engine
+                .inner
+                .sidecar
+                .clone()
+                .write_behind(engine.inner.cancel.clone()),
+        );
         tracker.spawn(watcher::supervise(engine.clone()));
         Ok(engine)
     }
@@ -153,6 +160,7 @@ impl Engine {
             tracing::warn!("some engine work did not stop in time");
         }
         self.save_uploaded();
+        self.inner.sidecar.save_now();
         self.inner.session.stop().await;
     }
 
@@ -182,9 +190,18 @@ impl Engine {
         let _ = self.inner.events.send(Published::new(event));
     }
 
-    /// Summaries of every task, in the order they were added.
+    /// Summaries of every task, in the order they were added. A settled task (one that cannot
+    /// change by itself, see [`Task::is_settled`]) gives the watcher's last look at it, which is
+    /// exact; only the others are asked from librqbit (`stats()` was a fifth of `task.list`'s
+    /// time with 1,000 paused tasks).
     pub fn list(&self) -> Vec<TaskSummary> {
-        self.tasks().iter_mut().map(Task::observe_summary).collect()
+        self.tasks()
+            .iter_mut()
+            .map(|task| match (&task.last_summary, task.is_settled()) {
+                (Some(last), true) => last.clone(),
+                _ => task.observe_summary(),
+            })
+            .collect()
     }
 
     pub fn metadata(&self, id: &str) -> Result<TaskMetadata, EngineError> {

@@ -3,13 +3,19 @@
 //! metadata is known), tasks that stopped because they finished (state 3, not a user pause), and
 //! each task's uploaded bytes (librqbit counts uploads only while a torrent is live).
 //!
-//! Stored as one small JSON file, rewritten atomically and durably (see `durable.rs`) on every
-//! change.
+//! Stored as one small JSON file, rewritten atomically and durably (see `durable.rs`). Changes
+//! are saved behind the caller's back by [`Sidecar::write_behind`]: a change only marks the
+//! copy dirty, and one write saves every change made meanwhile. So a thousand adds cost a few
+//! writes instead of a thousand fsyncs on the request path (issue 14's profile: the per-add
+//! fsync was the largest single cost of `task.add`). A caller that must not answer before its
+//! change is on disk (a magnet add: nothing else remembers it) awaits [`Sidecar::saved`].
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
 
 use crate::durable;
 
@@ -40,7 +46,20 @@ struct SidecarData {
 #[derive(Debug)]
 pub struct Sidecar {
     path: Option<PathBuf>,
-    data: std::sync::Mutex<SidecarData>,
+    data: std::sync::Mutex<Versioned>,
+    /// Held while a save runs, so that two saves never share the temporary file.
+    saving: std::sync::Mutex<()>,
+    /// The newest version on disk.
+    saved: watch::Sender<u64>,
+    /// Wakes the writer: the copy changed.
+    dirty: Notify,
+}
+
+/// The in-memory copy and its version, bumped by every change.
+#[derive(Debug, Default)]
+struct Versioned {
+    data: SidecarData,
+    version: u64,
 }
 
 impl Sidecar {
@@ -60,27 +79,85 @@ impl Sidecar {
             .unwrap_or_default();
         Sidecar {
             path,
-            data: std::sync::Mutex::new(data),
+            data: std::sync::Mutex::new(Versioned { data, version: 0 }),
+            saving: std::sync::Mutex::new(()),
+            saved: watch::Sender::new(0),
+            dirty: Notify::new(),
+        }
+    }
+
+    /// Saves changes as they come until `cancel`, then once more; run it on the engine's
+    /// tracker. Changes made while a save runs are saved together by the next one.
+    pub async fn write_behind(self: std::sync::Arc<Self>, cancel: CancellationToken) {
+        loop {
+            let stop = tokio::select! {
+                _ = self.dirty.notified() => false,
+                _ = cancel.cancelled() => true,
+            };
+            let sidecar = self.clone();
+            let _ = tokio::task::spawn_blocking(move || sidecar.save_now()).await;
+            if stop {
+                return;
+            }
+        }
+    }
+
+    /// Waits until the change that returned `version` is on disk (at once if there is no
+    /// file, or if the writer has stopped).
+    pub async fn saved(&self, version: u64) {
+        if self.path.is_none() {
+            return;
+        }
+        let mut saved = self.saved.subscribe();
+        let _ = saved.wait_for(|on_disk| *on_disk >= version).await;
+    }
+
+    /// Saves the current copy now if it has unsaved changes (the writer's step, and the last
+    /// save at shutdown).
+    pub fn save_now(&self) {
+        let Some(path) = &self.path else { return };
+        let _saving = self
+            .saving
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (bytes, version) = {
+            let copy = self.lock();
+            if copy.version <= *self.saved.borrow() {
+                return;
+            }
+            (serde_json::to_vec(&copy.data), copy.version)
+        };
+        let result = bytes
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| durable::write_atomically(path, &bytes, durable::Access::Shared));
+        match result {
+            Ok(()) => {
+                self.saved.send_modify(|on_disk| *on_disk = version);
+            }
+            Err(e) => tracing::error!(path = %path.display(), "cannot save task state: {e}"),
         }
     }
 
     pub fn pending(&self) -> Vec<(String, PendingMagnet)> {
-        let data = self.lock();
-        data.pending
+        let copy = self.lock();
+        copy.data
+            .pending
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
 
     pub fn is_finished(&self, id: &str) -> bool {
-        self.lock().finished.iter().any(|f| f == id)
+        self.lock().data.finished.iter().any(|f| f == id)
     }
 
-    pub fn set_pending(&self, id: &str, magnet: Option<PendingMagnet>) {
+    /// Remembers (or forgets) a magnet waiting for its metadata; returns the version to await
+    /// with [`Sidecar::saved`].
+    pub fn set_pending(&self, id: &str, magnet: Option<PendingMagnet>) -> u64 {
         self.update(|data| match magnet {
             Some(m) => data.pending.insert(id.to_owned(), m.clone()).as_ref() != Some(&m),
             None => data.pending.remove(id).is_some(),
-        });
+        })
     }
 
     pub fn set_finished(&self, id: &str, finished: bool) {
@@ -97,7 +174,7 @@ impl Sidecar {
 
     /// Uploaded bytes saved for a task by an earlier run.
     pub fn uploaded(&self, id: &str) -> u64 {
-        self.lock().uploaded.get(id).copied().unwrap_or(0)
+        self.lock().data.uploaded.get(id).copied().unwrap_or(0)
     }
 
     /// Saves every task's uploaded bytes (one write, and only if something changed).
@@ -121,7 +198,7 @@ impl Sidecar {
 
     /// When task `id` was added (Unix seconds), recording now if it is new.
     pub fn added(&self, id: &str) -> u64 {
-        if let Some(at) = self.lock().added.get(id) {
+        if let Some(at) = self.lock().data.added.get(id) {
             return *at;
         }
         let now = std::time::SystemTime::now()
@@ -131,29 +208,22 @@ impl Sidecar {
         now
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, SidecarData> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Versioned> {
         self.data
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Applies `change` and saves if it reports a change.
-    fn update(&self, change: impl FnOnce(&mut SidecarData) -> bool) {
-        let mut data = self.lock();
-        if !change(&mut data) {
-            return;
+    /// Applies `change` and, if it reports a change, has it saved; returns the version that
+    /// holds it.
+    fn update(&self, change: impl FnOnce(&mut SidecarData) -> bool) -> u64 {
+        let mut copy = self.lock();
+        if change(&mut copy.data) {
+            copy.version += 1;
+            self.dirty.notify_one();
         }
-        if let Some(path) = &self.path {
-            if let Err(e) = save_atomically(path, &data) {
-                tracing::error!(path = %path.display(), "cannot save task state: {e}");
-            }
-        }
+        copy.version
     }
-}
-
-fn save_atomically(path: &Path, data: &SidecarData) -> std::io::Result<()> {
-    let bytes = serde_json::to_vec(data).map_err(std::io::Error::other)?;
-    durable::write_atomically(path, &bytes, durable::Access::Shared)
 }
 
 #[cfg(test)]
@@ -173,12 +243,14 @@ mod tests {
         sidecar.set_pending("a", Some(magnet.clone()));
         sidecar.set_finished("b", true);
         sidecar.set_uploaded([("b".to_string(), 42), ("c".to_string(), 0)].into());
+        sidecar.save_now();
         let reloaded = Sidecar::load(Some(path));
         assert_eq!((reloaded.uploaded("b"), reloaded.uploaded("c")), (42, 0));
         assert_eq!(reloaded.pending(), vec![("a".to_string(), magnet)]);
         assert!(reloaded.is_finished("b"));
         reloaded.forget("b");
         assert!(!reloaded.is_finished("b"));
+        reloaded.save_now();
         assert_eq!(reloaded.uploaded("b"), 0);
     }
 }

@@ -13,8 +13,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::task::Task;
-use super::Engine;
-use crate::protocol::{Event, TaskState};
+use super::{find, Engine};
+use crate::protocol::{Event, TaskState, TaskSummary};
 
 /// How often states are compared.
 const STATE_INTERVAL: Duration = Duration::from_millis(250);
@@ -94,34 +94,7 @@ impl Engine {
                 continue;
             }
             active = true;
-            self.stop_if_finished(task);
-            let summary = full.then(|| {
-                task.sample_peers();
-                let summary = task.observe_summary();
-                self.restart_if_stalled(task, &summary);
-                summary
-            });
-            let state = match &summary {
-                Some(summary) => summary.state,
-                None => task.current_state(),
-            };
-            if state != task.state {
-                // A download that started and completed between two looks still went through
-                // "downloading": announce both transitions, in order.
-                let skipped_downloading = state == TaskState::Uploading
-                    && task.state != TaskState::Downloading
-                    && task.downloaded_while_live();
-                if skipped_downloading {
-                    self.announce_state(task, TaskState::Downloading);
-                }
-                self.announce_state(task, state);
-            }
-            if let Some(summary) = summary {
-                if task.last_summary.as_ref() != Some(&summary) {
-                    changed.push(summary.clone());
-                    task.last_summary = Some(summary);
-                }
-            }
+            self.look_at(task, full, &mut changed);
         }
         if !changed.is_empty() {
             self.publish(Event::Updated(changed));
@@ -129,11 +102,47 @@ impl Engine {
         active
     }
 
-    /// After an API call that changed a task: publish its transition now, before the call
+    /// One look at one task: its state transition is published at once; with `full`, its
+    /// numbers are sampled and, if they changed, pushed onto `changed`.
+    fn look_at(&self, task: &mut Task, full: bool, changed: &mut Vec<TaskSummary>) {
+        self.stop_if_finished(task);
+        let summary = full.then(|| {
+            task.sample_peers();
+            let summary = task.observe_summary();
+            self.restart_if_stalled(task, &summary);
+            summary
+        });
+        let state = match &summary {
+            Some(summary) => summary.state,
+            None => task.current_state(),
+        };
+        if state != task.state {
+            // A download that started and completed between two looks still went through
+            // "downloading": announce both transitions, in order.
+            let skipped_downloading = state == TaskState::Uploading
+                && task.state != TaskState::Downloading
+                && task.downloaded_while_live();
+            if skipped_downloading {
+                self.announce_state(task, TaskState::Downloading);
+            }
+            self.announce_state(task, state);
+        }
+        if let Some(summary) = summary {
+            if task.last_summary.as_ref() != Some(&summary) {
+                changed.push(summary.clone());
+                task.last_summary = Some(summary);
+            }
+        }
+    }
+
+    /// After an API call that changed task `id`: publish its transition now, before the call
     /// answers (a quick pause-resume must not slip between two looks of the watcher), and wake
-    /// an idle watcher, since something may have started to move.
-    pub(super) fn observe_now(&self) {
-        self.observe(false);
+    /// an idle watcher, since something may have started to move. Only that task is looked
+    /// at, so a bulk pause of N tasks costs N looks, not N passes over every task.
+    pub(super) fn observe_task(&self, id: &str) {
+        if let Ok(task) = find(&mut self.tasks(), id) {
+            self.look_at(task, false, &mut Vec::new());
+        }
         self.inner.watcher_wake.notify_one();
     }
 

@@ -12,7 +12,7 @@ mod task;
 
 pub use error::ErrorCode;
 pub use event::{Event, Published};
-pub use message::Response;
+pub use message::{null, Reply, Response};
 pub use task::{
     FileEntry, PeerInfo, SessionInfo, TaskMetadata, TaskState, TaskStatus, TaskSummary,
 };

@@ -140,23 +140,12 @@ impl Connection {
         let mut behind = false;
         let mut catch_up = tokio::time::interval(CATCH_UP_CHECK);
         loop {
+            // Events first: a client's own burst of requests (each publishing events) must
+            // not push its event stream behind and into a resync.
             tokio::select! {
+                biased;
                 _ = self.cancel.cancelled() => {
                     return End::Close(close_code::AWAY, "server shutting down");
-                }
-                incoming = stream.next(), if !outbox.full() => {
-                    let reply = match incoming {
-                        Some(Ok(Message::Text(text))) => self.api.handle_text_as(caller, &text).await,
-                        Some(Ok(Message::Binary(_))) => {
-                            return End::Close(close_code::UNSUPPORTED, "binary frames are not supported; send JSON text");
-                        }
-                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                        Some(Ok(Message::Close(_))) | None => return End::ClientClosed,
-                        Some(Err(e)) => return classify_read_error(&e),
-                    };
-                    if !outbox.push(to_text(&reply)) {
-                        return End::Gone;
-                    }
                 }
                 event = events.recv() => {
                     match event {
@@ -175,6 +164,20 @@ impl Connection {
                             behind = true;
                         }
                         Err(RecvError::Closed) => return End::Close(close_code::AWAY, "engine stopped"),
+                    }
+                }
+                incoming = stream.next(), if !outbox.full() => {
+                    let reply = match incoming {
+                        Some(Ok(Message::Text(text))) => self.api.handle_text_as(caller, &text).await,
+                        Some(Ok(Message::Binary(_))) => {
+                            return End::Close(close_code::UNSUPPORTED, "binary frames are not supported; send JSON text");
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                        Some(Ok(Message::Close(_))) | None => return End::ClientClosed,
+                        Some(Err(e)) => return classify_read_error(&e),
+                    };
+                    if !outbox.push(reply.to_json_text().into()) {
+                        return End::Gone;
                     }
                 }
                 _ = catch_up.tick(), if behind => {
