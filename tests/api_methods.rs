@@ -630,7 +630,10 @@ async fn an_add_can_start_paused() {
             if summary["dl_bytes"] == 123_000 {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "never checked: {summary}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never checked: {summary}"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
@@ -638,7 +641,11 @@ async fn an_add_can_start_paused() {
         watcher.ok("session.info", Value::Null).await;
         for task in [id.as_str(), magnet_id] {
             assert_eq!(c.summary(task).await["state"], 4);
-            assert_eq!(watcher.transitions(task), vec![], "no state change after 0→4");
+            assert_eq!(
+                watcher.transitions(task),
+                vec![],
+                "no state change after 0→4"
+            );
         }
         let wrong = c
             .call(

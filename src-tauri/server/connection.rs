@@ -34,6 +34,8 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 const REFUSED_GRACE: Duration = Duration::from_secs(10);
 /// Close code for a message over the size limit (RFC 6455 "message too big").
 const CLOSE_TOO_BIG: u16 = 1009;
+/// At most this many queued frames are written with one flush.
+const BATCH_FRAMES: usize = 64;
 /// How often a connection that fell behind checks whether its client has caught up.
 const CATCH_UP_CHECK: Duration = Duration::from_millis(200);
 
@@ -229,21 +231,34 @@ impl Connection {
 }
 
 /// Sends what the reader queued, in order, until the queue closes or the client stops taking
-/// frames for [`SEND_TIMEOUT`] (then `gone` fires and the reader stops too).
+/// frames for [`SEND_TIMEOUT`] (then `gone` fires and the reader stops too). Frames queued
+/// together go out together: up to [`BATCH_FRAMES`] are buffered, then flushed with one write,
+/// so a burst of events (a thousand adds) is not a thousand system calls per client.
 async fn write(
     mut sink: SplitSink<WebSocket, Message>,
     mut rx: mpsc::UnboundedReceiver<Message>,
     queued: Arc<AtomicUsize>,
     gone: CancellationToken,
 ) {
-    while let Some(message) = rx.recv().await {
-        let len = match &message {
-            Message::Text(text) => text.len(),
-            _ => 0,
-        };
-        let closing = matches!(message, Message::Close(_));
-        let sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await;
-        queued.fetch_sub(len, Ordering::AcqRel);
+    let mut batch = Vec::with_capacity(BATCH_FRAMES);
+    while rx.recv_many(&mut batch, BATCH_FRAMES).await > 0 {
+        let bytes: usize = batch
+            .iter()
+            .map(|message| match message {
+                Message::Text(text) => text.len(),
+                _ => 0,
+            })
+            .sum();
+        let closing = batch.iter().any(|m| matches!(m, Message::Close(_)));
+        let frames = batch.drain(..);
+        let sent = tokio::time::timeout(SEND_TIMEOUT, async {
+            for message in frames {
+                sink.feed(message).await?;
+            }
+            sink.flush().await
+        })
+        .await;
+        queued.fetch_sub(bytes, Ordering::AcqRel);
         if !matches!(sent, Ok(Ok(()))) {
             gone.cancel();
             return;

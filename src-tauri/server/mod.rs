@@ -36,6 +36,8 @@ use lockout::Lockout;
 /// Connections of clients that are not authorized (they only ever get one refusal) have their
 /// own small pool, so that they can never take a slot from an authorized client.
 const REFUSED_SLOTS: usize = 64;
+/// Each connection's read buffer, and how much it gathers before a write.
+const CONNECTION_BUFFER_BYTES: usize = 8 * 1024;
 
 /// What the server needs besides the API.
 #[derive(Clone)]
@@ -260,6 +262,10 @@ fn accept(
     upgrade
         .max_message_size(max_message_bytes)
         .max_frame_size(max_message_bytes)
+        // tungstenite's defaults are 128 KiB each way per connection, held for its whole life:
+        // 500 idle clients were 120 MiB. Requests are small and buffers grow for a big one.
+        .read_buffer_size(CONNECTION_BUFFER_BYTES)
+        .write_buffer_size(CONNECTION_BUFFER_BYTES)
         .on_upgrade(move |socket| {
             let connection = connection::Connection {
                 api,
