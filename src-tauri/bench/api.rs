@@ -1,6 +1,6 @@
-//! API: a fresh Magnetar, N tasks added over its WebSocket API from generated torrents (whose
-//! only tracker is a dead local port, so they stay stalled), then latency, throughput, fan-out,
-//! idle cost and start-up time.
+//! API: a fresh Magnetar, N tasks added paused over its WebSocket API from generated torrents
+//! (whose only tracker is a dead local port, so that once resumed they stay stalled), then
+//! latency, throughput, fan-out, idle cost (paused, then stalled) and start-up time.
 
 use std::time::{Duration, Instant};
 
@@ -31,8 +31,11 @@ pub async fn run(work: &WorkDir, scale: Scale, report: &mut Report) -> anyhow::R
         .collect();
     let started = Instant::now();
     for uri in &torrents {
-        ws.send("task.add", json!({"type": "torrent", "uri": uri}))
-            .await?;
+        ws.send(
+            "task.add",
+            json!({"type": "torrent", "uri": uri, "paused": true}),
+        )
+        .await?;
     }
     let mut answered = 0;
     while answered < scale.tasks {
@@ -90,22 +93,7 @@ pub async fn run(work: &WorkDir, scale: Scale, report: &mut Report) -> anyhow::R
     );
     let total = scale.tasks + scale.fanout_adds;
 
-    // Idle: stalled (all tasks live, no peer), then paused; no client connected.
-    drop(ws);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let stalled_cpu = idle_cpu(server.pid(), scale.idle_seconds).await;
-    record(
-        &format!("idle CPU, {total} stalled tasks"),
-        format!("{stalled_cpu:.2} %"),
-        json!(stalled_cpu),
-    );
-    let mut ws = Ws::connect(&server.url).await?;
-    let list = ws.call("task.list", Value::Null).await?;
-    for task in list.as_array().into_iter().flatten() {
-        ws.send("task.pause", json!({"task_id": task["id"]}))
-            .await?;
-    }
-    let _ = ws.call("session.info", Value::Null).await?;
+    // Idle: paused (as added), then stalled (all resumed: live, no peer); no client connected.
     drop(ws);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let paused_cpu = idle_cpu(server.pid(), scale.idle_seconds).await;
@@ -115,10 +103,26 @@ pub async fn run(work: &WorkDir, scale: Scale, report: &mut Report) -> anyhow::R
         json!(paused_cpu),
     );
     let (rss, _) = procs::memory(server.pid());
+    let anonymous = procs::anonymous_memory(server.pid());
     record(
-        &format!("idle RSS, {total} tasks"),
-        report::mib(rss),
-        json!(rss),
+        &format!("idle RSS, {total} paused tasks (of which heap and stacks)"),
+        format!("{} ({})", report::mib(rss), report::mib(anonymous)),
+        json!({"rss": rss, "anonymous": anonymous}),
+    );
+    let mut ws = Ws::connect(&server.url).await?;
+    let list = ws.call("task.list", Value::Null).await?;
+    for task in list.as_array().into_iter().flatten() {
+        ws.send("task.resume", json!({"task_id": task["id"]}))
+            .await?;
+    }
+    let _ = ws.call("session.info", Value::Null).await?;
+    drop(ws);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let stalled_cpu = idle_cpu(server.pid(), scale.idle_seconds).await;
+    record(
+        &format!("idle CPU, {total} stalled tasks"),
+        format!("{stalled_cpu:.2} %"),
+        json!(stalled_cpu),
     );
 
     // Start-up with every task restored: to a ready WebSocket that lists them all.
@@ -221,7 +225,10 @@ async fn fan_out(
         let id = info_hash(&uri)?;
         let sent = Instant::now();
         control
-            .call("task.add", json!({"type": "torrent", "uri": uri}))
+            .call(
+                "task.add",
+                json!({"type": "torrent", "uri": uri, "paused": true}),
+            )
             .await?;
         let mut seen = 0;
         let mut last = sent;

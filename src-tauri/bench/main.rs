@@ -85,6 +85,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let scale = Scale::new(cli.quick);
     let runtime = tokio::runtime::Runtime::new()?;
+    procs::choose_magnetar(cli.quick)?;
     let work = procs::WorkDir::new()?;
     let mut report = report::Report::default();
     runtime.block_on(async {
