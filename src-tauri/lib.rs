@@ -23,6 +23,7 @@ pub mod config;
 pub mod durable;
 pub mod engine;
 pub mod headless;
+pub mod memory;
 pub mod protocol;
 pub mod remote;
 pub mod server;

@@ -117,6 +117,7 @@ pub async fn start(run: &RunConfig) -> anyhow::Result<Running> {
     let tls = run.tls.as_ref().map(tls::load).transpose()?;
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
+    tracker.spawn(crate::memory::run_trimmer(cancel.clone()));
     let settings = &run.settings;
     let engine = Engine::start(
         EngineConfig {

@@ -68,6 +68,7 @@ async fn run(engine: Engine, cancel: CancellationToken) {
                     // Nothing can move by itself: sleep until an API call wakes us.
                     if was_active {
                         engine.save_uploaded();
+                        crate::memory::trim_soon();
                     }
                     tokio::select! {
                         _ = cancel.cancelled() => break,

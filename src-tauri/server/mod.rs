@@ -277,6 +277,7 @@ fn accept(
             tracker.track_future(async move {
                 connection.run(socket).await;
                 drop(slot);
+                crate::memory::trim_soon();
             })
         })
 }
