@@ -149,7 +149,7 @@ fn make_payload(
     })
 }
 
-fn write_random(path: &Path, size: u64, seed: u64) -> anyhow::Result<()> {
+pub(crate) fn write_random(path: &Path, size: u64, seed: u64) -> anyhow::Result<()> {
     let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut block = vec![0u8; 1 << 20];

@@ -14,6 +14,8 @@ mod api;
 mod download;
 mod procs;
 mod report;
+mod rivals;
+mod updates;
 mod ws;
 
 use std::path::PathBuf;
@@ -53,6 +55,8 @@ pub struct Scale {
     pub clients: usize,
     pub fanout_adds: usize,
     pub idle_seconds: u64,
+    /// Tasks that really download while `task.updated` is measured.
+    pub active_tasks: usize,
 }
 
 impl Scale {
@@ -66,6 +70,7 @@ impl Scale {
                 clients: 20,
                 fanout_adds: 5,
                 idle_seconds: 2,
+                active_tasks: 3,
             }
         } else {
             Scale {
@@ -76,6 +81,7 @@ impl Scale {
                 clients: 500,
                 fanout_adds: 100,
                 idle_seconds: 20,
+                active_tasks: 20,
             }
         }
     }

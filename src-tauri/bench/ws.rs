@@ -40,9 +40,14 @@ impl Ws {
 
     /// The next text frame, as JSON.
     pub async fn next(&mut self) -> anyhow::Result<Value> {
+        Ok(serde_json::from_str(&self.next_text().await?)?)
+    }
+
+    /// The next text frame, as it came.
+    pub async fn next_text(&mut self) -> anyhow::Result<String> {
         loop {
             match self.socket.next().await.context("connection closed")?? {
-                Message::Text(text) => return Ok(serde_json::from_str(&text)?),
+                Message::Text(text) => return Ok(text.to_string()),
                 Message::Close(_) => anyhow::bail!("connection closed"),
                 _ => continue,
             }
