@@ -479,7 +479,7 @@ impl Engine {
     /// Pauses a torrent that librqbit is adding or initializing, until the pause sticks (a
     /// torrent that finishes initializing goes live whatever was asked meanwhile); then the
     /// task reports librqbit's real state again.
-    fn spawn_pause_after_add(&self, id: String, handle: Arc<ManagedTorrent>) {
+    pub(super) fn spawn_pause_after_add(&self, id: String, handle: Arc<ManagedTorrent>) {
         let engine = self.clone();
         self.inner.tracker.spawn(async move {
             for _ in 0..600 {

@@ -44,6 +44,15 @@ impl Engine {
                 Err(e) => tracing::warn!(task = %id, "restored torrent does not validate: {e}"),
             }
             self.claim_restored_paths(&id, &handle);
+            // A paused task that librqbit checks again before it pauses it (initializing)
+            // reports paused all along, not a flash of "preparing".
+            let initializing = handle.with_state(|state| {
+                matches!(state, librqbit::ManagedTorrentState::Initializing(_))
+            });
+            if initializing && handle.is_paused() {
+                task.pause_pending = true;
+                self.spawn_pause_after_add(id.clone(), handle.clone());
+            }
             task.phase = Phase::Managed(handle);
             task.state = task.current_state();
             tasks.push(task);
