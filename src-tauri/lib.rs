@@ -10,6 +10,7 @@
 //!   token checks and size and connection limits.
 //! - [`config`]: settings, their defaults and where they live.
 //! - [`durable`]: crash-safe file replacement, and the lock on the data folder.
+//! - [`runtime`]: the tokio runtime of both shells, with timers that coalesce (idle CPU).
 //! - [`startup`]: settings resolved, engine and server started, one shutdown; used by both shells.
 //! - [`tls`]: certificates (given or self-signed), the TLS listener, fingerprint pinning.
 //! - [`headless`]: `magnetar serve`, the engine and the server with no GUI.
@@ -26,6 +27,7 @@ pub mod headless;
 pub mod memory;
 pub mod protocol;
 pub mod remote;
+pub mod runtime;
 pub mod server;
 pub mod startup;
 pub mod tls;

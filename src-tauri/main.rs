@@ -141,7 +141,7 @@ fn remote(args: magnetar::remote::RemoteArgs) -> std::process::ExitCode {
 }
 
 fn serve(overrides: magnetar::startup::Overrides) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = magnetar::runtime::build()?;
     runtime.block_on(magnetar::headless::run(overrides))
 }
 

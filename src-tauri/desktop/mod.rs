@@ -46,6 +46,10 @@ pub fn run(overrides: Overrides, links: Vec<String>) -> anyhow::Result<()> {
         );
     }
     let config = RunConfig::resolve(overrides)?;
+    // Tauri's tasks and ours run on the engine's runtime, whose timers coalesce
+    // (crate::runtime); it must outlive the app, so it lives until this function returns.
+    let runtime = crate::runtime::build()?;
+    tauri::async_runtime::set(runtime.handle().clone());
     let builder = tauri::Builder::default()
         .plugin(
             tauri_plugin_single_instance::Builder::new()
@@ -97,6 +101,7 @@ pub fn run(overrides: Overrides, links: Vec<String>) -> anyhow::Result<()> {
             }
         }
     });
+    drop(runtime);
     Ok(())
 }
 
