@@ -82,6 +82,32 @@ pub async fn run(work: &WorkDir, scale: Scale, report: &mut Report) -> anyhow::R
         }),
     );
 
+    // The server's share of a task.list: the time until its whole answer has arrived (the
+    // client only looks for the answer's id, it parses nothing), and the server's CPU per call.
+    let mut arrivals = Vec::new();
+    let cpu_before = procs::cpu_seconds(server.pid());
+    for _ in 0..200 {
+        let started = Instant::now();
+        let id = ws.send("task.list", Value::Null).await?;
+        let prefix = format!("{{\"id\":{id},");
+        while !ws.next_text().await?.starts_with(&prefix) {}
+        arrivals.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let cpu_per_call = (procs::cpu_seconds(server.pid()) - cpu_before) / 200.0 * 1000.0;
+    let (p50, p99) = (percentile(&arrivals, 50.0), percentile(&arrivals, 99.0));
+    record(
+        "task.list p50 / p99 until the answer has arrived (unparsed)",
+        format!("{p50:.2} / {p99:.2} ms"),
+        json!({"p50_ms": p50, "p99_ms": p99}),
+        None,
+    );
+    record(
+        "task.list server CPU per call",
+        format!("{cpu_per_call:.2} ms"),
+        json!(cpu_per_call),
+        None,
+    );
+
     // Requests per second, 1 and 50 connections, for 3 s each.
     for connections in [1usize, 50] {
         let rate = list_rate(&server.url, connections, Duration::from_secs(3)).await?;
