@@ -62,7 +62,7 @@ mod tests {
                 .unwrap()
         });
         let blocking = runtime
-            .block_on(tokio::task::spawn_blocking(slack_of_this_thread))
+            .block_on(runtime.spawn_blocking(slack_of_this_thread))
             .unwrap();
         let wanted = TIMER_SLACK.as_nanos() as i32;
         assert_eq!(worker, wanted);
