@@ -702,3 +702,58 @@ async fn pause_and_resume_racing_an_add() {
         assert_eq!(summary["dl_bytes"], 40_000, "{summary}");
     }
 }
+
+/// A torrent added paused is still checking its data on disk when the user resumes it: the
+/// resume must hold (librqbit alone forgets an unpause that arrives during the check: the task
+/// stayed paused for good), and so must a pause that follows. The check of 48 MiB is short, so
+/// the requests come at several moments after the add; one of them lands inside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_or_pause_during_the_check_of_data_on_disk() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let mut cases = Vec::new();
+    let moments_ms = [0u64, 5, 10, 20, 40];
+    for (seed, delay_ms, then_pause) in moments_ms
+        .iter()
+        .map(|&ms| (ms, false))
+        .chain([(10, true), (20, true)])
+        .enumerate()
+        .map(|(i, (ms, pause))| (900 + i as u64, ms, pause))
+    {
+        let name = format!("checked-{seed}");
+        let torrent = TestTorrent::build(TorrentSpec {
+            name: &name,
+            files: vec![("big.bin", 48 * 1024 * 1024)],
+            single: false,
+            piece_length: 256 * 1024,
+            seed,
+            ..Default::default()
+        });
+        torrent.write_content(&server.download_dir);
+        c.ok(
+            "task.add",
+            json!({"type": "torrent", "uri": torrent.base64(), "paused": true}),
+        )
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+        c.ok("task.resume", json!({"task_id": torrent.info_hash}))
+            .await;
+        if then_pause {
+            c.ok("task.pause", json!({"task_id": torrent.info_hash}))
+                .await;
+        }
+        cases.push((torrent.info_hash.clone(), delay_ms, then_pause));
+    }
+    for (id, delay_ms, then_pause) in cases {
+        let want = if then_pause { 4 } else { 2 };
+        let summary = c.poll_state(&id, want).await;
+        assert_eq!(
+            summary["dl_bytes"],
+            48 * 1024 * 1024,
+            "{delay_ms} ms: {summary}"
+        );
+        // And it stays there once every check is long over.
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        assert_eq!(c.summary(&id).await["state"], want, "{delay_ms} ms");
+    }
+}

@@ -137,6 +137,8 @@ impl Engine {
         let handle = {
             let mut tasks = self.tasks();
             let task = find(&mut tasks, id)?;
+            // A resume still waiting for librqbit's check is called off.
+            task.resume_pending = false;
             // A user's pause wins over an engine restart in progress (see stall.rs).
             let restarting = std::mem::replace(&mut task.restarting, false);
             match &task.phase {
@@ -220,11 +222,20 @@ impl Engine {
             }
         };
         if let Some(handle) = handle {
-            self.inner
-                .session
-                .unpause(&handle)
-                .await
-                .map_err(|e| EngineError::InvalidState(format!("cannot resume: {e:#}")))?;
+            let initializing =
+                handle.with_state(|state| matches!(state, ManagedTorrentState::Initializing(_)));
+            if initializing {
+                // librqbit forgets an unpause that arrives during the check of data on disk
+                // (the check still ends paused): resume once the check is over.
+                self.set_resume_pending(id, true);
+                self.spawn_resume_after_add(id.to_owned(), handle);
+            } else {
+                self.inner
+                    .session
+                    .unpause(&handle)
+                    .await
+                    .map_err(|e| EngineError::InvalidState(format!("cannot resume: {e:#}")))?;
+            }
         }
         // Publish the transition now, before answering: a quick pause-resume must not slip
         // between two looks of the watcher.
@@ -463,6 +474,7 @@ impl Engine {
                     self.spawn_pause_after_add(id.to_owned(), handle.clone());
                 } else if handle.is_paused() {
                     // Added paused, then resumed before librqbit had it.
+                    task.resume_pending = true;
                     self.spawn_resume_after_add(id.to_owned(), handle.clone());
                 }
                 task.phase = Phase::Managed(handle);
@@ -509,8 +521,10 @@ impl Engine {
         });
     }
 
-    /// Resumes a torrent that librqbit added paused after the user resumed it, once its
-    /// initialization (the check of data on disk) is over; a pause meanwhile calls it off.
+    /// Resumes a torrent that librqbit added (or holds) paused after the user resumed it, once
+    /// its initialization (the check of data on disk) is over; a pause meanwhile calls it off.
+    /// It goes by librqbit's state, not by `is_paused()`: an unpause during the check clears
+    /// that flag although the check then ends paused.
     fn spawn_resume_after_add(&self, id: String, handle: Arc<ManagedTorrent>) {
         let engine = self.clone();
         self.inner.tracker.spawn(async move {
@@ -518,9 +532,16 @@ impl Engine {
                 let wanted = engine
                     .tasks()
                     .iter()
-                    .any(|t| t.id == id && !t.pause_pending);
-                let paused = handle.with_state(|s| matches!(s, ManagedTorrentState::Paused(_)));
-                if !wanted || !handle.is_paused() {
+                    .any(|t| t.id == id && t.resume_pending);
+                if !wanted {
+                    break; // paused or removed meanwhile
+                }
+                let (paused, settled) = handle.with_state(|state| match state {
+                    ManagedTorrentState::Paused(_) => (true, false),
+                    ManagedTorrentState::Live(_) | ManagedTorrentState::Error(_) => (false, true),
+                    _ => (false, false),
+                });
+                if settled {
                     break;
                 }
                 if paused {
@@ -530,8 +551,15 @@ impl Engine {
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
+            engine.set_resume_pending(&id, false);
             engine.observe_task(&id);
         });
+    }
+
+    fn set_resume_pending(&self, id: &str, pending: bool) {
+        if let Some(task) = self.tasks().iter_mut().find(|t| t.id == id) {
+            task.resume_pending = pending;
+        }
     }
 
     fn spawn_forget(&self, handle: Arc<ManagedTorrent>) {

@@ -322,6 +322,7 @@ impl Engine {
             state: TaskState::Preparing,
             last_summary: None,
             pause_pending: false,
+            resume_pending: false,
             stop_when_finished: !self.inner.config.seed,
             uploaded_live: 0,
             peers: PeerMeter::default(),

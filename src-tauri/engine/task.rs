@@ -64,6 +64,9 @@ pub struct Task {
     pub restarting: bool,
     /// A user paused it while librqbit was adding it; librqbit's pause is on its way.
     pub pause_pending: bool,
+    /// A user resumed it while librqbit held it paused in its check of data on disk; the
+    /// resume follows once the check is over (see `spawn_resume_after_add`).
+    pub resume_pending: bool,
 }
 
 impl Task {
@@ -129,6 +132,8 @@ impl Task {
             Phase::Failed(_) => TaskState::Error,
             Phase::Managed(handle) => handle.with_state(|state| match state {
                 ManagedTorrentState::Initializing(_) => TaskState::Preparing,
+                // Checked, and about to be resumed: no flash of "paused".
+                ManagedTorrentState::Paused(_) if self.resume_pending => TaskState::Preparing,
                 ManagedTorrentState::Paused(_) if self.finished_stopped => TaskState::Finished,
                 ManagedTorrentState::Paused(_) => TaskState::Paused,
                 ManagedTorrentState::Live(live) => {
