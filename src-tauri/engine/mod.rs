@@ -323,6 +323,7 @@ impl Engine {
             last_summary: None,
             pause_pending: false,
             resume_pending: false,
+            completion_watched: false,
             stop_when_finished: !self.inner.config.seed,
             uploaded_live: 0,
             peers: PeerMeter::default(),

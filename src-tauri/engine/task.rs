@@ -64,6 +64,8 @@ pub struct Task {
     pub restarting: bool,
     /// A user paused it while librqbit was adding it; librqbit's pause is on its way.
     pub pause_pending: bool,
+    /// A job waits for librqbit to say this download completed (see `watch_completion`).
+    pub completion_watched: bool,
     /// A user resumed it while librqbit held it paused in its check of data on disk; the
     /// resume follows once the check is over (see `spawn_resume_after_add`).
     pub resume_pending: bool,

@@ -22,6 +22,8 @@ const STATE_INTERVAL: Duration = Duration::from_millis(250);
 const TICKS_PER_UPDATE: u32 = 4;
 /// How long an idle watcher sleeps when nothing wakes it.
 const IDLE_RECHECK: Duration = Duration::from_secs(10);
+/// How often a completion watch checks that its download is still live.
+const COMPLETION_RECHECK: Duration = Duration::from_secs(5);
 /// Every how many state checks the upload totals are saved (about once a minute), so that a
 /// crash loses little; a clean shutdown saves them too.
 const TICKS_PER_SAVE: u32 = 240;
@@ -66,6 +68,7 @@ async fn run(engine: Engine, cancel: CancellationToken) {
                 }
                 if !active {
                     // Nothing can move by itself: sleep until an API call wakes us.
+                    crate::runtime::relax_timers(true);
                     if was_active {
                         engine.save_uploaded();
                         crate::memory::trim_soon();
@@ -90,15 +93,24 @@ impl Engine {
         let mut tasks = self.tasks();
         let mut changed = Vec::new();
         let mut active = false;
+        let mut peers_connected = false;
         for task in tasks.iter_mut() {
             if task.is_settled() {
                 continue;
             }
             active = true;
             self.look_at(task, full, &mut changed);
+            peers_connected |= task
+                .last_summary
+                .as_ref()
+                .is_some_and(|s| s.connected_peers > 0);
         }
         if !changed.is_empty() {
             self.publish(Event::Updated(changed));
+        }
+        if full {
+            // Timers may coalesce only while no data can flow (see `crate::runtime`).
+            crate::runtime::relax_timers(!peers_connected);
         }
         active
     }
@@ -128,6 +140,9 @@ impl Engine {
             }
             self.announce_state(task, state);
         }
+        if task.state == TaskState::Downloading && !task.completion_watched {
+            self.watch_completion(task);
+        }
         if let Some(summary) = summary {
             if task.last_summary.as_ref() != Some(&summary) {
                 changed.push(summary.clone());
@@ -145,6 +160,36 @@ impl Engine {
             self.look_at(task, false, &mut Vec::new());
         }
         self.inner.watcher_wake.notify_one();
+    }
+
+    /// Announces a download's completion the moment librqbit has it, rather than at the next
+    /// look (up to a quarter of a second later): a client waiting for "complete" (a script, a
+    /// notification) hears it at once. librqbit notifies completion without polling; the job
+    /// checks every few seconds that the download is still live, so a pause or a removal ends it.
+    fn watch_completion(&self, task: &mut Task) {
+        let Some(handle) = task.handle().cloned() else {
+            return;
+        };
+        task.completion_watched = true;
+        let engine = self.clone();
+        let id = task.id.clone();
+        let cancel = self.inner.cancel.clone();
+        self.inner.tracker.spawn(async move {
+            loop {
+                let Some(live) = handle.live() else { break };
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = live.wait_until_completed() => {
+                        engine.observe_task(&id);
+                        break;
+                    }
+                    _ = tokio::time::sleep(COMPLETION_RECHECK) => {}
+                }
+            }
+            if let Ok(task) = find(&mut engine.tasks(), &id) {
+                task.completion_watched = false;
+            }
+        });
     }
 
     fn announce_state(&self, task: &mut Task, new_state: TaskState) {
