@@ -106,3 +106,55 @@ async fn tasks_survive_a_restart() {
     let partial_before = c.poll_state(&partial.info_hash, 1).await;
     assert_eq!(partial_before["dl_bytes"], 256 * 1024, "{partial_before}");
 }
+
+/// Every answered add survives a quit that comes right after the answers: librqbit stores a
+/// torrent only once its background add has run, and a shutdown used to cancel the adds still
+/// in flight (1,100 paused adds and an immediate quit kept 162 of them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answered_adds_survive_an_immediate_quit() {
+    const ADDS: usize = 300;
+    let root = tempfile::tempdir().unwrap();
+    let mut first = TestServer::start_in(root.path()).await;
+    let mut c = first.client().await;
+    let torrents: Vec<TestTorrent> = (0..ADDS)
+        .map(|i| {
+            let name = format!("quick-{i}.bin");
+            TestTorrent::build(TorrentSpec {
+                name: &name,
+                files: vec![(&name, 16 * 1024)],
+                piece_length: 16 * 1024,
+                seed: 7_000 + i as u64,
+                ..Default::default()
+            })
+        })
+        .collect();
+    // Pipelined, as a client adding a folder of torrents would.
+    for (i, torrent) in torrents.iter().enumerate() {
+        let params = json!({"type": "torrent", "uri": torrent.base64(), "paused": true});
+        let request = json!({"id": i, "method": "task.add", "params": params});
+        c.send_text(request.to_string()).await;
+    }
+    for i in 0..ADDS {
+        let response = c.response_to(&json!(i)).await;
+        assert_eq!(response["error"], 0, "{response}");
+    }
+    first.stop().await;
+
+    let second = TestServer::start_in(root.path()).await;
+    let mut c = second.client().await;
+    let list = c.ok("task.list", Value::Null).await;
+    let ids: std::collections::HashSet<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    let lost = torrents
+        .iter()
+        .filter(|t| !ids.contains(t.info_hash.as_str()))
+        .count();
+    assert_eq!(lost, 0, "{lost} of {ADDS} answered adds were lost");
+    for torrent in &torrents[..5] {
+        assert_eq!(c.summary(&torrent.info_hash).await["state"], 4);
+    }
+}
