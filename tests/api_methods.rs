@@ -757,3 +757,26 @@ async fn resume_or_pause_during_the_check_of_data_on_disk() {
         assert_eq!(c.summary(&id).await["state"], want, "{delay_ms} ms");
     }
 }
+
+/// A client gets every event published after its connection opened, even one published the
+/// instant after (the server used to subscribe it a moment later: CI once saw a watcher miss a
+/// `task.created`). Another client acts right after each new connection opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_a_client_from_the_moment_its_connection_opens() {
+    let server = TestServer::start().await;
+    let mut actor = server.client().await;
+    for seed in 0..60u64 {
+        let torrent = TestTorrent::build(TorrentSpec {
+            name: &format!("opened-{seed}"),
+            files: vec![("o.bin", 1000)],
+            single: false,
+            seed: 3_000 + seed,
+            ..Default::default()
+        });
+        let mut newcomer = server.client().await;
+        let params = json!({"type": "torrent", "uri": torrent.base64(), "paused": true});
+        actor.ok("task.add", params).await;
+        let id = torrent.info_hash.clone();
+        newcomer.wait_event("task.created", |d| d["id"] == id).await;
+    }
+}

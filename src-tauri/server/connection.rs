@@ -54,6 +54,10 @@ pub struct Connection {
     pub peer: IpAddr,
     /// Bytes that may wait to be sent to this client.
     pub max_queue_bytes: usize,
+    /// The client's events, subscribed before its handshake was answered (an authorized
+    /// client only): every event published after the client saw its connection open reaches
+    /// it, even one published before this task first runs.
+    pub events: Option<tokio::sync::broadcast::Receiver<crate::protocol::Published>>,
 }
 
 /// Why the loop ended, and what to tell the client.
@@ -95,7 +99,7 @@ impl Outbox {
 }
 
 impl Connection {
-    pub async fn run(self, socket: WebSocket) {
+    pub async fn run(mut self, socket: WebSocket) {
         let allowed = matches!(self.standing, Standing::Allowed(_));
         tracing::debug!(peer = %self.peer, allowed, "client connected");
         let (sink, stream) = socket.split();
@@ -125,9 +129,15 @@ impl Connection {
         tracing::debug!(peer = %self.peer, "client disconnected");
     }
 
-    async fn serve(&self, stream: SplitStream<WebSocket>, outbox: &Outbox) -> End {
+    async fn serve(&mut self, stream: SplitStream<WebSocket>, outbox: &Outbox) -> End {
         match &self.standing {
-            Standing::Allowed(caller) => self.serve_allowed(caller, stream, outbox).await,
+            Standing::Allowed(caller) => {
+                let events = self
+                    .events
+                    .take()
+                    .unwrap_or_else(|| self.api.engine().subscribe());
+                self.serve_allowed(caller, events, stream, outbox).await
+            }
             Standing::Refused(why) => self.serve_refused(why, stream, outbox).await,
         }
     }
@@ -135,10 +145,10 @@ impl Connection {
     async fn serve_allowed(
         &self,
         caller: &Caller,
+        mut events: tokio::sync::broadcast::Receiver<crate::protocol::Published>,
         mut stream: SplitStream<WebSocket>,
         outbox: &Outbox,
     ) -> End {
-        let mut events = self.api.engine().subscribe();
         let mut behind = false;
         let mut catch_up = tokio::time::interval(CATCH_UP_CHECK);
         loop {

@@ -259,6 +259,8 @@ fn accept(
         max_queue_bytes,
         ..
     } = state;
+    // Subscribed now, before the handshake's answer: see `Connection::events`.
+    let events = matches!(standing, Standing::Allowed(_)).then(|| api.engine().subscribe());
     upgrade
         .max_message_size(max_message_bytes)
         .max_frame_size(max_message_bytes)
@@ -273,6 +275,7 @@ fn accept(
                 cancel,
                 peer: client,
                 max_queue_bytes,
+                events,
             };
             tracker.track_future(async move {
                 connection.run(socket).await;
