@@ -2,18 +2,34 @@
 //! web UI tested as a person uses it. All traffic stays on this machine: chromium runs with
 //! background networking, sync and component updates off.
 
-use std::process::{Command, Stdio};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
-use super::peers::{free_port, require, wait_for_port, ChildGuard};
+use super::peers::{free_port, require, wait_for_port};
 
 pub struct Browser {
     pub client: Client,
-    _driver: ChildGuard,
+    _driver: DriverGroup,
     _profile: tempfile::TempDir,
+}
+
+/// chromedriver in a process group of its own, with the chromium it starts: killing only the
+/// driver left every chromium of every run behind (80 headless browsers after a few suites),
+/// so the whole group goes.
+struct DriverGroup(Child);
+
+impl Drop for DriverGroup {
+    fn drop(&mut self) {
+        if let Ok(group) = i32::try_from(self.0.id()) {
+            // SAFETY: kill only sends a signal, to the group this test created.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
+        let _ = self.0.wait();
+    }
 }
 
 impl Browser {
@@ -25,9 +41,10 @@ impl Browser {
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("chromedriver starts");
-        let driver = ChildGuard(driver);
+        let driver = DriverGroup(driver);
         wait_for_port(port);
         let profile = tempfile::tempdir().unwrap();
         let mut caps = serde_json::Map::new();
