@@ -227,7 +227,9 @@ impl Engine {
             if initializing {
                 // librqbit forgets an unpause that arrives during the check of data on disk
                 // (the check still ends paused): resume once the check is over.
-                self.set_resume_pending(id, true);
+                if let Some(task) = self.tasks().iter_mut().find(|t| t.id == id) {
+                    task.resume_pending = true;
+                }
                 self.spawn_resume_after_add(id.to_owned(), handle);
             } else {
                 self.inner
@@ -502,74 +504,58 @@ impl Engine {
     /// torrent that finishes initializing goes live whatever was asked meanwhile); then the
     /// task reports librqbit's real state again.
     pub(super) fn spawn_pause_after_add(&self, id: String, handle: Arc<ManagedTorrent>) {
-        let engine = self.clone();
-        self.inner.tracker.spawn(async move {
-            for _ in 0..600 {
-                let wanted = engine.tasks().iter().any(|t| t.id == id && t.pause_pending);
-                if !wanted {
-                    break; // resumed or removed meanwhile
-                }
-                let (live, settled) = handle.with_state(|state| match state {
-                    ManagedTorrentState::Live(_) => (true, false),
-                    ManagedTorrentState::Paused(_) | ManagedTorrentState::Error(_) => (false, true),
-                    _ => (false, false),
-                });
-                if settled {
-                    break;
-                }
-                if live {
-                    if let Err(e) = engine.inner.session.pause(&handle).await {
-                        tracing::debug!(task = %id, "pause after add, retrying: {e:#}");
-                    }
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            if let Some(task) = engine.tasks().iter_mut().find(|t| t.id == id) {
-                task.pause_pending = false;
-            }
-            engine.observe_task(&id);
-        });
+        self.spawn_drive(id, handle, Drive::Pause);
     }
 
     /// Resumes a torrent that librqbit added (or holds) paused after the user resumed it, once
     /// its initialization (the check of data on disk) is over; a pause meanwhile calls it off.
-    /// It goes by librqbit's state, not by `is_paused()`: an unpause during the check clears
-    /// that flag although the check then ends paused.
     fn spawn_resume_after_add(&self, id: String, handle: Arc<ManagedTorrent>) {
+        self.spawn_drive(id, handle, Drive::Resume);
+    }
+
+    /// Drives a torrent that librqbit is adding or checking towards what the user asked, until
+    /// it stays there, the user changes their mind, or [`DRIVE_PATIENCE`] runs out. It goes by
+    /// librqbit's state, not by `is_paused()`: librqbit lets a check end live over a pause, and
+    /// an unpause during the check clears that flag although the check then ends paused.
+    fn spawn_drive(&self, id: String, handle: Arc<ManagedTorrent>, drive: Drive) {
         let engine = self.clone();
         self.inner.tracker.spawn(async move {
-            for _ in 0..6000 {
+            let started = tokio::time::Instant::now();
+            while started.elapsed() < DRIVE_PATIENCE {
                 let wanted = engine
                     .tasks()
                     .iter()
-                    .any(|t| t.id == id && t.resume_pending);
+                    .any(|t| t.id == id && drive.is_pending(t));
                 if !wanted {
-                    break; // paused or removed meanwhile
+                    break; // changed by the user, or removed, meanwhile
                 }
-                let (paused, settled) = handle.with_state(|state| match state {
-                    ManagedTorrentState::Paused(_) => (true, false),
-                    ManagedTorrentState::Live(_) | ManagedTorrentState::Error(_) => (false, true),
+                let (act, settled) = handle.with_state(|state| match (drive, state) {
+                    (_, ManagedTorrentState::Error(_))
+                    | (Drive::Pause, ManagedTorrentState::Paused(_))
+                    | (Drive::Resume, ManagedTorrentState::Live(_)) => (false, true),
+                    (Drive::Pause, ManagedTorrentState::Live(_))
+                    | (Drive::Resume, ManagedTorrentState::Paused(_)) => (true, false),
                     _ => (false, false),
                 });
                 if settled {
                     break;
                 }
-                if paused {
-                    if let Err(e) = engine.inner.session.unpause(&handle).await {
-                        tracing::debug!(task = %id, "resume after add, retrying: {e:#}");
+                if act {
+                    let result = match drive {
+                        Drive::Pause => engine.inner.session.pause(&handle).await,
+                        Drive::Resume => engine.inner.session.unpause(&handle).await,
+                    };
+                    if let Err(e) = result {
+                        tracing::debug!(task = %id, ?drive, "after add, retrying: {e:#}");
                     }
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            engine.set_resume_pending(&id, false);
+            if let Some(task) = engine.tasks().iter_mut().find(|t| t.id == id) {
+                drive.set_pending(task, false);
+            }
             engine.observe_task(&id);
         });
-    }
-
-    fn set_resume_pending(&self, id: &str, pending: bool) {
-        if let Some(task) = self.tasks().iter_mut().find(|t| t.id == id) {
-            task.resume_pending = pending;
-        }
     }
 
     fn spawn_forget(&self, handle: Arc<ManagedTorrent>) {
@@ -579,6 +565,34 @@ impl Engine {
                 .delete(TorrentIdOrHash::Hash(handle.info_hash()), false)
                 .await;
         });
+    }
+}
+
+/// How long a job keeps driving a torrent through librqbit's add and check (a check of a
+/// large torrent's data on disk takes minutes).
+const DRIVE_PATIENCE: Duration = Duration::from_secs(600);
+
+/// Which way [`Engine::spawn_drive`] drives a torrent.
+#[derive(Clone, Copy, Debug)]
+enum Drive {
+    Pause,
+    Resume,
+}
+
+impl Drive {
+    /// Whether the task still wants this (the user may have asked the opposite meanwhile).
+    fn is_pending(self, task: &Task) -> bool {
+        match self {
+            Drive::Pause => task.pause_pending,
+            Drive::Resume => task.resume_pending,
+        }
+    }
+
+    fn set_pending(self, task: &mut Task, pending: bool) {
+        match self {
+            Drive::Pause => task.pause_pending = pending,
+            Drive::Resume => task.resume_pending = pending,
+        }
     }
 }
 
