@@ -58,7 +58,7 @@ pub async fn add(api: &Api, params: Value) -> Result<Reply, ApiError> {
 /// `task.list`: params `null`, `{}` or absent.
 pub fn list(api: &Api, params: Value) -> Result<Reply, ApiError> {
     no_params(params)?;
-    to_json(&api.engine.list())
+    Ok(api.engine.list_json())
 }
 
 pub fn get_status(api: &Api, params: Value) -> Result<Reply, ApiError> {

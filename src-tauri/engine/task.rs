@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use librqbit::{ManagedTorrent, ManagedTorrentState, TorrentStats, TorrentStatsState};
+use serde_json::value::RawValue;
 use tokio::task::AbortHandle;
 
 use super::placement::Layout;
@@ -21,6 +22,14 @@ pub enum Phase {
     Stopped,
     /// Adding failed; `task.resume` tries again.
     Failed(String),
+}
+
+/// One row of `task.list`: the JSON text a settled task last announced, or a fresh summary.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub enum ListRow<'a> {
+    Written(&'a RawValue),
+    Fresh(TaskSummary),
 }
 
 /// What a task was added from, kept so that an add can be retried.
@@ -43,8 +52,12 @@ pub struct Task {
     pub phase: Phase,
     /// The state last announced in `task.stateUpdated` (or at creation).
     pub state: TaskState,
-    /// The summary last sent in `task.updated`.
+    /// The summary last sent in `task.updated`, and the same as JSON text (set together by
+    /// [`Task::remember_summary`]).
     pub last_summary: Option<TaskSummary>,
+    /// `last_summary` serialized: a settled task's row in every `task.list`, written once
+    /// rather than on every call.
+    pub last_row: Option<Box<RawValue>>,
     /// Stop (state 3) instead of seeding once complete.
     pub stop_when_finished: bool,
     /// Stopped because it finished, not because a user paused it.
@@ -184,6 +197,13 @@ impl Task {
         self.handle()
             .and_then(|h| h.live())
             .is_some_and(|live| live.get_downloaded_bytes() > 0)
+    }
+
+    /// Keeps `summary` as the last one announced, with its JSON row.
+    pub fn remember_summary(&mut self, summary: TaskSummary) {
+        // Plain data (strings, numbers): serializing it cannot fail.
+        self.last_row = serde_json::value::to_raw_value(&summary).ok();
+        self.last_summary = Some(summary);
     }
 
     /// Reads librqbit's counters into a summary; also advances the upload bookkeeping.

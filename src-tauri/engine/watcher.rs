@@ -146,7 +146,7 @@ impl Engine {
         if let Some(summary) = summary {
             if task.last_summary.as_ref() != Some(&summary) {
                 changed.push(summary.clone());
-                task.last_summary = Some(summary);
+                task.remember_summary(summary);
             }
         }
     }
