@@ -780,3 +780,71 @@ async fn events_reach_a_client_from_the_moment_its_connection_opens() {
         newcomer.wait_event("task.created", |d| d["id"] == id).await;
     }
 }
+
+/// A paused task's `task.list` row is exactly the summary last announced for it, and it follows
+/// what changes a paused task: a file choice, a resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_tasks_list_row_is_its_last_announced_summary() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let torrent = TestTorrent::build(TorrentSpec {
+        name: "pair",
+        files: vec![("a.bin", 3000), ("b.bin", 1000)],
+        single: false,
+        seed: 91,
+        ..Default::default()
+    });
+    let id = torrent.info_hash.clone();
+    c.add_torrent(&torrent).await;
+    c.wait_state(&id, 1).await;
+    c.ok("task.pause", json!({"task_id": id})).await;
+    let announced = c
+        .wait_event("task.updated", |d| {
+            d["tasks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["id"] == id && t["state"] == 4)
+        })
+        .await;
+    let row = announced["data"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .cloned()
+        .unwrap();
+    // Asked many times, the row stays the one announced, field for field.
+    for _ in 0..3 {
+        assert_eq!(c.summary(&id).await, row);
+    }
+    assert_eq!(row["total_bytes"], 4000);
+
+    // A file choice changes a paused task's total: the list shows it at once.
+    c.ok("task.setFiles", json!({"task_id": id, "files": [1]}))
+        .await;
+    let chosen = c.summary(&id).await;
+    assert_eq!(
+        (chosen["total_bytes"].clone(), chosen["state"].clone()),
+        (json!(1000), json!(4))
+    );
+
+    // ... and announces it to every client in `task.updated`.
+    c.wait_event("task.updated", |d| {
+        d["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == id && t["total_bytes"] == 1000 && t["state"] == 4)
+    })
+    .await;
+    assert_eq!(c.summary(&id).await, chosen);
+
+    c.ok("task.resume", json!({"task_id": id})).await;
+    c.wait_state(&id, 1).await;
+    let resumed = c.summary(&id).await;
+    assert_eq!(
+        (resumed["total_bytes"].clone(), resumed["state"].clone()),
+        (json!(1000), json!(1))
+    );
+}

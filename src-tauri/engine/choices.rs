@@ -47,6 +47,9 @@ impl Engine {
             .map_err(|e| EngineError::InvalidState(format!("cannot choose files now: {e:#}")))?;
         let metadata = self.metadata(id)?;
         self.publish(Event::MetadataReceived(metadata));
+        if let Ok(task) = find(&mut self.tasks(), id) {
+            task.forget_summary();
+        }
         self.observe_task(id);
         Ok(())
     }

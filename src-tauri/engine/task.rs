@@ -24,6 +24,29 @@ pub enum Phase {
     Failed(String),
 }
 
+/// `total_bytes` and `dl_bytes` of a summary: the size of the chosen files, to the byte, and
+/// how much of them is on disk. librqbit counts whole pieces, and a piece shared with a skipped
+/// file would count that file's bytes too (more done than chosen); its per-file counts do not.
+/// While it checks the data on disk it has no per-file counts yet, only its total progress.
+fn chosen_bytes(files: &[FileEntry], selected: &[bool], stats: &TorrentStats) -> (u64, u64) {
+    let chosen = || {
+        files
+            .iter()
+            .zip(selected)
+            .enumerate()
+            .filter(|(_, (_, s))| **s)
+    };
+    let total = chosen().map(|(_, (file, _))| file.size).sum();
+    let done = if stats.file_progress.len() == files.len() {
+        chosen()
+            .map(|(i, (file, _))| stats.file_progress[i].min(file.size))
+            .sum()
+    } else {
+        stats.progress_bytes.min(total)
+    };
+    (total, done)
+}
+
 /// One row of `task.list`: the JSON text a settled task last announced, or a fresh summary.
 #[derive(serde::Serialize)]
 #[serde(untagged)]
@@ -206,6 +229,14 @@ impl Task {
         self.last_summary = Some(summary);
     }
 
+    /// Its numbers changed through an API call (a file choice changes `total_bytes`): the next
+    /// list reads them afresh, and the watcher, which skips settled tasks, looks again and
+    /// announces them.
+    pub fn forget_summary(&mut self) {
+        self.last_summary = None;
+        self.last_row = None;
+    }
+
     /// Reads librqbit's counters into a summary; also advances the upload bookkeeping.
     pub fn observe_summary(&mut self) -> TaskSummary {
         let mut summary = TaskSummary {
@@ -230,8 +261,8 @@ impl Task {
             Phase::Managed(handle) => {
                 let stats: TorrentStats = handle.stats();
                 summary.state = self.current_state();
-                summary.total_bytes = stats.total_bytes;
-                summary.dl_bytes = stats.progress_bytes;
+                (summary.total_bytes, summary.dl_bytes) =
+                    chosen_bytes(&self.files, &self.selected_files(), &stats);
                 summary.error = stats.error.clone();
                 if let Some(live) = handle.live() {
                     let snapshot = live.stats_snapshot();
@@ -382,6 +413,49 @@ impl PeerMeter {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    fn stats(file_progress: Vec<u64>, progress_bytes: u64) -> TorrentStats {
+        TorrentStats {
+            state: TorrentStatsState::Paused,
+            file_progress,
+            error: None,
+            progress_bytes,
+            uploaded_bytes: 0,
+            total_bytes: 0,
+            finished: false,
+            live: None,
+        }
+    }
+
+    #[test]
+    fn totals_count_chosen_files_to_the_byte() {
+        let file = |size| FileEntry {
+            path: "f".into(),
+            size,
+            selected: true,
+        };
+        let files = [file(3000), file(1000), file(0)];
+        // One piece holds both files: librqbit's piece count (4000) would say more is done
+        // than was chosen.
+        let one_piece = stats(vec![3000, 1000, 0], 4000);
+        assert_eq!(
+            chosen_bytes(&files, &[false, true, true], &one_piece),
+            (1000, 1000)
+        );
+        assert_eq!(
+            chosen_bytes(&files, &[true, true, true], &one_piece),
+            (4000, 4000)
+        );
+        assert_eq!(
+            chosen_bytes(&files, &[false, false, false], &one_piece),
+            (0, 0)
+        );
+        // Checking: no per-file counts yet; the checked total, never above the chosen size.
+        assert_eq!(
+            chosen_bytes(&files, &[true, false, false], &stats(vec![], 3500)),
+            (3000, 3000)
+        );
+    }
 
     fn sample(address: &str, fetched: u64, uploaded: u64) -> PeerSample {
         PeerSample {
