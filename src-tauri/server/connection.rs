@@ -162,10 +162,9 @@ impl Connection {
                 event = events.recv() => {
                     match event {
                         // The JSON was serialized once when published; this is a shared view of
-                        // it, checked as UTF-8 (a fast scan), never re-serialized.
+                        // it, never re-serialized nor copied.
                         Ok(published) if !behind => {
-                            let Ok(text) = Utf8Bytes::try_from(published.json) else { continue };
-                            if !outbox.offer(text) {
+                            if !outbox.offer(published.json) {
                                 tracing::warn!(peer = %self.peer, "slow client: events dropped, it will be resynced");
                                 behind = true;
                             }
