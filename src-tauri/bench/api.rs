@@ -46,7 +46,8 @@ pub async fn run(work: &WorkDir, scale: Scale, report: &mut Report) -> anyhow::R
             answered += 1;
         }
     }
-    let adds_per_second = scale.tasks as f64 / started.elapsed().as_secs_f64();
+    let answered_in = started.elapsed();
+    let adds_per_second = scale.tasks as f64 / answered_in.as_secs_f64();
     record(
         "task.add per second",
         format!("{adds_per_second:.0}"),
@@ -54,6 +55,22 @@ pub async fn run(work: &WorkDir, scale: Scale, report: &mut Report) -> anyhow::R
         Some(|f, m| {
             let vs = versus(m.as_f64(), f.adds_per_second, Better::Higher);
             format!("{:.0} ({vs})", f.adds_per_second)
+        }),
+    );
+    // Then the work left once every add was answered (for Magnetar, librqbit creating each
+    // task's files and rewriting its session file); the list is timed on a quiet server.
+    let busy = procs::settle(server.pid(), Duration::from_secs(120)).await;
+    let until_quiet = scale.tasks as f64 / (answered_in + busy).as_secs_f64();
+    record(
+        "task.add per second, until the daemon is quiet again",
+        format!(
+            "{until_quiet:.0} (busy {:.2} s after the last answer)",
+            busy.as_secs_f64()
+        ),
+        json!(until_quiet),
+        Some(|f, m| {
+            let vs = versus(m.as_f64(), f.adds_until_quiet, Better::Higher);
+            format!("{:.0} ({vs})", f.adds_until_quiet)
         }),
     );
 
@@ -319,6 +336,7 @@ fn rate_cell(rate: f64, magnetar: &Value) -> String {
 fn rival_json(f: &rivals::Figures) -> Value {
     json!({
         "task.add per second": f.adds_per_second,
+        "task.add per second, until quiet": f.adds_until_quiet,
         "list p50 / p99 ms": [f.list_p50_ms, f.list_p99_ms],
         "list per second, 1 / 50 connections": f.list_rate,
         "push to the last client p50 / p99 ms": f.fan_out_ms.map(|(a, b)| [a, b]),
@@ -378,20 +396,7 @@ async fn fan_out(
     announce: &str,
 ) -> anyhow::Result<Vec<f64>> {
     // Each client reports the moment each task.created reaches it.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
-    let mut clients = Vec::new();
-    for _ in 0..scale.clients {
-        let mut ws = Ws::connect(url).await?;
-        let tx = tx.clone();
-        clients.push(tokio::spawn(async move {
-            while let Ok(message) = ws.next().await {
-                if message["name"] == "task.created" {
-                    let id = message["data"]["id"].as_str().unwrap_or("").to_owned();
-                    let _ = tx.send((id, Instant::now()));
-                }
-            }
-        }));
-    }
+    let (clients, mut rx) = crate::ws::listeners(url, scale.clients, "task.created", "id").await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut samples = Vec::new();
     for i in 0..scale.fanout_adds {

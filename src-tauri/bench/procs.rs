@@ -157,6 +157,26 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / clock_ticks()
 }
 
+/// Waits until `pid` is quiet (under 2 % of a core over a quarter of a second), at most
+/// `patience`; returns how long it kept working (to the start of the first quiet window).
+/// What a daemon does after it has answered (files created, state saved) is its own work: a
+/// figure measured meanwhile would charge it to the next measure.
+pub async fn settle(pid: u32, patience: Duration) -> Duration {
+    const WINDOW: Duration = Duration::from_millis(250);
+    let started = Instant::now();
+    let mut before = cpu_seconds(pid);
+    while started.elapsed() < patience {
+        let window = Instant::now();
+        tokio::time::sleep(WINDOW).await;
+        let now = cpu_seconds(pid);
+        if (now - before) / window.elapsed().as_secs_f64() < 0.02 {
+            return window - started;
+        }
+        before = now;
+    }
+    started.elapsed()
+}
+
 fn clock_ticks() -> f64 {
     // Linux's USER_HZ is 100 on every architecture Debian ships.
     100.0

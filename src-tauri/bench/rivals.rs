@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use base64::Engine as _;
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use crate::procs::{self, Guard};
@@ -60,6 +59,8 @@ impl Kind {
 /// What one daemon did under the load (the same measures as Magnetar's table).
 pub struct Figures {
     pub adds_per_second: f64,
+    /// Adds per second counting the work left after the last answer.
+    pub adds_until_quiet: f64,
     pub list_p50_ms: f64,
     pub list_p99_ms: f64,
     pub list_rate: [f64; 2],
@@ -102,7 +103,10 @@ pub async fn measure(
     let n = torrents.len();
     // Some daemons answer before the torrent is listed: the adds end when all are.
     daemon.ready(&http, n).await?;
-    let adds_per_second = n as f64 / started.elapsed().as_secs_f64();
+    let answered_in = started.elapsed();
+    let adds_per_second = n as f64 / answered_in.as_secs_f64();
+    let busy = procs::settle(daemon.pid(), Duration::from_secs(120)).await;
+    let adds_until_quiet = n as f64 / (answered_in + busy).as_secs_f64();
 
     let mut latencies = Vec::new();
     for _ in 0..200 {
@@ -151,6 +155,7 @@ pub async fn measure(
 
     Ok(Some(Figures {
         adds_per_second,
+        adds_until_quiet,
         list_p50_ms: percentile(&latencies, 50.0),
         list_p99_ms: percentile(&latencies, 99.0),
         list_rate,
@@ -529,28 +534,9 @@ async fn aria2_fan_out(
             json!([{"max-concurrent-downloads": "1000000"}]),
         )
         .await?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
-    let mut clients = Vec::new();
-    for _ in 0..scale.clients {
-        let url = format!("ws://127.0.0.1:{}/jsonrpc", daemon.port);
-        let (mut socket, _) = tokio_tungstenite::connect_async(&url).await?;
-        let tx = tx.clone();
-        clients.push(tokio::spawn(async move {
-            while let Some(Ok(message)) = socket.next().await {
-                let Ok(text) = message.into_text() else {
-                    continue;
-                };
-                let Ok(note) = serde_json::from_str::<Value>(&text) else {
-                    continue;
-                };
-                if note["method"] == "aria2.onDownloadStart" {
-                    let gid = note["params"][0]["gid"].as_str().unwrap_or("").to_owned();
-                    let _ = tx.send((gid, Instant::now()));
-                }
-            }
-            let _ = socket.close(None).await;
-        }));
-    }
+    let url = format!("ws://127.0.0.1:{}/jsonrpc", daemon.port);
+    let (clients, mut rx) =
+        crate::ws::listeners(&url, scale.clients, "aria2.onDownloadStart", "gid").await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut samples = Vec::new();
     for i in 0..scale.fanout_adds {

@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
@@ -81,6 +82,50 @@ impl Ws {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
+}
+
+/// `count` WebSocket clients of `url` that report each frame naming `event` (as a quoted
+/// string), with the value of its first `"key":"…"` field and the moment it arrived. A client
+/// scans the text and parses nothing: on two shared cores, 500 clients parsing every frame
+/// would time the bench itself. Magnetar's and aria2's pushes are timed by the same clients.
+pub async fn listeners(
+    url: &str,
+    count: usize,
+    event: &'static str,
+    key: &'static str,
+) -> anyhow::Result<(
+    Vec<tokio::task::JoinHandle<()>>,
+    tokio::sync::mpsc::UnboundedReceiver<(String, Instant)>,
+)> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let marker = format!("\"{event}\"");
+    let field = format!("\"{key}\":\"");
+    let mut clients = Vec::new();
+    for _ in 0..count {
+        let (mut socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .with_context(|| format!("connecting to {url}"))?;
+        let (tx, marker, field) = (tx.clone(), marker.clone(), field.clone());
+        clients.push(tokio::spawn(async move {
+            while let Some(Ok(message)) = socket.next().await {
+                let Message::Text(text) = message else {
+                    continue;
+                };
+                let at = Instant::now();
+                if !text.contains(marker.as_str()) {
+                    continue;
+                }
+                let value = text
+                    .split_once(field.as_str())
+                    .and_then(|(_, rest)| rest.split_once('"'))
+                    .map(|(value, _)| value.to_owned());
+                if let Some(value) = value {
+                    let _ = tx.send((value, at));
+                }
+            }
+        }));
+    }
+    Ok((clients, rx))
 }
 
 /// A `magnetar serve` child on 127.0.0.1, DHT, UPnP and LSD off.
