@@ -77,7 +77,7 @@ impl Engine {
     /// the task must be on disk before the add is answered.
     fn add_now(&self, source: Source, paused: bool) -> Result<Option<u64>, EngineError> {
         let mut tasks = self.tasks();
-        if tasks.iter().any(|t| t.id == source.id) || self.removing().contains_key(&source.id) {
+        if tasks.contains(&source.id) || self.removing().contains_key(&source.id) {
             return Err(EngineError::AlreadyExists(source.id));
         }
         if let SourceKind::Torrent { layout, .. } = &source.kind {
@@ -175,7 +175,7 @@ impl Engine {
             if initializing {
                 // librqbit lets a torrent that finishes initializing go live over a pause:
                 // keep pausing it until the pause sticks, and report it paused meanwhile.
-                if let Some(task) = self.tasks().iter_mut().find(|t| t.id == id) {
+                if let Some(task) = self.tasks().get_mut(id) {
                     task.pause_pending = true;
                 }
                 self.spawn_pause_after_add(id.to_owned(), handle);
@@ -227,7 +227,7 @@ impl Engine {
             if initializing {
                 // librqbit forgets an unpause that arrives during the check of data on disk
                 // (the check still ends paused): resume once the check is over.
-                if let Some(task) = self.tasks().iter_mut().find(|t| t.id == id) {
+                if let Some(task) = self.tasks().get_mut(id) {
                     task.resume_pending = true;
                 }
                 self.spawn_resume_after_add(id.to_owned(), handle);
@@ -251,12 +251,11 @@ impl Engine {
         let done = Arc::new(tokio::sync::Notify::new());
         let task = {
             let mut tasks = self.tasks();
-            let index = tasks
-                .iter()
-                .position(|t| t.id == id)
+            let task = tasks
+                .remove(id)
                 .ok_or_else(|| EngineError::NotFound(id.to_owned()))?;
             self.removing().insert(id.to_owned(), done.clone());
-            tasks.remove(index)
+            task
         };
         // However this ends (even if the caller goes away), the removal completes and waiters
         // are released: it runs on its own tracked task.
@@ -467,7 +466,7 @@ impl Engine {
             Ok(handle)
         });
         let mut tasks = self.tasks();
-        let Some(task) = tasks.iter_mut().find(|t| t.id == id) else {
+        let Some(task) = tasks.get_mut(id) else {
             // Removed while it was being added.
             if let Ok(handle) = handle {
                 self.spawn_forget(handle);
@@ -524,8 +523,8 @@ impl Engine {
             while started.elapsed() < DRIVE_PATIENCE {
                 let wanted = engine
                     .tasks()
-                    .iter()
-                    .any(|t| t.id == id && drive.is_pending(t));
+                    .get_mut(&id)
+                    .is_some_and(|t| drive.is_pending(t));
                 if !wanted {
                     break; // changed by the user, or removed, meanwhile
                 }
@@ -551,7 +550,7 @@ impl Engine {
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            if let Some(task) = engine.tasks().iter_mut().find(|t| t.id == id) {
+            if let Some(task) = engine.tasks().get_mut(&id) {
                 drive.set_pending(task, false);
             }
             engine.observe_task(&id);

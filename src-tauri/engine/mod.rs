@@ -15,6 +15,7 @@ mod restore;
 mod sidecar;
 mod source;
 mod stall;
+mod table;
 mod task;
 mod validate;
 mod watcher;
@@ -40,6 +41,7 @@ use crate::protocol::{
 };
 use placement::PathOwners;
 use sidecar::Sidecar;
+use table::TaskTable;
 use task::{ListRow, Origin, PeerMeter, Phase, Task};
 
 /// How long shutdown waits for the engine's own background work (adds, restarts) to wind down.
@@ -74,7 +76,7 @@ struct Inner {
     session: Arc<Session>,
     api: librqbit::Api,
     config: EngineConfig,
-    tasks: Mutex<Vec<Task>>,
+    tasks: Mutex<TaskTable>,
     /// The paths each task owns. Locked after `tasks` when both are needed, never before.
     owners: Mutex<PathOwners>,
     /// Tasks whose removal is in flight, and how to wake an add waiting for it.
@@ -126,7 +128,7 @@ impl Engine {
                 session,
                 sidecar: Arc::new(Sidecar::load(Some(config.state_dir.join("tasks.json")))),
                 config,
-                tasks: Mutex::new(Vec::new()),
+                tasks: Mutex::new(TaskTable::default()),
                 owners: Mutex::new(PathOwners::default()),
                 removing: Mutex::new(HashMap::new()),
                 events,
@@ -306,7 +308,7 @@ impl Engine {
         }
     }
 
-    fn tasks(&self) -> MutexGuard<'_, Vec<Task>> {
+    fn tasks(&self) -> MutexGuard<'_, TaskTable> {
         self.inner
             .tasks
             .lock()
@@ -361,10 +363,9 @@ impl Engine {
     }
 }
 
-fn find<'a>(tasks: &'a mut [Task], id: &str) -> Result<&'a mut Task, EngineError> {
+fn find<'a>(tasks: &'a mut TaskTable, id: &str) -> Result<&'a mut Task, EngineError> {
     tasks
-        .iter_mut()
-        .find(|t| t.id == id)
+        .get_mut(id)
         .ok_or_else(|| EngineError::NotFound(id.to_owned()))
 }
 

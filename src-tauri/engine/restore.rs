@@ -58,7 +58,7 @@ impl Engine {
             tasks.push(task);
         }
         for (id, pending) in self.inner.sidecar.pending() {
-            if tasks.iter().any(|t| t.id == id) {
+            if tasks.contains(&id) {
                 self.inner.sidecar.set_pending(&id, None);
                 continue;
             }
