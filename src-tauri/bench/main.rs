@@ -12,6 +12,7 @@
 
 mod api;
 mod download;
+mod libtorrent;
 mod procs;
 mod report;
 mod rivals;
