@@ -200,8 +200,8 @@ impl Engine {
     pub fn list(&self) -> Vec<TaskSummary> {
         self.tasks()
             .iter_mut()
-            .map(|task| match (&task.last_summary, task.is_settled()) {
-                (Some(last), true) => last.clone(),
+            .map(|task| match (task.announced_row(), &task.last_summary) {
+                (Some(_), Some(last)) => last.clone(),
                 _ => task.observe_summary(),
             })
             .collect()
@@ -216,9 +216,9 @@ impl Engine {
         // the written ones.
         let fresh: Vec<Option<TaskSummary>> = tasks
             .iter_mut()
-            .map(|task| match &task.last_row {
-                Some(_) if task.is_settled() => None,
-                _ => Some(task.observe_summary()),
+            .map(|task| match task.announced_row() {
+                Some(_) => None,
+                None => Some(task.observe_summary()),
             })
             .collect();
         let rows: Vec<ListRow> = tasks
@@ -226,7 +226,7 @@ impl Engine {
             .zip(fresh)
             .filter_map(|(task, fresh)| match fresh {
                 Some(summary) => Some(ListRow::Fresh(summary)),
-                None => task.last_row.as_deref().map(ListRow::Written),
+                None => task.announced_row().map(ListRow::Written),
             })
             .collect();
         // Plain data (strings, numbers, JSON text): serializing it cannot fail.

@@ -229,6 +229,12 @@ impl Task {
         self.last_summary = Some(summary);
     }
 
+    /// The row last announced, if it still holds: the task is settled (it cannot change by
+    /// itself, see [`Task::is_settled`]). Both listings take a settled task's row from here.
+    pub fn announced_row(&self) -> Option<&RawValue> {
+        self.last_row.as_deref().filter(|_| self.is_settled())
+    }
+
     /// Its numbers changed through an API call (a file choice changes `total_bytes`): the next
     /// list reads them afresh, and the watcher, which skips settled tasks, looks again and
     /// announces them.
