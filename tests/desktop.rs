@@ -47,6 +47,10 @@ fn labels(menu: &[MenuEntry]) -> Vec<String> {
         .collect()
 }
 
+/// One desktop session at a time: each runs Xvfb, WebKit and the engine, and two at once on a
+/// 2-core machine slow each other down and make every timing race likelier.
+static ONE_SESSION_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + PATIENCE;
     while !check() {
@@ -57,6 +61,7 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_desktop_app_takes_links_from_second_launches_and_works_from_its_tray() {
+    let _alone = ONE_SESSION_AT_A_TIME.lock().await;
     let root = tempfile::tempdir().unwrap();
     // Limited upload, so that the download lasts a few seconds and the tray's speed line moves.
     let payload = torrent("desktop-demo.bin", 3 * 1024 * 1024, 21);
@@ -166,11 +171,18 @@ async fn the_desktop_app_takes_links_from_second_launches_and_works_from_its_tra
 
     // Add magnet from clipboard, through the real clipboard: a magnet, then garbage.
     let clipped = torrent("clipped.bin", 32 * 1024, 23);
-    // Its only peer is gone: the task stays looking for metadata (state 0) until paused.
-    let gone: std::net::SocketAddr = format!("127.0.0.1:{}", support::peers::free_port())
-        .parse()
-        .unwrap();
-    app.set_clipboard(&format!("  {}\n", clipped.magnet(&[gone])));
+    // Its only peer accepts connections and never says a word: the task stays looking for
+    // metadata (state 0) until paused. (A closed port would fail each metadata attempt at
+    // once, and the task after its retries, ~15 s, which a loaded machine can outlast.)
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mute = silent.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for connection in silent.incoming() {
+            held.push(connection);
+        }
+    });
+    app.set_clipboard(&format!("  {}\n", clipped.magnet(&[mute])));
     app.click_tray("Add magnet from clipboard").await;
     client
         .wait_event("task.created", |d| d["id"] == clipped.info_hash)
@@ -239,6 +251,7 @@ async fn the_desktop_app_takes_links_from_second_launches_and_works_from_its_tra
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_tray_library_the_window_runs_alone_and_closing_it_quits() {
+    let _alone = ONE_SESSION_AT_A_TIME.lock().await;
     let root = tempfile::tempdir().unwrap();
     let mut app = Desktop::start_with(root.path(), true).await;
     let warning = app.wait_log("no tray icon").await;

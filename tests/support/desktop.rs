@@ -19,7 +19,9 @@ use crate::support::peers::require;
 use crate::support::PATIENCE;
 use std::os::unix::process::CommandExt;
 
-/// Sends a window `WM_DELETE_WINDOW`, as a window manager does (Debian's python3-xlib).
+/// Sends a window `WM_DELETE_WINDOW`, as a window manager does (Debian's python3-xlib). It ends
+/// with a round trip (`sync`), not a mere `flush`: a client that exits right after flushing its
+/// request had it dropped now and then on a loaded machine, and the window never heard of it.
 const CLOSE_WINDOW: &str = "
 import sys
 from Xlib import display, X, protocol
@@ -28,7 +30,7 @@ w = d.create_resource_object('window', int(sys.argv[1]))
 kind, delete = d.intern_atom('WM_PROTOCOLS'), d.intern_atom('WM_DELETE_WINDOW')
 w.send_event(protocol.event.ClientMessage(window=w, client_type=kind,
              data=(32, [delete, X.CurrentTime, 0, 0, 0])), event_mask=0)
-d.flush()
+d.sync()
 ";
 
 /// A notification the fake daemon received.
@@ -386,7 +388,10 @@ impl Desktop {
         );
     }
 
-    /// Puts `text` on the session's CLIPBOARD (xclip keeps serving it in the background).
+    /// Puts `text` on the session's CLIPBOARD (xclip keeps serving it in the background), and
+    /// waits until the clipboard really gives it back: xclip returns before the X server has
+    /// necessarily seen it claim the selection, and a loaded machine then let the app read the
+    /// previous text (a second add of the same magnet instead of the new one).
     pub fn set_clipboard(&self, text: &str) {
         let mut xclip = self
             .in_session("xclip")
@@ -401,6 +406,22 @@ impl Desktop {
             .write_all(text.as_bytes())
             .unwrap();
         assert!(xclip.wait().unwrap().success(), "xclip failed");
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let out = self
+                .in_session("xclip")
+                .args(["-selection", "clipboard", "-out"])
+                .output()
+                .expect("xclip runs");
+            if out.stdout == text.as_bytes() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the clipboard never held {text:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Is the process still running?
