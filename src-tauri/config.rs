@@ -70,6 +70,10 @@ pub struct Settings {
     pub read_only_token: Option<Secret>,
     /// Let clients from other machines call the methods that change settings, paths or limits.
     pub remote_admin: bool,
+    /// Clients on this machine must present the token too (a machine shared with other users,
+    /// any of whom can reach loopback). Off by default: the desktop window and local scripts
+    /// are trusted.
+    pub loopback_needs_token: bool,
     /// How long an address that failed [`LOCKOUT_FAILURES`] tokens in a row is locked out.
     pub lockout_seconds: u64,
     /// Reverse proxies whose `X-Forwarded-For` header is believed. From any other peer the
@@ -110,6 +114,7 @@ impl Default for Settings {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             read_only_token: None,
             remote_admin: false,
+            loopback_needs_token: false,
             lockout_seconds: 300,
             trusted_proxies: Vec::new(),
             remote_adds_per_minute: 120,

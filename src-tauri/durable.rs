@@ -27,7 +27,11 @@ pub fn write_atomically(path: &Path, bytes: &[u8], access: Access) -> std::io::R
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
         _ => PathBuf::from("."),
     };
-    std::fs::create_dir_all(&folder)?;
+    match access {
+        // A secret's folder is as private as the secret.
+        Access::Private => create_private_dir(&folder)?,
+        Access::Shared => std::fs::create_dir_all(&folder)?,
+    }
     let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
     tmp_name.push(".tmp");
     let tmp = folder.join(tmp_name);
@@ -61,6 +65,19 @@ fn sync_folder(folder: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Creates `folder` (and missing parents) readable by the owner only (0700): it holds the API
+/// token, the TLS key and what every task is. An existing folder is left as it is.
+pub fn create_private_dir(folder: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(folder)
+}
+
 /// Exclusive use of a data folder, for as long as this value lives.
 #[derive(Debug)]
 pub struct DataDirLock {
@@ -70,7 +87,7 @@ pub struct DataDirLock {
 impl DataDirLock {
     /// Takes the lock on `data_dir`, or says that another Magnetar (with its pid) holds it.
     pub fn acquire(data_dir: &Path) -> anyhow::Result<DataDirLock> {
-        std::fs::create_dir_all(data_dir)?;
+        create_private_dir(data_dir)?;
         let path = data_dir.join("lock");
         let mut file = OpenOptions::new()
             .read(true)
@@ -119,6 +136,19 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(!dir.path().join("sub/token.tmp").exists());
+    }
+
+    #[test]
+    fn the_data_folder_is_made_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("a/b");
+        let _lock = DataDirLock::acquire(&data).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&data).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
     }
 
     #[test]

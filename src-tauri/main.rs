@@ -116,6 +116,9 @@ fn main() -> std::process::ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
     init_logging();
+    if !matches!(cli.command, Some(Command::Remote(_))) {
+        magnetar::runtime::raise_descriptor_limit();
+    }
     let result = match cli.command {
         Some(Command::Remote(args)) => return remote(args),
         Some(Command::Serve(args)) => serve(args.into()),

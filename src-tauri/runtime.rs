@@ -181,3 +181,42 @@ mod tests {
         assert!(threads.len() > 1, "the work ran on one thread only");
     }
 }
+
+/// Raises this process's soft limit on open files to its hard limit, and logs the result.
+///
+/// librqbit keeps every file of every torrent open (paused ones too, and a `.bitv` each), and
+/// each client holds a socket: the usual desktop soft limit of 1,024 is met by one torrent of
+/// 1,000 files, or by 1,000 idle sockets. The hard limit is what the system allows us.
+pub fn raise_descriptor_limit() {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+            tracing::warn!(
+                "cannot read the open-file limit: {}",
+                std::io::Error::last_os_error()
+            );
+            return;
+        }
+        let before = limit.rlim_cur;
+        if before >= limit.rlim_max {
+            tracing::info!(limit = before, "open-file limit");
+            return;
+        }
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } == 0 {
+            tracing::info!(before, after = limit.rlim_cur, "raised the open-file limit");
+        } else {
+            tracing::warn!(
+                before,
+                "cannot raise the open-file limit: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}

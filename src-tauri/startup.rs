@@ -69,7 +69,8 @@ impl RunConfig {
         settings.tls_self_signed |= overrides.tls_self_signed;
         settings.validate()?;
         let download_dir = settings.resolved_download_dir()?;
-        let exposed = !server::is_loopback(settings.listen.ip());
+        // A token is needed when anyone may have to present one.
+        let exposed = !server::is_loopback(settings.listen.ip()) || settings.loopback_needs_token;
         let (token, token_generated) =
             config::resolve_token(settings.token.clone(), &paths.token_file(), exposed)?;
         let tls = match (&settings.tls_cert, &settings.tls_key) {
@@ -143,6 +144,7 @@ pub async fn start(run: &RunConfig) -> anyhow::Result<Running> {
             allowed_origins: settings.allowed_origins.clone(),
             trusted_proxies: settings.trusted_proxies.clone(),
             remote_admin: settings.remote_admin,
+            loopback_needs_token: settings.loopback_needs_token,
         },
         max_connections: settings.max_connections,
         max_message_bytes: settings.max_message_bytes,

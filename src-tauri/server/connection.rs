@@ -222,11 +222,7 @@ impl Connection {
                 _ = &mut deadline => return End::Close(close_code::POLICY, "unauthorized"),
                 incoming = stream.next() => match incoming {
                     Some(Ok(Message::Text(text))) => {
-                        let id = serde_json::from_str::<serde_json::Value>(&text)
-                            .ok()
-                            .and_then(|v| v.get("id").cloned())
-                            .filter(|id| id.is_string() || id.is_number())
-                            .unwrap_or(serde_json::Value::Null);
+                        let id = request_id(&text);
                         let refusal = Response::error(id, ErrorCode::Unauthorized, format!("unauthorized: {why}"));
                         outbox.push(to_text(&refusal));
                         return End::Close(close_code::POLICY, "unauthorized");
@@ -279,6 +275,23 @@ async fn write(
     let _ = tokio::time::timeout(SEND_TIMEOUT, sink.close()).await;
 }
 
+/// The `id` of a request from a client that is not authorized, to answer it, and nothing else:
+/// the rest of the message is skipped, never built into a tree (the message is also capped at a
+/// few KiB, see `REFUSED_MAX_MESSAGE_BYTES`).
+fn request_id(text: &str) -> serde_json::Value {
+    #[derive(serde::Deserialize)]
+    struct IdOnly<'a> {
+        #[serde(borrow, default)]
+        id: Option<&'a serde_json::value::RawValue>,
+    }
+    serde_json::from_str::<IdOnly>(text)
+        .ok()
+        .and_then(|request| request.id)
+        .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok())
+        .filter(|id| id.is_string() || id.is_number())
+        .unwrap_or(serde_json::Value::Null)
+}
+
 /// A message as one JSON text frame.
 fn to_text<T: serde::Serialize>(value: &T) -> Utf8Bytes {
     // Responses and events are plain data (strings, numbers): serializing cannot fail.
@@ -293,5 +306,24 @@ fn classify_read_error(error: &axum::Error) -> End {
     } else {
         tracing::debug!("websocket read error: {error}");
         End::Gone
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::request_id;
+    use serde_json::json;
+
+    #[test]
+    fn a_refused_request_gives_its_id_and_nothing_else() {
+        assert_eq!(request_id(r#"{"id":"7","method":"x"}"#), json!("7"));
+        assert_eq!(
+            request_id(r#"{"method":"x","params":[1,2,{"a":[]}],"id":3}"#),
+            json!(3)
+        );
+        assert_eq!(request_id(r#"{"id":{"nested":1}}"#), json!(null));
+        assert_eq!(request_id(r#"{"id":[1]}"#), json!(null));
+        assert_eq!(request_id("not json"), json!(null));
+        assert_eq!(request_id("[1,2]"), json!(null));
     }
 }

@@ -27,6 +27,8 @@ pub struct Guard {
     pub trusted_proxies: Vec<IpAddr>,
     /// Remote clients with the full token may call admin methods.
     pub remote_admin: bool,
+    /// Local clients must present the token too (a shared machine).
+    pub loopback_needs_token: bool,
 }
 
 /// What a remote client that passed the checks may do (a loopback client may do everything).
@@ -103,27 +105,110 @@ impl Guard {
         }
     }
 
-    /// The client's address: the peer's, or, when the peer is a trusted proxy, the nearest
-    /// address in `X-Forwarded-For` that is not itself a trusted proxy.
-    pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
-        if !self.trusted_proxies.contains(&canonical(peer)) {
-            return peer;
+    /// Who sent a request that reached us from `peer` with these `X-Forwarded-For` header
+    /// values (every line of the header, in order). A request from a trusted proxy is
+    /// [`ClientAddr::Forwarded`] whatever its header says: the client is the nearest hop that is
+    /// not itself a trusted proxy, and none at all when the header is missing or a hop on the
+    /// way does not parse. It never takes the proxy's own (often loopback) standing.
+    pub fn client_addr<'h>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl DoubleEndedIterator<Item = &'h str>,
+    ) -> ClientAddr {
+        let peer = canonical(peer);
+        if !self.trusted_proxies.contains(&peer) {
+            return ClientAddr::Direct(peer);
         }
-        let Some(header) = forwarded_for else {
-            return peer;
-        };
-        let mut client = peer;
-        for hop in header.rsplit(',') {
-            let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+        let mut client = None;
+        // The nearest hop is the last one of the last line: walk back from there.
+        for hop in forwarded_for.rev().flat_map(|line| line.rsplit(',')) {
+            let Some(ip) = parse_hop(hop) else {
                 break;
             };
-            client = ip;
-            if !self.trusted_proxies.contains(&canonical(ip)) {
+            if !self.trusted_proxies.contains(&ip) {
+                client = Some(ip);
                 break;
             }
         }
-        client
+        ClientAddr::Forwarded {
+            proxy: peer,
+            client,
+        }
     }
+}
+
+/// Where a request came from, as far as the server can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAddr {
+    /// Straight from this address.
+    Direct(IpAddr),
+    /// Through a trusted proxy, for `client` (`None`: the proxy did not say who, or said it in
+    /// a form that does not parse).
+    Forwarded {
+        proxy: IpAddr,
+        client: Option<IpAddr>,
+    },
+}
+
+impl ClientAddr {
+    /// A client on this machine, talking to us directly. A forwarded request never is, even one
+    /// that claims a loopback address: the proxy can be reached from anywhere.
+    pub fn is_local(self) -> bool {
+        matches!(self, ClientAddr::Direct(ip) if is_loopback(ip))
+    }
+
+    /// The address that lockout and rate limits count against: the client's, or the proxy's
+    /// when the client is unknown.
+    pub fn key(self) -> IpAddr {
+        match self {
+            ClientAddr::Direct(ip)
+            | ClientAddr::Forwarded {
+                client: Some(ip), ..
+            }
+            | ClientAddr::Forwarded {
+                proxy: ip,
+                client: None,
+            } => ip,
+        }
+    }
+}
+
+impl std::fmt::Display for ClientAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientAddr::Direct(ip) => write!(f, "{ip}"),
+            ClientAddr::Forwarded {
+                proxy,
+                client: Some(ip),
+            } => write!(f, "{ip} (via {proxy})"),
+            ClientAddr::Forwarded {
+                proxy,
+                client: None,
+            } => write!(f, "an unknown client (via {proxy})"),
+        }
+    }
+}
+
+/// One `X-Forwarded-For` hop: `1.2.3.4`, `1.2.3.4:5678`, `::1`, `[::1]` or `[::1]:5678`.
+/// Anything else (`unknown`, an obfuscated RFC 7239 name, garbage) is `None`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    if let Some(rest) = hop.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        if !(after.is_empty() || after.strip_prefix(':')?.parse::<u16>().is_ok()) {
+            return None;
+        }
+        return inside
+            .parse::<std::net::Ipv6Addr>()
+            .ok()
+            .map(|v6| canonical(v6.into()));
+    }
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(canonical(ip));
+    }
+    hop.parse::<std::net::SocketAddrV4>()
+        .ok()
+        .map(|addr| IpAddr::V4(*addr.ip()))
 }
 
 /// An IPv4-mapped IPv6 address as plain IPv4, so that settings compare as written.
@@ -245,18 +330,27 @@ mod tests {
         let mut g = guard();
         let proxy: IpAddr = "127.0.0.1".parse().unwrap();
         let client: IpAddr = "203.0.113.9".parse().unwrap();
-        let xff = Some("198.51.100.1, 203.0.113.9");
-        assert_eq!(g.client_ip(proxy, xff), proxy, "no proxy configured");
+        let xff = ["198.51.100.1, 203.0.113.9"];
+        let addr =
+            |g: &Guard, peer: IpAddr, lines: &[&str]| g.client_addr(peer, lines.iter().copied());
+        assert_eq!(
+            addr(&g, proxy, &xff),
+            ClientAddr::Direct(proxy),
+            "no proxy configured"
+        );
         g.trusted_proxies = vec![proxy];
-        assert_eq!(g.client_ip(proxy, xff), client, "the hop the proxy saw");
-        assert_eq!(g.client_ip(proxy, None), proxy);
-        assert_eq!(g.client_ip(proxy, Some("garbage")), proxy);
+        let via = |client| ClientAddr::Forwarded { proxy, client };
+        assert_eq!(
+            addr(&g, proxy, &xff),
+            via(Some(client)),
+            "the hop the proxy saw"
+        );
         let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
-        assert_eq!(g.client_ip(mapped, xff), client);
+        assert_eq!(addr(&g, mapped, &xff), via(Some(client)));
         let other: IpAddr = "10.0.0.2".parse().unwrap();
         assert_eq!(
-            g.client_ip(other, xff),
-            other,
+            addr(&g, other, &xff),
+            ClientAddr::Direct(other),
             "an untrusted peer's header is ignored"
         );
         assert_eq!(
@@ -268,5 +362,49 @@ mod tests {
             Some("x y")
         );
         assert_eq!(presented_token(Some("Basic zzz"), None), None);
+    }
+
+    /// Issue 21: through a trusted proxy, nothing the client writes, and nothing the proxy
+    /// leaves out, gives the proxy's loopback standing.
+    #[test]
+    fn a_forwarded_request_is_never_local() {
+        let mut g = guard();
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        g.trusted_proxies = vec![proxy];
+        let addr = |lines: &[&str]| g.client_addr(proxy, lines.iter().copied());
+        let loopback_v6: IpAddr = "::1".parse().unwrap();
+        for (lines, client) in [
+            (&["::1"][..], Some(loopback_v6)),
+            (&["127.0.0.1"][..], None),
+            (&[][..], None),
+            (&["garbage"][..], None),
+            (&["203.0.113.9, garbage"][..], None),
+            (&["unknown"][..], None),
+        ] {
+            let got = addr(lines);
+            assert!(!got.is_local(), "{lines:?} gave {got:?}");
+            assert_eq!(got, ClientAddr::Forwarded { proxy, client }, "{lines:?}");
+        }
+        // Hops with ports and brackets parse; the last line holds the nearest hop.
+        let client: IpAddr = "203.0.113.9".parse().unwrap();
+        let v6: IpAddr = "2001:db8::7".parse().unwrap();
+        for (lines, want) in [
+            (&["203.0.113.9:4711"][..], client),
+            (&["[2001:db8::7]"][..], v6),
+            (&["[2001:db8::7]:443"][..], v6),
+            (&["::1", "203.0.113.9"][..], client),
+            (&["203.0.113.9", "127.0.0.1"][..], client),
+        ] {
+            assert_eq!(addr(lines).key(), want, "{lines:?}");
+            assert!(!addr(lines).is_local());
+        }
+        assert_eq!(
+            addr(&[]).key(),
+            proxy,
+            "an unknown client counts against its proxy"
+        );
+        assert!(ClientAddr::Direct(proxy).is_local());
+        assert_eq!(parse_hop("[::1]x"), None);
+        assert_eq!(parse_hop("1.2.3.4:99999"), None);
     }
 }

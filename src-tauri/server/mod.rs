@@ -1,25 +1,29 @@
 //! The server: one port for HTTP (the web UI) and WebSocket (the API), built on axum.
 //!
 //! A WebSocket upgrade is accepted on `/ws` and on `/`; a plain GET of `/` serves the UI. Every
-//! request passes the [`Guard`] (Host, Origin, token); connections are capped by a semaphore and
-//! messages by size. Shutdown comes from one `CancellationToken`: the listener stops accepting,
-//! every connection sends a close frame, and the `TaskTracker` lets the caller wait for all of it.
+//! request passes the [`Guard`] (Host, Origin) and says who is calling ([`caller::Calling`]);
+//! raw connections are bounded below HTTP ([`accept`]), WebSocket clients by a semaphore, and
+//! messages by size, a client that has not proved itself to a few KiB. Shutdown comes from one
+//! `CancellationToken`: the listener stops accepting, every connection sends a close frame, and
+//! the `TaskTracker` lets the caller wait for all of it.
 
+mod accept;
+mod caller;
 mod connection;
 mod guard;
 mod lockout;
 mod ui;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -28,14 +32,23 @@ use tokio_util::task::TaskTracker;
 
 pub use guard::{is_loopback, Guard};
 
-use crate::api::{AddBudget, Api, Caller, RateLimiter};
+use crate::api::{Api, RateLimiter};
+use caller::Calling;
 use connection::Standing;
-use guard::{Access, Presented};
 use lockout::Lockout;
 
 /// Connections of clients that are not authorized (they only ever get one refusal) have their
 /// own small pool, so that they can never take a slot from an authorized client.
 const REFUSED_SLOTS: usize = 64;
+/// The largest message a client that is not authorized may send: its refusal needs only the
+/// request's `id`, and nothing it sends is worth more memory than this.
+const REFUSED_MAX_MESSAGE_BYTES: usize = 4 * 1024;
+/// Connections that have not yet sent a whole request head (see `accept.rs`).
+const MAX_UNPROVEN: usize = 128;
+/// Plain HTTP connections (the UI's files) beside the WebSocket pools.
+const HTTP_SLOTS: usize = 64;
+/// Time for a TLS handshake and for each request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Each connection's read buffer, and how much it gathers before a write.
 const CONNECTION_BUFFER_BYTES: usize = 8 * 1024;
 
@@ -105,34 +118,18 @@ impl Server {
             cancel: cancel.clone(),
             tracker,
         };
+        let limits = accept::Limits {
+            max_open: self.config.max_connections + REFUSED_SLOTS + MAX_UNPROVEN + HTTP_SLOTS,
+            max_unproven: MAX_UNPROVEN,
+            head_timeout: HEAD_TIMEOUT,
+        };
+        let tracker = state.tracker.clone();
         let app = Router::new()
             .route("/", get(root))
             .route("/ws", get(websocket_only))
             .fallback(get(ui_file))
             .with_state(state);
-        let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        let result = match self.config.tls {
-            Some(acceptor) => {
-                let listener =
-                    crate::tls::TlsListener::new(self.listener, acceptor, cancel.clone());
-                // (tap_io only to get axum's ConnectInfo for a custom listener.)
-                axum::serve(listener.tap_io(|_| {}), service)
-                    .with_graceful_shutdown(cancel.cancelled_owned())
-                    .await
-            }
-            None => {
-                // Responses are small and latency matters more than packing: no Nagle delay.
-                let listener = self.listener.tap_io(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                });
-                axum::serve(listener, service)
-                    .with_graceful_shutdown(cancel.cancelled_owned())
-                    .await
-            }
-        };
-        if let Err(e) = result {
-            tracing::error!("server stopped: {e}");
-        }
+        accept::run(self.listener, self.config.tls, app, limits, cancel, tracker).await;
     }
 }
 
@@ -152,8 +149,7 @@ pub fn websocket_url(addr: SocketAddr, tls: bool) -> String {
 /// `/`: the UI for a plain GET, the API for a WebSocket upgrade.
 async fn root(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    RawQuery(query): RawQuery,
+    calling: Calling,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -161,7 +157,7 @@ async fn root(
         return refusal;
     }
     match upgrade {
-        Ok(upgrade) => accept(state, peer, query, headers, upgrade),
+        Ok(upgrade) => accept(state, calling, &headers, upgrade),
         Err(_) => ui::serve("", &headers),
     }
 }
@@ -169,8 +165,7 @@ async fn root(
 /// `/ws`: the API only.
 async fn websocket_only(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    RawQuery(query): RawQuery,
+    calling: Calling,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -178,7 +173,7 @@ async fn websocket_only(
         return refusal;
     }
     match upgrade {
-        Ok(upgrade) => accept(state, peer, query, headers, upgrade),
+        Ok(upgrade) => accept(state, calling, &headers, upgrade),
         Err(_) => (
             StatusCode::UPGRADE_REQUIRED,
             [(header::UPGRADE, "websocket")],
@@ -213,38 +208,33 @@ fn host_refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
     Some((StatusCode::FORBIDDEN, "Host not allowed\n").into_response())
 }
 
-/// Origin check, connection slot, token check, then the upgrade.
+/// Origin check, standing, connection slot, then the upgrade.
 fn accept(
     state: AppState,
-    peer: SocketAddr,
-    query: Option<String>,
-    headers: HeaderMap,
+    calling: Calling,
+    headers: &HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let header_str = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
-    };
+    let client = calling.addr;
     if let Some(origin) = headers.get(header::ORIGIN) {
-        let host = header_str(header::HOST).unwrap_or("");
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let allowed = origin
             .to_str()
             .is_ok_and(|origin| state.guard.origin_allowed(origin, host));
         if !allowed {
-            tracing::warn!(?origin, %peer, "refused a WebSocket from a foreign Origin");
+            tracing::warn!(?origin, %client, "refused a WebSocket from a foreign Origin");
             return (StatusCode::FORBIDDEN, "Origin not allowed\n").into_response();
         }
     }
-    let forwarded_for = header_str(header::HeaderName::from_static("x-forwarded-for"));
-    let client = state.guard.client_ip(peer.ip(), forwarded_for);
-    let presented = guard::presented_token(header_str(header::AUTHORIZATION), query.as_deref());
-    let standing = standing(&state, client, presented.as_deref());
-    let pool = match &standing {
-        Standing::Allowed(_) => &state.slots,
+    let standing = calling.standing(&state);
+    let (pool, max_message_bytes) = match &standing {
+        Standing::Allowed(_) => (&state.slots, state.max_message_bytes),
         Standing::Refused(why) => {
             tracing::warn!(%client, "refusing a client: {why}");
-            &state.refused_slots
+            (&state.refused_slots, REFUSED_MAX_MESSAGE_BYTES)
         }
     };
     let Ok(slot) = pool.clone().try_acquire_owned() else {
@@ -255,7 +245,6 @@ fn accept(
         api,
         cancel,
         tracker,
-        max_message_bytes,
         max_queue_bytes,
         ..
     } = state;
@@ -273,7 +262,7 @@ fn accept(
                 api,
                 standing,
                 cancel,
-                peer: client,
+                peer: client.key(),
                 max_queue_bytes,
                 events,
             };
@@ -283,52 +272,6 @@ fn accept(
                 crate::memory::trim_soon();
             })
         })
-}
-
-/// What a client at `client` that presented `presented` may do, or why it may not.
-fn standing(state: &AppState, client: IpAddr, presented: Option<&str>) -> Standing {
-    let remote = |access| {
-        let can_admin = access == Access::Remote && state.guard.remote_admin;
-        Standing::Allowed(Caller {
-            can_write: access == Access::Remote,
-            can_admin,
-            add_budget: Some(AddBudget {
-                limiter: state.adds.clone(),
-                client,
-            }),
-        })
-    };
-    if is_loopback(client) {
-        return Standing::Allowed(Caller::LOCAL);
-    }
-    if let Some(left) = state.lockout.remaining(client) {
-        return Standing::Refused(format!(
-            "too many wrong tokens from {client}: locked out for {} more seconds",
-            left.as_secs().max(1)
-        ));
-    }
-    match state.guard.check_token(presented) {
-        Presented::Full => {
-            state.lockout.succeed(client);
-            remote(Access::Remote)
-        }
-        Presented::ReadOnly => {
-            state.lockout.succeed(client);
-            remote(Access::ReadOnly)
-        }
-        Presented::Wrong => Standing::Refused(match state.lockout.fail(client) {
-            Some(lockout) => format!(
-                "wrong token; too many wrong tokens from {client}: locked out for {} seconds",
-                lockout.as_secs()
-            ),
-            None => "wrong token".to_owned(),
-        }),
-        Presented::Nothing => Standing::Refused(
-            "clients from other machines must present the API token (Authorization: Bearer \
-             TOKEN, or ?token=TOKEN in the URL)"
-                .to_owned(),
-        ),
-    }
 }
 
 #[cfg(test)]
