@@ -5,11 +5,18 @@
 //! and a negative or overflowing length cannot be told from a real one. This reader keeps every
 //! integer exact (or refuses it), bounds nesting, and borrows strings from the input, so checking
 //! a torrent costs one pass and no copies of its payload.
+//!
+//! The tree is bounded before it is built: a first pass counts the values (without allocating)
+//! and refuses more than [`MAX_VALUES`]. A 32 MiB info dictionary from a peer can hold ten
+//! million tiny values, and as a tree that was 0.5-0.8 GB.
 
 use std::fmt;
 
 /// Deepest nesting accepted. A torrent needs about 5 (dict, info, files, file, path).
 const MAX_DEPTH: usize = 64;
+/// Most values (keys included) accepted in one document. A torrent of the largest accepted
+/// size (100,000 files, see `validate.rs`) with three-level paths has about 900,000.
+pub const MAX_VALUES: usize = 1_500_000;
 /// Longest integer accepted, in digits: enough for any i64, and refuses absurd ones early.
 const MAX_INT_DIGITS: usize = 20;
 
@@ -52,8 +59,61 @@ impl fmt::Display for Error {
 /// Parses one value from the start of `input`. Bytes after it are ignored (some .torrent files
 /// carry trailing padding), as librqbit does.
 pub fn parse(input: &[u8]) -> Result<Value<'_>, Error> {
+    count_values(input, MAX_VALUES)?;
     let mut reader = Reader { input, pos: 0 };
     reader.value(0)
+}
+
+/// Counts the values of the first document in `input` (keys included) without building
+/// anything, and refuses more than `limit`. Malformed input is left for the parser to describe,
+/// except what this pass cannot step over.
+fn count_values(input: &[u8], limit: usize) -> Result<usize, Error> {
+    let fail = |offset, reason| Err(Error { offset, reason });
+    let mut pos = 0;
+    let mut open = 0usize;
+    let mut count = 0usize;
+    loop {
+        match input.get(pos) {
+            None => return Ok(count),
+            Some(b'e') if open > 0 => {
+                open -= 1;
+                pos += 1;
+                if open == 0 {
+                    return Ok(count);
+                }
+                continue;
+            }
+            Some(b'l' | b'd') => {
+                open += 1;
+                pos += 1;
+            }
+            Some(b'i') => match input[pos..].iter().position(|b| *b == b'e') {
+                Some(len) => pos += len + 1,
+                None => return Ok(count),
+            },
+            Some(b'0'..=b'9') => {
+                let Some(colon) = input[pos..].iter().position(|b| *b == b':') else {
+                    return Ok(count);
+                };
+                let digits = &input[pos..pos + colon];
+                let len = std::str::from_utf8(digits)
+                    .ok()
+                    .and_then(|d| d.parse::<usize>().ok());
+                match len.and_then(|len| (pos + colon + 1).checked_add(len)) {
+                    Some(end) if end <= input.len() => pos = end,
+                    _ => return Ok(count),
+                }
+            }
+            Some(_) => return Ok(count),
+        }
+        count += 1;
+        if count > limit {
+            return fail(pos, "too many values");
+        }
+        if open == 0 {
+            return Ok(count);
+        }
+    }
 }
 
 struct Reader<'a> {
@@ -198,6 +258,22 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn values_are_counted_before_anything_is_built() {
+        assert_eq!(count_values(b"d1:ai-5e1:bl3:xyzi4ee", 100), Ok(7));
+        assert_eq!(count_values(b"i5e", 100), Ok(1));
+        assert_eq!(count_values(b"le", 100), Ok(1));
+        let many = [b"l".to_vec(), b"i0e".repeat(MAX_VALUES), b"e".to_vec()].concat();
+        assert_eq!(parse(&many).unwrap_err().reason, "too many values");
+        let fits = [b"l".to_vec(), b"i0e".repeat(MAX_VALUES - 1), b"e".to_vec()].concat();
+        assert!(parse(&fits).is_ok());
+        // Malformed input is still described by the parser.
+        assert_eq!(
+            parse(b"l5:abc").unwrap_err().reason,
+            "string runs past the end of the data"
+        );
     }
 
     #[test]

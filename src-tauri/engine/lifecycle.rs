@@ -20,10 +20,12 @@ use librqbit::{
     AddTorrent, AddTorrentOptions, AddTorrentResponse, ManagedTorrent, ManagedTorrentState,
 };
 
+use super::existing::{self, Kept};
 use super::placement::Layout;
-use super::sidecar::PendingMagnet;
+use super::sidecar::{PendingMagnet, StoredTorrent};
 use super::task::{Origin, Phase, Task};
 use super::{find, parse_torrent, source, Engine, EngineError, Source, SourceKind};
+use crate::durable;
 use crate::protocol::Event;
 
 /// Pauses between attempts to fetch a magnet's metadata from its `x.pe` peers.
@@ -62,15 +64,96 @@ impl Engine {
             }
         }
         let id = source.id.clone();
-        let must_save = self.add_now(source, paused)?;
+        let torrent = match &source.kind {
+            SourceKind::Torrent { bytes, layout, .. } => Some((
+                self.survey_files(&id, bytes.clone(), layout.clone())
+                    .await?,
+                bytes.clone(),
+            )),
+            SourceKind::Magnet { .. } => None,
+        };
+        let mut must_save = self.add_now(source, paused)?;
         if paused {
             // `task.created` implies state 0: the 0→4 transition follows before the answer.
             self.observe_task(&id);
+        }
+        if let Some((kept, bytes)) = torrent {
+            must_save = self.store_torrent(&id, bytes, kept, paused).await;
         }
         if let Some(version) = must_save {
             self.inner.sidecar.saved(version).await;
         }
         Ok(())
+    }
+
+    /// Checks the files already where the torrent's go (see `existing.rs`), unless this task's
+    /// were checked before; returns the empty ones it must keep. Refuses a torrent whose file
+    /// would land on another task's before reading anything.
+    async fn survey_files(
+        &self,
+        id: &str,
+        bytes: Vec<u8>,
+        layout: Layout,
+    ) -> Result<Option<Kept>, EngineError> {
+        if self.inner.sidecar.surveyed(id).is_some() {
+            return Ok(None);
+        }
+        let files: Vec<PathBuf> = layout
+            .files
+            .iter()
+            .map(|f| self.inner.config.download_dir.join(f))
+            .collect();
+        if let Some(collision) = self.owners().collision(id, &files) {
+            return Err(EngineError::InvalidInput(collision.message()));
+        }
+        let dir = self.inner.config.download_dir.clone();
+        tokio::task::spawn_blocking(move || existing::survey(&dir, &bytes, &layout))
+            .await
+            .map_err(|e| EngineError::Internal(format!("checking files in the way failed: {e}")))?
+            .map(Some)
+            .map_err(EngineError::InvalidInput)
+    }
+
+    /// Puts an answered .torrent add on disk before it is answered: its bytes in
+    /// `torrents/<id>.torrent` (written and fsynced), and the task in the sidecar. librqbit
+    /// persists it only later, without fsync. Returns the sidecar version to wait for.
+    async fn store_torrent(
+        &self,
+        id: &str,
+        bytes: Vec<u8>,
+        kept: Option<Kept>,
+        paused: bool,
+    ) -> Option<u64> {
+        let path = self.stored_torrent_path(id);
+        let write_path = path.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            durable::write_atomically(&write_path, &bytes, durable::Access::Shared)
+        })
+        .await;
+        if !matches!(written, Ok(Ok(()))) {
+            tracing::error!(task = %id, path = %path.display(), "cannot store the torrent: {written:?}");
+        }
+        // Recorded under the task table's lock: a removal that overtook this add has taken the
+        // task out of the table, and must not find it remembered afterwards.
+        let tasks = self.tasks();
+        if !tasks.contains(id) {
+            drop(tasks);
+            let _ = std::fs::remove_file(&path);
+            return None;
+        }
+        if let Some(kept) = kept {
+            self.inner.sidecar.set_surveyed(id, kept);
+        }
+        Some(self.inner.sidecar.set_torrent(id, StoredTorrent { paused }))
+    }
+
+    /// Where an added .torrent is kept by Magnetar itself.
+    pub(super) fn stored_torrent_path(&self, id: &str) -> PathBuf {
+        self.inner
+            .config
+            .state_dir
+            .join("torrents")
+            .join(format!("{id}.torrent"))
     }
 
     /// The synchronous part of [`Engine::add`]; returns the sidecar version to wait for, if
@@ -186,6 +269,7 @@ impl Engine {
                 }
             }
         }
+        self.inner.sidecar.set_torrent_paused(id, true);
         // Publish the transition now, before answering: a quick pause-resume must not slip
         // between two looks of the watcher.
         self.observe_task(id);
@@ -239,6 +323,7 @@ impl Engine {
                     .map_err(|e| EngineError::InvalidState(format!("cannot resume: {e:#}")))?;
             }
         }
+        self.inner.sidecar.set_torrent_paused(id, false);
         // Publish the transition now, before answering: a quick pause-resume must not slip
         // between two looks of the watcher.
         self.observe_task(id);
@@ -279,7 +364,10 @@ impl Engine {
         if let Phase::Adding(abort) = &task.phase {
             abort.abort();
         }
+        // Files that were in the task's way, empty, before it came: never deleted.
+        let kept = self.inner.sidecar.surveyed(&task.id).unwrap_or_default();
         self.inner.sidecar.forget(&task.id);
+        let _ = std::fs::remove_file(self.stored_torrent_path(&task.id));
         let mut result = Ok(());
         if let Some(info_hash) = parse_id(&task.id) {
             if self
@@ -288,12 +376,20 @@ impl Engine {
                 .get(TorrentIdOrHash::Hash(info_hash))
                 .is_some()
             {
+                // librqbit deletes every file of the torrent; with files to keep, Magnetar
+                // deletes the others itself.
+                let librqbit_deletes = delete_files && kept.is_empty();
                 result = self
                     .inner
                     .session
-                    .delete(TorrentIdOrHash::Hash(info_hash), delete_files)
+                    .delete(TorrentIdOrHash::Hash(info_hash), librqbit_deletes)
                     .await
                     .map_err(|e| EngineError::Internal(format!("task removed, but: {e:#}")));
+                if delete_files && !kept.is_empty() {
+                    if let Some(layout) = &task.layout {
+                        self.delete_files_except(layout, &kept);
+                    }
+                }
             }
         }
         self.owners().release(&task.id);
@@ -301,6 +397,26 @@ impl Engine {
             task_id: task.id.clone(),
         });
         (task.id, result)
+    }
+
+    /// Deletes a removed task's files except `kept`, then the folders that are left empty
+    /// (the torrent's own folder included, never the download folder).
+    fn delete_files_except(&self, layout: &Layout, kept: &[PathBuf]) {
+        let root = &self.inner.config.download_dir;
+        for file in layout.files.iter().filter(|f| !kept.contains(f)) {
+            let path = root.join(file);
+            if let Err(e) = std::fs::remove_file(&path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %path.display(), "cannot delete: {e}");
+                }
+            }
+            for folder in file.ancestors().skip(1) {
+                if folder.as_os_str().is_empty() || std::fs::remove_dir(root.join(folder)).is_err()
+                {
+                    break;
+                }
+            }
+        }
     }
 
     fn remember_pending(&self, task: &Task, paused: bool) {
@@ -366,6 +482,18 @@ impl Engine {
                     );
                 }
                 self.accept_metadata(id, &torrent)?;
+                if let SourceKind::Torrent { layout, .. } = &torrent.kind {
+                    if let Some(kept) = self
+                        .survey_files_claimed(id, bytes.clone(), layout.clone())
+                        .await?
+                    {
+                        self.inner.sidecar.set_surveyed(id, kept);
+                    }
+                }
+                // From here on the magnet is remembered as its torrent: librqbit drops the
+                // pending magnet's place in its session without fsync.
+                let paused = self.with_task(id, |t| t.pause_pending).unwrap_or(false);
+                self.store_torrent(id, bytes.clone(), None, paused).await;
                 let mut all = peers;
                 for peer in seen {
                     if !all.contains(&peer) {
@@ -393,6 +521,23 @@ impl Engine {
             .session
             .add_torrent(AddTorrent::from_bytes(bytes), Some(opts))
             .await
+    }
+
+    /// [`Engine::survey_files`] for a magnet whose metadata just arrived: its paths are
+    /// claimed already, so only the files on disk are looked at.
+    async fn survey_files_claimed(
+        &self,
+        id: &str,
+        bytes: Vec<u8>,
+        layout: Layout,
+    ) -> anyhow::Result<Option<Kept>> {
+        if self.inner.sidecar.surveyed(id).is_some() {
+            return Ok(None);
+        }
+        let dir = self.inner.config.download_dir.clone();
+        let surveyed =
+            tokio::task::spawn_blocking(move || existing::survey(&dir, &bytes, &layout)).await?;
+        surveyed.map(Some).map_err(|why| anyhow::anyhow!(why))
     }
 
     /// Fetches a magnet's metadata without adding it (librqbit's `list_only`): the torrent's

@@ -9,6 +9,7 @@
 mod bencode;
 mod choices;
 mod error;
+mod existing;
 mod lifecycle;
 mod placement;
 mod restore;

@@ -13,7 +13,7 @@ use librqbit::{
 };
 
 use super::task::{Origin, Phase};
-use super::{parse_magnet, parse_torrent, Engine, EngineConfig};
+use super::{parse_magnet, parse_torrent, Engine, EngineConfig, SourceKind};
 
 impl Engine {
     /// Builds tasks for what librqbit restored from its session file, then re-adds pending magnets.
@@ -76,6 +76,56 @@ impl Engine {
                 Phase::Adding(self.spawn_add(id.clone(), origin.clone()))
             };
             let mut task = self.new_task(id, source.name, origin, phase);
+            task.state = task.current_state();
+            tasks.push(task);
+        }
+        drop(tasks);
+        self.restore_stored_torrents();
+    }
+
+    /// Adds again every answered .torrent add that librqbit's session lost (it persists adds
+    /// later than they are answered, and without fsync: a kill -9 loses the newest), from the
+    /// copy Magnetar stored before answering, paused or not as the user last wanted.
+    fn restore_stored_torrents(&self) {
+        let mut tasks = self.tasks();
+        for (id, stored) in self.inner.sidecar.torrents() {
+            if tasks.contains(&id) {
+                continue;
+            }
+            let source = std::fs::read(self.stored_torrent_path(&id))
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| parse_torrent(bytes).map_err(|e| e.to_string()));
+            let source = match source {
+                Ok(source) if source.id == id => source,
+                Ok(_) | Err(_) => {
+                    tracing::warn!(task = %id, "a stored torrent cannot be read back: {source:?}");
+                    self.inner.sidecar.forget(&id);
+                    continue;
+                }
+            };
+            let SourceKind::Torrent { bytes, layout, .. } = &source.kind else {
+                continue;
+            };
+            tracing::info!(task = %id, "adding again a task that librqbit's session lost");
+            let files: Vec<PathBuf> = layout
+                .files
+                .iter()
+                .map(|f| self.inner.config.download_dir.join(f))
+                .collect();
+            {
+                let mut owners = self.owners();
+                if let Some(collision) = owners.collision(&id, &files) {
+                    tracing::warn!(task = %id, "restored task shares a path: {}", collision.message());
+                }
+                owners.claim(&id, files);
+            }
+            let origin = Origin::Torrent {
+                bytes: Arc::new(bytes.clone()),
+            };
+            let phase = Phase::Adding(self.spawn_add(id.clone(), origin.clone()));
+            let mut task = self.new_task(id, source.name.clone(), origin, phase);
+            task.fill_metadata(&source);
+            task.pause_pending = stored.paused;
             task.state = task.current_state();
             tasks.push(task);
         }
