@@ -4,12 +4,14 @@
 
 mod client;
 pub(crate) mod output;
+mod token;
 
 use std::io::BufRead;
 use std::process::ExitCode;
 
 use base64::Engine as _;
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::http::Uri;
 
 use client::{Client, Failure};
 
@@ -18,9 +20,13 @@ pub struct RemoteArgs {
     /// The server's WebSocket URL
     #[arg(long, env = "MAGNETAR_URL", default_value = "ws://127.0.0.1:7345/ws")]
     url: String,
-    /// API token (else MAGNETAR_TOKEN, else the token file in the data dir)
+    /// API token (else MAGNETAR_TOKEN, else, for a loopback URL only, the token file in the data
+    /// dir)
     #[arg(long, env = "MAGNETAR_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Send the token to another host over plain ws:// (anyone on the way can read it)
+    #[arg(long)]
+    insecure: bool,
     /// For wss:// with a self-signed certificate: its SHA-256 fingerprint, to pin
     #[arg(long, value_name = "HEX")]
     fingerprint: Option<String>,
@@ -80,6 +86,10 @@ pub async fn run(args: RemoteArgs) -> ExitCode {
             eprintln!("magnetar remote: error {code}: {message}");
             ExitCode::from(1)
         }
+        Err(Failure::Usage(message)) => {
+            eprintln!("magnetar remote: {message}");
+            ExitCode::from(2)
+        }
         Err(Failure::Connect(message)) => {
             eprintln!("magnetar remote: {message}");
             ExitCode::from(3)
@@ -87,16 +97,24 @@ pub async fn run(args: RemoteArgs) -> ExitCode {
     }
 }
 
-fn token(args: &RemoteArgs) -> Option<String> {
-    args.token.clone().or_else(|| {
-        let paths = crate::config::Paths::resolve(None).ok()?;
-        let saved = std::fs::read_to_string(paths.token_file()).ok()?;
-        Some(saved.trim().to_owned()).filter(|t| !t.is_empty())
-    })
+/// The token to send to `args.url`, if any (see [`token::choose`]).
+fn token(args: &RemoteArgs) -> Result<Option<String>, Failure> {
+    let uri: Uri = args
+        .url
+        .parse()
+        .map_err(|e| Failure::Connect(format!("bad URL {:?}: {e}", args.url)))?;
+    token::choose(&uri, args.token.clone(), args.insecure, saved_token).map_err(Failure::Usage)
+}
+
+/// This machine's token file, from the local data folder.
+fn saved_token() -> Option<String> {
+    let paths = crate::config::Paths::resolve(None).ok()?;
+    let saved = std::fs::read_to_string(paths.token_file()).ok()?;
+    Some(saved.trim().to_owned()).filter(|t| !t.is_empty())
 }
 
 async fn execute(args: RemoteArgs) -> Result<(), Failure> {
-    let token = token(&args);
+    let token = token(&args)?;
     let mut client =
         Client::connect(&args.url, token.as_deref(), args.fingerprint.as_deref()).await?;
     // The first answer tells a refused client (-6) at once.
