@@ -5,16 +5,24 @@
 //! goes only to loopback; a token the user gives crosses plain `ws://` to another host only with
 //! `--insecure`. A fake server on 127.0.0.1 first shows that the CLI does read that token file,
 //! so that its absence elsewhere means something.
+//!
+//! Server strings are shown, not obeyed: a torrent named with terminal escapes (OSC 52 writes
+//! the clipboard, CSI 2J clears the screen), bidi overrides and C1 controls in its file names,
+//! creator and comment, added to a real server: every command prints no raw control byte.
 
 mod support;
 
 use std::process::Output;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use support::netns::RemoteHost;
+use support::torrent::{TestTorrent, TorrentSpec};
+use support::TestServer;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -169,4 +177,172 @@ async fn tokens_stay_home() {
         "{request:?}"
     );
     assert!(!request.iter().any(|line| line.contains(SAVED)));
+}
+
+const EVIL_NAME: &str = "\x1b]52;c;SGVsbG8=\x07evil\x1b[2J\u{202e}gpj.exe\x7f";
+const EVIL_FILE: &str = "a\x1b[31m\u{9b}2J.bin";
+const EVIL_COMMENT: &str = "line one\nline two\x1b]0;title\x07";
+const EVIL_CREATOR: &str = "maker\u{2066}\u{85}\r";
+
+/// No byte below 0x20 but newline and tab, no DEL, no C1 and no bidi override or isolate.
+fn assert_clean(what: &str, bytes: &[u8]) {
+    if let Some(b) = bytes
+        .iter()
+        .find(|&&b| (b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7f)
+    {
+        panic!(
+            "{what} printed the raw byte {b:#04x}: {:?}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let bad = |c: char| matches!(c, '\u{80}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    assert!(!text.chars().any(bad), "{what} printed {text:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_strings_are_printed_escaped() {
+    let torrent = TestTorrent::build(TorrentSpec {
+        name: EVIL_NAME,
+        files: vec![(EVIL_FILE, 1000), ("b\u{202e}nib.exe", 2000)],
+        single: false,
+        comment: Some(EVIL_COMMENT),
+        created_by: Some(EVIL_CREATOR),
+        seed: 71,
+        ..Default::default()
+    });
+    let server = TestServer::start().await;
+    let url = server.url.clone();
+    let home = tempfile::tempdir().unwrap();
+    let xdg = home.path();
+
+    // watch, started first and seen to print an event, then sees the torrent arrive.
+    let mut watch = tokio::process::Command::new(env!("CARGO_BIN_EXE_magnetar"))
+        .args(["remote", "--url", &url, "watch"])
+        .env("XDG_DATA_HOME", xdg)
+        .env_remove("MAGNETAR_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("watch starts");
+    let mut watched = lines_of(watch.stdout.take().unwrap());
+    let mut client = server.client().await;
+    let mut ready = false;
+    for round in 1..=60u32 {
+        client.add_magnet(&format!("{round:040x}")).await;
+        if next_line_within(&mut watched, Duration::from_secs(1))
+            .await
+            .is_some_and(|line| String::from_utf8_lossy(&line).contains("task.created"))
+        {
+            eprintln!("watch printed its first event in round {round}");
+            ready = true;
+            break;
+        }
+    }
+    assert!(ready, "watch printed no event");
+    client.add_torrent(&torrent).await;
+    let mut raw = Vec::new();
+    loop {
+        let line = next_line_within(&mut watched, support::PATIENCE)
+            .await
+            .expect("watch prints the new task");
+        raw.extend_from_slice(&line);
+        let text = String::from_utf8_lossy(&line);
+        if text.contains(&torrent.info_hash[..8]) && text.contains("task.created") {
+            break;
+        }
+    }
+    assert_clean("watch", &raw);
+    assert!(
+        String::from_utf8_lossy(&raw).contains(r"\x1b]52;c;SGVsbG8=\x07evil\x1b[2J"),
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+    drop(watch);
+
+    // The tables and lines for people: everything shown, escaped.
+    let id = torrent.info_hash.as_str();
+    let shown = |output: &Output| String::from_utf8_lossy(&output.stdout).into_owned();
+    for args in [
+        vec!["list"],
+        vec!["status", id],
+        vec!["metadata", id],
+        vec!["pause", id],
+    ] {
+        let mut full = vec!["--url", &url];
+        full.extend_from_slice(&args);
+        let output = remote(xdg, None, &full).await;
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        assert_clean(&format!("{args:?}"), &output.stdout);
+        assert_clean(&format!("{args:?} (stderr)"), &output.stderr);
+        if args[0] != "pause" {
+            let text = shown(&output);
+            assert!(
+                text.contains(r"\x1b]52;c;SGVsbG8=\x07evil\x1b[2J\u{202e}gpj.exe\x7f"),
+                "{args:?}: {text}"
+            );
+        }
+    }
+    let status = shown(&remote(xdg, None, &["--url", &url, "status", id]).await);
+    assert!(status.contains(r"a\x1b[31m\u{9b}2J.bin"), "{status}");
+    let metadata = shown(&remote(xdg, None, &["--url", &url, "metadata", id]).await);
+    assert!(
+        metadata.contains(r"line one\x0aline two\x1b]0;title\x07"),
+        "{metadata}"
+    );
+    assert!(metadata.contains(r"maker\u{2066}\u{85}\x0d"), "{metadata}");
+
+    // --json: the same strings once parsed, and no raw control in the text either.
+    for args in [vec!["list"], vec!["status", id], vec!["metadata", id]] {
+        let mut full = vec!["--url", &url, "--json"];
+        full.extend_from_slice(&args);
+        let output = remote(xdg, None, &full).await;
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        assert_clean(&format!("--json {args:?}"), &output.stdout);
+        let value: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        if args[0] == "metadata" {
+            assert_eq!(value["name"], EVIL_NAME);
+            assert_eq!(value["comment"], EVIL_COMMENT);
+            assert_eq!(value["creator"], EVIL_CREATOR);
+            assert_eq!(value["files"][0]["path"], EVIL_FILE);
+        }
+        if args[0] == "list" {
+            let row = value
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["id"] == id)
+                .cloned()
+                .unwrap();
+            assert_eq!(row["name"], EVIL_NAME);
+        }
+    }
+}
+
+/// A child's output, line by line (raw bytes, each with its newline), as it comes.
+fn lines_of(stdout: tokio::process::ChildStdout) -> mpsc::UnboundedReceiver<Vec<u8>> {
+    use tokio::io::AsyncBufReadExt;
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut reader = tokio::io::BufReader::new(stdout);
+        loop {
+            let mut line = Vec::new();
+            match reader.read_until(b'\n', &mut line).await {
+                Ok(n) if n > 0 && tx.send(line).is_ok() => continue,
+                _ => return,
+            }
+        }
+    });
+    rx
+}
+
+/// The next line within `patience`, or None (also when the output has ended).
+async fn next_line_within(
+    lines: &mut mpsc::UnboundedReceiver<Vec<u8>>,
+    patience: Duration,
+) -> Option<Vec<u8>> {
+    tokio::time::timeout(patience, lines.recv())
+        .await
+        .ok()
+        .flatten()
 }
