@@ -21,6 +21,8 @@ const DEADLINE: Duration = Duration::from_secs(15);
 pub enum Failure {
     /// 1: the API answered with an error.
     Api(i64, String),
+    /// 2: the command line asks for something unsafe or impossible.
+    Usage(String),
     /// 3: cannot connect, or not authorized.
     Connect(String),
 }

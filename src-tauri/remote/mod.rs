@@ -4,12 +4,14 @@
 
 mod client;
 pub(crate) mod output;
+mod token;
 
 use std::io::BufRead;
 use std::process::ExitCode;
 
 use base64::Engine as _;
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::http::Uri;
 
 use client::{Client, Failure};
 
@@ -18,9 +20,13 @@ pub struct RemoteArgs {
     /// The server's WebSocket URL
     #[arg(long, env = "MAGNETAR_URL", default_value = "ws://127.0.0.1:7345/ws")]
     url: String,
-    /// API token (else MAGNETAR_TOKEN, else the token file in the data dir)
+    /// API token (else MAGNETAR_TOKEN, else, for a loopback URL only, the token file in the data
+    /// dir)
     #[arg(long, env = "MAGNETAR_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Send the token to another host over plain ws:// (anyone on the way can read it)
+    #[arg(long)]
+    insecure: bool,
     /// For wss:// with a self-signed certificate: its SHA-256 fingerprint, to pin
     #[arg(long, value_name = "HEX")]
     fingerprint: Option<String>,
@@ -77,36 +83,46 @@ pub async fn run(args: RemoteArgs) -> ExitCode {
     match execute(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Api(code, message)) => {
-            eprintln!("magnetar remote: error {code}: {message}");
+            eprintln!(
+                "magnetar remote: error {code}: {}",
+                output::printable(&message)
+            );
             ExitCode::from(1)
         }
-        Err(Failure::Connect(message)) => {
+        Err(Failure::Usage(message)) => {
             eprintln!("magnetar remote: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Connect(message)) => {
+            eprintln!("magnetar remote: {}", output::printable(&message));
             ExitCode::from(3)
         }
     }
 }
 
-fn token(args: &RemoteArgs) -> Option<String> {
-    args.token.clone().or_else(|| {
-        let paths = crate::config::Paths::resolve(None).ok()?;
-        let saved = std::fs::read_to_string(paths.token_file()).ok()?;
-        Some(saved.trim().to_owned()).filter(|t| !t.is_empty())
-    })
+/// The token to send to `args.url`, if any (see [`token::choose`]).
+fn token(args: &RemoteArgs) -> Result<Option<String>, Failure> {
+    let uri: Uri = args
+        .url
+        .parse()
+        .map_err(|e| Failure::Connect(format!("bad URL {:?}: {e}", args.url)))?;
+    token::choose(&uri, args.token.clone(), args.insecure, saved_token).map_err(Failure::Usage)
+}
+
+/// This machine's token file, from the local data folder.
+fn saved_token() -> Option<String> {
+    let paths = crate::config::Paths::resolve(None).ok()?;
+    let saved = std::fs::read_to_string(paths.token_file()).ok()?;
+    Some(saved.trim().to_owned()).filter(|t| !t.is_empty())
 }
 
 async fn execute(args: RemoteArgs) -> Result<(), Failure> {
-    let token = token(&args);
+    let token = token(&args)?;
     let mut client =
         Client::connect(&args.url, token.as_deref(), args.fingerprint.as_deref()).await?;
     // The first answer tells a refused client (-6) at once.
     let json_out = args.json;
-    let print = |value: &Value| {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(value).unwrap_or_default()
-        )
-    };
+    let print = |value: &Value| println!("{}", output::json(value));
     match args.command {
         RemoteCommand::List => {
             let list = client.call("task.list", Value::Null).await?;
@@ -158,7 +174,8 @@ async fn execute(args: RemoteArgs) -> Result<(), Failure> {
                     )
                     .await?;
                 if !json_out {
-                    println!("removed {id}{}", if delete { " and its data" } else { "" });
+                    let data = if delete { " and its data" } else { "" };
+                    println!("removed {}{data}", output::printable(&id));
                 }
             }
         }
@@ -229,7 +246,8 @@ async fn add(client: &mut Client, items: Vec<String>, json_out: bool) -> Result<
                     json!({"type": "torrent", "uri": base64::engine::general_purpose::STANDARD.encode(bytes)})
                 }
                 Err(e) => {
-                    eprintln!("magnetar remote: cannot read {source}: {e}");
+                    let line = format!("cannot read {source}: {e}");
+                    eprintln!("magnetar remote: {}", output::printable(&line));
                     failed = Some(Failure::Api(-2, format!("cannot read {source}")));
                     continue;
                 }
@@ -238,10 +256,11 @@ async fn add(client: &mut Client, items: Vec<String>, json_out: bool) -> Result<
             json!({"type": "magnet", "uri": source})
         };
         match client.call("task.add", params).await {
-            Ok(_) if json_out => println!("{}", json!({"added": source})),
-            Ok(_) => println!("added {source}"),
+            Ok(_) if json_out => println!("{}", output::json_line(&json!({"added": source}))),
+            Ok(_) => println!("added {}", output::printable(&source)),
             Err(Failure::Api(code, message)) => {
-                eprintln!("magnetar remote: {source}: error {code}: {message}");
+                let line = format!("{source}: error {code}: {message}");
+                eprintln!("magnetar remote: {}", output::printable(&line));
                 failed = Some(Failure::Api(code, message));
             }
             Err(other) => return Err(other),
@@ -277,11 +296,11 @@ async fn each(
     for id in &ids {
         client.call(method, json!({"task_id": id})).await?;
         if !json_out {
-            println!("{verb}d {id}");
+            println!("{verb}d {}", output::printable(id));
         }
     }
     if json_out {
-        println!("{}", json!({ verb: ids }));
+        println!("{}", output::json_line(&json!({ verb: ids })));
     }
     Ok(())
 }
@@ -292,7 +311,8 @@ async fn show_status(client: &mut Client, id: &str, status: &Value) -> Result<()
         .await?;
     let pieces = status["pieces"].as_array().map_or(&[][..], Vec::as_slice);
     let held = pieces.iter().filter(|p| **p == true).count();
-    println!("{} ({id})", metadata["name"].as_str().unwrap_or(""));
+    let title = format!("{} ({id})", metadata["name"].as_str().unwrap_or(""));
+    println!("{}", output::printable(&title));
     println!("pieces: {held} of {}", pieces.len());
     let files = metadata["files"].as_array().map_or(&[][..], Vec::as_slice);
     let rows: Vec<Vec<String>> = files
@@ -341,11 +361,11 @@ async fn show_status(client: &mut Client, id: &str, status: &Value) -> Result<()
 }
 
 fn show_metadata(metadata: &Value) {
-    println!("name:    {}", metadata["name"].as_str().unwrap_or(""));
-    println!("id:      {}", metadata["id"].as_str().unwrap_or(""));
-    println!("creator: {}", metadata["creator"].as_str().unwrap_or(""));
-    println!("comment: {}", metadata["comment"].as_str().unwrap_or(""));
-    println!("ready:   {}", metadata["ready"]);
+    println!("name:    {}", output::text(&metadata["name"]));
+    println!("id:      {}", output::text(&metadata["id"]));
+    println!("creator: {}", output::text(&metadata["creator"]));
+    println!("comment: {}", output::text(&metadata["comment"]));
+    println!("ready:   {}", output::text(&metadata["ready"]));
     let files = metadata["files"].as_array().map_or(&[][..], Vec::as_slice);
     let rows: Vec<Vec<String>> = files
         .iter()
@@ -360,11 +380,11 @@ fn show_metadata(metadata: &Value) {
 }
 
 fn show_info(info: &Value) {
-    let text = |key: &str| info[key].as_str().unwrap_or("").to_owned();
+    let text = |key: &str| output::text(&info[key]);
     let limit = |key: &str| info[key].as_u64().map_or("unlimited".into(), output::speed);
     println!("version:        {}", text("version"));
     println!("download dir:   {}", text("download_dir"));
-    println!("tasks:          {}", info["tasks"]);
+    println!("tasks:          {}", text("tasks"));
     println!(
         "down / up:      {} / {}",
         output::speed(output::num(info, "dl_speed")),
@@ -383,8 +403,8 @@ fn show_info(info: &Value) {
         limit("download_bps"),
         limit("upload_bps")
     );
-    println!("dht:            {}", info["dht"]);
-    println!("uptime:         {} s", info["uptime_seconds"]);
+    println!("dht:            {}", text("dht"));
+    println!("uptime:         {} s", text("uptime_seconds"));
 }
 
 /// Prints events until Ctrl-C (exit 0) or the connection ends (exit 3).
@@ -397,7 +417,7 @@ async fn watch(client: &mut Client, json_out: bool) -> Result<(), Failure> {
             event = client.next() => event?,
         };
         if json_out {
-            println!("{event}");
+            println!("{}", output::json_line(&event));
             continue;
         }
         let data = &event["data"];
@@ -433,7 +453,7 @@ async fn watch(client: &mut Client, json_out: bool) -> Result<(), Failure> {
             ),
             other => other.to_owned(),
         };
-        println!("{line}");
+        println!("{}", output::printable(&line));
         use std::io::Write;
         let _ = std::io::stdout().flush();
     }

@@ -1,4 +1,13 @@
 //! What `magnetar remote` prints for people: aligned tables with human sizes and speeds.
+//!
+//! Every string from the server (names, paths, comments, peers, error messages) is written by
+//! someone else: a torrent's author chooses its name. On a terminal, control characters in it
+//! are commands (OSC 52 writes the clipboard, CSI clears the screen or hides text) and bidi
+//! overrides reorder what is shown. So whatever the server says passes through [`printable`]
+//! before it is printed, and `--json` through [`json`].
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use serde_json::Value;
 
@@ -57,6 +66,70 @@ fn eta(task: &Value) -> String {
     }
 }
 
+/// Controls (C0 with ESC, DEL, C1) and the bidi overrides and isolates that reorder a line.
+fn unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every [`unsafe_char`] written out as an escape: `\x1b`, `\x0a` for a newline,
+/// `\u{9b}`, `\u{202e}`. Newlines and tabs too, so that one value stays on one line and in its
+/// column. Everything else prints as itself.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if !unsafe_char(c) {
+            out.push(c);
+        } else if c.is_ascii() {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        } else {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A value from the server as a person reads it: a string as itself, anything else as JSON (an
+/// absent value as nothing), [`printable`] either way.
+pub fn text(value: &Value) -> String {
+    match value {
+        Value::String(text) => printable(text).into_owned(),
+        Value::Null => String::new(),
+        other => printable(&other.to_string()).into_owned(),
+    }
+}
+
+/// The server's JSON, pretty-printed (the same values once parsed), with the characters serde
+/// leaves raw (DEL, C1, bidi overrides) written as `\uXXXX` escapes too. Serde escapes C0 inside
+/// strings; outside them JSON has only ASCII punctuation, spaces and (pretty) newlines, so every
+/// character escaped here sits inside a string, where `\uXXXX` is valid.
+pub fn json(value: &Value) -> String {
+    escape_json(serde_json::to_string_pretty(value).unwrap_or_default())
+}
+
+/// [`json`] on one line, for streams (`watch --json`).
+pub fn json_line(value: &Value) -> String {
+    escape_json(value.to_string())
+}
+
+fn escape_json(text: String) -> String {
+    let raw_in_json = |c: char| c > '\u{1f}' && unsafe_char(c);
+    if !text.chars().any(raw_in_json) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if raw_in_json(c) {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 pub fn num(value: &Value, key: &str) -> u64 {
     value[key].as_u64().unwrap_or(0)
 }
@@ -105,10 +178,19 @@ pub fn task_table(tasks: &[Value]) -> String {
     out
 }
 
-/// Aligned columns two spaces apart; the columns in `right` are right-aligned (numbers).
+/// Aligned columns two spaces apart; the columns in `right` are right-aligned (numbers). Every
+/// cell is made [`printable`] here, so callers put the server's strings in as they came.
 pub fn table(header: &[&str], rows: &[Vec<String>], right: &[usize]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| printable(cell).into_owned())
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             widths[i] = widths[i].max(cell.chars().count());
         }
@@ -132,8 +214,76 @@ pub fn table(header: &[&str], rows: &[Vec<String>], right: &[usize]) -> String {
         line
     };
     let mut out = line(header.to_vec());
-    for row in rows {
+    for row in &rows {
         out.push_str(&line(row.iter().map(String::as_str).collect()));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_escapes_what_a_terminal_would_obey() {
+        let osc52 = "\x1b]52;c;SGVsbG8=\x07evil\x1b[2J";
+        assert_eq!(printable(osc52), r"\x1b]52;c;SGVsbG8=\x07evil\x1b[2J");
+        assert_eq!(printable("a\nb\tc\rd\0e\x7f"), r"a\x0ab\x09c\x0dd\x00e\x7f");
+        assert_eq!(printable("csi\u{9b}2J nel\u{85}"), r"csi\u{9b}2J nel\u{85}");
+        assert_eq!(
+            printable("abc\u{202e}fdp.exe \u{2066}x\u{2069} \u{202a}"),
+            r"abc\u{202e}fdp.exe \u{2066}x\u{2069} \u{202a}"
+        );
+    }
+
+    #[test]
+    fn printable_leaves_ordinary_text_alone() {
+        for text in [
+            "",
+            "ubuntu-24.04.iso",
+            "Ünïcödé 日本語 ∞ 🎬",
+            r"a\x1b b",
+            "\u{a0}\u{200f}",
+        ] {
+            assert!(matches!(printable(text), Cow::Borrowed(_)), "{text:?}");
+        }
+        // Already escaped text is left as it is: escaping twice changes nothing.
+        let once = printable("\x1b[2J").into_owned();
+        assert_eq!(printable(&once), once);
+    }
+
+    #[test]
+    fn json_stays_the_same_json_without_raw_controls() {
+        let value = serde_json::json!({
+            "name": "\x1b]52;c;SGVsbG8=\x07evil\x1b[2J\x7f\u{9b}\u{202e}\u{2067}ok",
+            "files": [{"path": "a\nb", "size": 1}],
+        });
+        for text in [json(&value), json_line(&value)] {
+            assert!(
+                !text.chars().any(|c| c != '\n' && unsafe_char(c)),
+                "{text:?}"
+            );
+            assert!(
+                text.contains(r"\u007f") && text.contains(r"\u009b"),
+                "{text}"
+            );
+            assert!(
+                text.contains(r"\u202e") && text.contains(r"\u2067"),
+                "{text}"
+            );
+            let back: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, value);
+        }
+        assert!(!json_line(&value).contains('\n'));
+    }
+
+    #[test]
+    fn table_cells_are_printable_and_aligned() {
+        let rows = vec![
+            vec!["\x1b[2Jx".to_owned(), "1".to_owned()],
+            vec!["plain".to_owned(), "22".to_owned()],
+        ];
+        let out = table(&["NAME", "N"], &rows, &[1]);
+        assert_eq!(out, "NAME       N\n\\x1b[2Jx   1\nplain     22\n");
+    }
 }

@@ -18,6 +18,9 @@ pub struct RemoteHost {
     pub netns: String,
     link: String,
     pub server_ip: String,
+    /// This side's address on the link: not loopback, yet a listener here is in the test's
+    /// own namespace.
+    pub local_ip: String,
 }
 
 fn ip(args: &[&str]) {
@@ -41,6 +44,7 @@ impl RemoteHost {
             netns: netns.clone(),
             link: link.clone(),
             server_ip: format!("{subnet}.1"),
+            local_ip: format!("{subnet}.2"),
         };
         ip(&["netns", "add", &netns]);
         ip(&["link", "add", &link, "type", "veth", "peer", "name", &peer]);
