@@ -4,7 +4,8 @@
 //! complete, pause and resume from the context menu, skip a file, set a global download limit,
 //! remove with data, see another client's task appear, and answer the token prompt. Then 1,000
 //! tasks, measured with the Performance API (figures printed, nothing asserted about time).
-//! Screenshots go to target/ui-screenshots/, and the table's to docs/ui.png.
+//! Screenshots go to target/ui-screenshots/, and the table's to docs/ui.png. And no other site
+//! frames the UI.
 
 mod support;
 
@@ -16,6 +17,8 @@ use support::netns::RemoteServer;
 use support::peers::{LibrqbitSeeder, Tracker};
 use support::torrent::{TestTorrent, TorrentSpec};
 use support::TestServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -319,7 +322,10 @@ async fn the_page_asks_for_the_token_when_the_server_wants_one() {
     let saved = browser
         .js("return Object.keys(localStorage).filter(k => k.startsWith('magnetar.token.')).length;")
         .await;
-    assert_eq!(saved, 1, "the token is remembered for this server");
+    assert_eq!(
+        saved, 1,
+        "the token is remembered for this server, as asked"
+    );
 }
 
 /// 1,000 paused tasks: time to a rendered table, time to apply one task.updated of 50 rows, and
@@ -369,4 +375,86 @@ async fn a_thousand_tasks_measured() {
         "rows are not virtualized: {dom_rows}"
     );
     browser.screenshot("thousand").await;
+}
+
+/// A tiny HTTP server on 127.0.0.1 that answers every request with `html`; its port.
+async fn serve_html(html: String) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let html = html.clone();
+            tokio::spawn(async move {
+                let _ = read_head(&mut tcp).await;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{html}",
+                    html.len()
+                );
+                let _ = tcp.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+/// An HTTP request's head (up to the blank line), as sent.
+async fn read_head(tcp: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 64 * 1024 {
+        if tcp.read(&mut byte).await? == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    Ok(head)
+}
+
+/// A page of another origin frames the UI: Chromium must not show it (`frame-ancestors 'none'`).
+/// The outer page also frames a page of a third origin that has no such policy, to show that
+/// the check below does see a cross-origin frame that loaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_site_cannot_frame_the_ui() {
+    let server = TestServer::start().await;
+    let control =
+        serve_html("<!doctype html><title>control</title><p id=control>framed".into()).await;
+    let outer = serve_html(format!(
+        "<!doctype html><title>outer</title>
+         <iframe id=ui src='{}/' onload='window.uiLoaded = true'></iframe>
+         <iframe id=control src='http://127.0.0.1:{control}/' onload='window.controlLoaded = true'></iframe>",
+        server.http_base()
+    ))
+    .await;
+    let browser = Browser::start(1280, 720).await;
+    browser
+        .client
+        .goto(&format!("http://127.0.0.1:{outer}/"))
+        .await
+        .unwrap();
+    browser
+        .wait_until("window.uiLoaded && window.controlLoaded", PATIENCE)
+        .await;
+    // Time for a framed UI to run its scripts and connect, had it loaded.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let inside = "return [location.href, document.title, \
+                  !!document.getElementById('connection'), !!document.getElementById('control')];";
+    browser.client.enter_frame(Some(1)).await.unwrap();
+    let control_seen = browser.js(inside).await;
+    browser.client.enter_parent_frame().await.unwrap();
+    assert_eq!(
+        control_seen[3],
+        json!(true),
+        "the check cannot see a framed page: {control_seen}"
+    );
+    browser.client.enter_frame(Some(0)).await.unwrap();
+    let ui_seen = browser.js(inside).await;
+    browser.client.enter_parent_frame().await.unwrap();
+    eprintln!("the framed UI: {ui_seen}");
+    assert_eq!(
+        ui_seen[2],
+        json!(false),
+        "another site showed the UI in a frame: {ui_seen}"
+    );
+    assert_ne!(ui_seen[1], json!("Magnetar"), "{ui_seen}");
 }
