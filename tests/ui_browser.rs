@@ -4,10 +4,13 @@
 //! complete, pause and resume from the context menu, skip a file, set a global download limit,
 //! remove with data, see another client's task appear, and answer the token prompt. Then 1,000
 //! tasks, measured with the Performance API (figures printed, nothing asserted about time).
-//! Screenshots go to target/ui-screenshots/, and the table's to docs/ui.png.
+//! Screenshots go to target/ui-screenshots/, and the table's to docs/ui.png. And where tokens
+//! go: a page's token only to its own server, saved only when asked; and no other site frames
+//! the UI.
 
 mod support;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -16,6 +19,8 @@ use support::netns::RemoteServer;
 use support::peers::{LibrqbitSeeder, Tracker};
 use support::torrent::{TestTorrent, TorrentSpec};
 use support::TestServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -309,6 +314,7 @@ async fn the_page_asks_for_the_token_when_the_server_wants_one() {
         .await;
     browser.screenshot("token-prompt").await;
     browser.type_into("#token-input", token).await;
+    browser.click("#token-remember").await;
     browser.click("#token-ok").await;
     browser
         .wait_until(
@@ -319,7 +325,10 @@ async fn the_page_asks_for_the_token_when_the_server_wants_one() {
     let saved = browser
         .js("return Object.keys(localStorage).filter(k => k.startsWith('magnetar.token.')).length;")
         .await;
-    assert_eq!(saved, 1, "the token is remembered for this server");
+    assert_eq!(
+        saved, 1,
+        "the token is remembered for this server, as asked"
+    );
 }
 
 /// 1,000 paused tasks: time to a rendered table, time to apply one task.updated of 50 rows, and
@@ -369,4 +378,307 @@ async fn a_thousand_tasks_measured() {
         "rows are not virtualized: {dom_rows}"
     );
     browser.screenshot("thousand").await;
+}
+
+/// A tiny HTTP server on 127.0.0.1 that answers every request with `html`; its port.
+async fn serve_html(html: String) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let html = html.clone();
+            tokio::spawn(async move {
+                let _ = read_head(&mut tcp).await;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{html}",
+                    html.len()
+                );
+                let _ = tcp.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+/// An HTTP request's head (up to the blank line), as sent.
+async fn read_head(tcp: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 64 * 1024 {
+        if tcp.read(&mut byte).await? == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    Ok(head)
+}
+
+/// A page of another origin frames the UI: Chromium must not show it (`frame-ancestors 'none'`).
+/// The outer page also frames a page of a third origin that has no such policy, to show that
+/// the check below does see a cross-origin frame that loaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_site_cannot_frame_the_ui() {
+    let server = TestServer::start().await;
+    let control =
+        serve_html("<!doctype html><title>control</title><p id=control>framed".into()).await;
+    let outer = serve_html(format!(
+        "<!doctype html><title>outer</title>
+         <iframe id=ui src='{}/' onload='window.uiLoaded = true'></iframe>
+         <iframe id=control src='http://127.0.0.1:{control}/' onload='window.controlLoaded = true'></iframe>",
+        server.http_base()
+    ))
+    .await;
+    let browser = Browser::start(1280, 720).await;
+    browser
+        .client
+        .goto(&format!("http://127.0.0.1:{outer}/"))
+        .await
+        .unwrap();
+    browser
+        .wait_until("window.uiLoaded && window.controlLoaded", PATIENCE)
+        .await;
+    // Time for a framed UI to run its scripts and connect, had it loaded.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let inside = "return [location.href, document.title, \
+                  !!document.getElementById('connection'), !!document.getElementById('control')];";
+    browser.client.enter_frame(Some(1)).await.unwrap();
+    let control_seen = browser.js(inside).await;
+    browser.client.enter_parent_frame().await.unwrap();
+    assert_eq!(
+        control_seen[3],
+        json!(true),
+        "the check cannot see a framed page: {control_seen}"
+    );
+    browser.client.enter_frame(Some(0)).await.unwrap();
+    let ui_seen = browser.js(inside).await;
+    browser.client.enter_parent_frame().await.unwrap();
+    eprintln!("the framed UI: {ui_seen}");
+    assert_eq!(
+        ui_seen[2],
+        json!(false),
+        "another site showed the UI in a frame: {ui_seen}"
+    );
+    assert_ne!(ui_seen[1], json!("Magnetar"), "{ui_seen}");
+}
+
+/// A stand-in for a second Magnetar's address: it records the head of every request (the
+/// WebSocket upgrade's URL and headers, as the browser sent them) and passes the connection on
+/// to the real server behind it.
+struct Recorder {
+    url: String,
+    heads: Arc<Mutex<Vec<String>>>,
+}
+
+impl Recorder {
+    async fn start(behind: std::net::SocketAddr) -> Recorder {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let seen = heads.clone();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let Ok(head) = read_head(&mut tcp).await else {
+                        return;
+                    };
+                    seen.lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&head).into_owned());
+                    let Ok(mut server) = TcpStream::connect(behind).await else {
+                        return;
+                    };
+                    if server.write_all(&head).await.is_ok() {
+                        let _ = tokio::io::copy_bidirectional(&mut tcp, &mut server).await;
+                    }
+                });
+            }
+        });
+        Recorder {
+            url: format!("ws://127.0.0.1:{port}/ws"),
+            heads,
+        }
+    }
+
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+
+    /// Waits for the `n`th request head and returns it.
+    async fn nth(&self, n: usize) -> String {
+        let started = Instant::now();
+        loop {
+            if let Some(head) = self.heads().get(n - 1) {
+                return head.clone();
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "no request {n} reached {}",
+                self.url
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The page came with `?token=`: it takes it out of the address bar, saves nothing, and sends it
+/// to no other server chosen in "Connect to…". A token typed there is saved only when
+/// "Remember this token" is ticked, comes back after a reload, and "Forget this server" removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_goes_only_to_its_own_server_and_is_saved_only_when_asked() {
+    let page_token = "page-token-0123456789abcdef";
+    let typed_token = "typed-token-fedcba9876543210";
+    let server = TestServer::start().await;
+    // A second Magnetar that accepts this page's origin, behind a recorder.
+    let other_root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(other_root.path().join("data")).unwrap();
+    std::fs::write(
+        other_root.path().join("data/settings.json"),
+        json!({"allowed_origins": [server.http_base()]}).to_string(),
+    )
+    .unwrap();
+    let other = TestServer::start_with(other_root.path(), |_| {}).await;
+    let other_addr = other
+        .url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/ws")
+        .parse()
+        .unwrap();
+    let recorder = Recorder::start(other_addr).await;
+    let other_host = recorder
+        .url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/ws")
+        .to_owned();
+    let connected_to = |host: &str| {
+        format!(
+            "document.getElementById('connection').dataset.state === 'connected' && \
+             document.getElementById('connection').textContent === 'Connected to {host}'"
+        )
+    };
+    let saved_tokens = "return Object.entries(localStorage)
+        .filter(([k, v]) => k.startsWith('magnetar.token') || v.includes('-token-'));";
+
+    let browser = Browser::start(1280, 720).await;
+    browser
+        .client
+        .goto(&format!(
+            "{}/?token={page_token}&x=1#here",
+            server.http_base()
+        ))
+        .await
+        .unwrap();
+    browser.wait_until("window.magnetarReady", PATIENCE).await;
+    let own_host = server.http_base().replace("http://", "");
+    browser.wait_until(&connected_to(&own_host), PATIENCE).await;
+    let address = browser.client.current_url().await.unwrap().to_string();
+    assert!(
+        !address.contains(page_token),
+        "still in the address bar: {address}"
+    );
+    assert!(
+        address.ends_with("/?x=1#here"),
+        "other parts of the address kept: {address}"
+    );
+    assert_eq!(browser.js(saved_tokens).await, json!([]), "saved unasked");
+
+    // "Connect to…" the second server, no token typed: it must not get the page's token.
+    let connect = |url: String, token: &'static str, remember: bool| {
+        let browser = &browser;
+        async move {
+            browser.click("#connect-button").await;
+            browser
+                .wait_until("document.getElementById('connect-dialog').open", PATIENCE)
+                .await;
+            browser.type_into("#connect-url", &url).await;
+            browser.type_into("#connect-token", token).await;
+            let ticked = browser
+                .js("return document.getElementById('connect-remember')?.checked ?? false;")
+                .await;
+            assert_eq!(ticked, json!(false), "Remember is ticked by default");
+            if remember {
+                browser.click("#connect-remember").await;
+            }
+            browser.click("#connect-form button[value=ok]").await;
+        }
+    };
+    connect(recorder.url.clone(), "", false).await;
+    let head = recorder.nth(1).await;
+    browser
+        .wait_until(&connected_to(&other_host), PATIENCE)
+        .await;
+    assert!(
+        !head.contains(page_token),
+        "the other server was sent the page's token:\n{head}"
+    );
+    assert!(head.starts_with("GET /ws HTTP/1.1\r\n"), "{head}");
+
+    // A token typed for it, not remembered: sent to it, saved nowhere.
+    connect(recorder.url.clone(), typed_token, false).await;
+    let head = recorder.nth(2).await;
+    assert!(
+        head.starts_with(&format!("GET /ws?token={typed_token} ")),
+        "{head}"
+    );
+    browser
+        .wait_until(&connected_to(&other_host), PATIENCE)
+        .await;
+    assert_eq!(browser.js(saved_tokens).await, json!([]), "saved unasked");
+
+    // Remembered: saved for that server only, and sent to it again after a reload.
+    connect(recorder.url.clone(), typed_token, true).await;
+    let head = recorder.nth(3).await;
+    assert!(head.contains(typed_token), "{head}");
+    browser
+        .wait_until(&connected_to(&other_host), PATIENCE)
+        .await;
+    let expected = json!([[format!("magnetar.token.ws://{other_host}"), typed_token]]);
+    browser
+        .wait_until(
+            &format!("JSON.stringify((() => {{ {saved_tokens} }})()) === '{expected}'"),
+            PATIENCE,
+        )
+        .await;
+    browser.client.refresh().await.unwrap();
+    let head = recorder.nth(4).await;
+    assert!(
+        head.starts_with(&format!("GET /ws?token={typed_token} ")),
+        "not restored after a reload: {head}"
+    );
+    browser
+        .wait_until(&connected_to(&other_host), PATIENCE)
+        .await;
+    for head in recorder.heads() {
+        assert!(!head.contains(page_token), "{head}");
+    }
+
+    // "Forget this server": its token is gone, and so is it from the recent servers.
+    browser.click("#connect-button").await;
+    browser
+        .wait_until("document.getElementById('connect-dialog').open", PATIENCE)
+        .await;
+    browser.type_into("#connect-url", &recorder.url).await;
+    browser.click("#connect-forget").await;
+    browser
+        .wait_until(
+            "document.getElementById('connect-status').textContent.startsWith('Forgot')",
+            PATIENCE,
+        )
+        .await;
+    assert_eq!(browser.js(saved_tokens).await, json!([]), "not forgotten");
+    let recent = browser
+        .js("return [...document.querySelectorAll('#recent-servers button')].map(b => b.textContent);")
+        .await;
+    assert!(
+        !recent.to_string().contains(&other_host),
+        "still a recent server: {recent}"
+    );
+    browser.screenshot("connect-forget").await;
+    browser.click("#connect-form button[value=cancel]").await;
+    // A reload now comes back to the page's own server, with no token for anyone.
+    browser.client.refresh().await.unwrap();
+    browser.wait_until(&connected_to(&own_host), PATIENCE).await;
+    assert_eq!(browser.js(saved_tokens).await, json!([]));
+    drop(other);
 }

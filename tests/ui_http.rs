@@ -67,3 +67,47 @@ async fn ui_files_have_types_etags_and_nothing_else_is_served() {
         assert_eq!(status, 404, "{path}");
     }
 }
+
+/// Every answer of the UI, the page and its scripts alike (and a 304 and a 404), forbids
+/// framing (`frame-ancestors 'none'`, which only a header can say), carries the desktop
+/// window's policy, and sends no referrer.
+#[tokio::test]
+async fn ui_answers_carry_a_policy_that_forbids_framing() {
+    let server = TestServer::start().await;
+    let conf: serde_json::Value = serde_json::from_str(include_str!("../tauri.conf.json")).unwrap();
+    let desktop = conf["app"]["security"]["csp"].as_str().unwrap();
+    let (_, index) = get(&server, "/index.html", "").await;
+    let etag = header(&index, "etag").to_owned();
+    for (path, extra) in [
+        ("/", String::new()),
+        ("/index.html", String::new()),
+        ("/js/app.js", String::new()),
+        ("/css/app.css", String::new()),
+        ("/index.html", format!("If-None-Match: {etag}\r\n")),
+        ("/nope.js", String::new()),
+    ] {
+        let (status, head) = get(&server, path, &extra).await;
+        let policy = header(&head, "content-security-policy");
+        let directives: Vec<&str> = policy.split(';').map(str::trim).collect();
+        assert!(
+            directives.contains(&"frame-ancestors 'none'"),
+            "{path} ({status}): {head}"
+        );
+        for directive in desktop.split(';').map(str::trim) {
+            assert!(
+                directives.contains(&directive.to_ascii_lowercase().as_str()),
+                "{path} ({status}) lacks the desktop's {directive}: {head}"
+            );
+        }
+        assert_eq!(
+            header(&head, "x-content-type-options"),
+            "nosniff",
+            "{path} ({status})"
+        );
+        assert_eq!(
+            header(&head, "referrer-policy"),
+            "no-referrer",
+            "{path} ({status})"
+        );
+    }
+}

@@ -1,7 +1,9 @@
 // Wiring: one connection, one store, the table, the detail pane, the status bar, and the ways
 // to add (paste, file picker, drag and drop), act on a selection, and switch servers.
 
-import { Connection, defaultUrl, saveToken } from './connection.js';
+import {
+  Connection, defaultUrl, forgetToken, saveToken, serverKey, useToken,
+} from './connection.js';
 import { Store } from './store.js';
 import { Table, COLUMNS, FILTERS } from './table.js';
 import { Detail } from './detail.js';
@@ -35,10 +37,14 @@ const statusBar = new StatusBar(store, {
 
 let connection = null;
 
-/** Connects to `url` (the page's own server unless the user chose another). */
-function connectTo(url, token) {
+/**
+ * Connects to `url` (the page's own server unless the user chose another), with `token` or the
+ * one that belongs to that server; `remember` saves the token once it has worked.
+ */
+function connectTo(url, token, remember = false) {
   connection?.close();
   connection = new Connection(url, token);
+  connection.remember = remember;
   detail.setConnection(connection);
   statusBar.setConnection(connection);
   connection.addEventListener('state', (e) => showState(e.detail));
@@ -56,7 +62,8 @@ async function loadAll() {
   store.limits = { download_bps: info.download_bps ?? null, upload_bps: info.upload_bps ?? null };
   statusBar.showLimits(store.limits);
   detail.saveDir = info.download_dir;
-  if (connection.token) saveToken(connection.url, connection.token);
+  // Saved only when the user ticked "Remember this token", and only once it has worked.
+  if (connection.remember && connection.token) saveToken(connection.url, connection.token);
   dialogs.rememberServer(connection.url);
   // For diagnostics and the browser tests: when the table first showed the snapshot.
   requestAnimationFrame(() => {
@@ -80,9 +87,11 @@ async function showState({ state, detail: why }) {
     unauthorized: 'Token needed',
   }[state] ?? state;
   if (state === 'unauthorized') {
-    const token = await dialogs.askToken(connection.url, why);
-    if (token !== null) {
-      connection.token = token;
+    const answer = await dialogs.askToken(connection.url, why);
+    if (answer !== null) {
+      useToken(connection.url, answer.token);
+      connection.token = answer.token;
+      connection.remember = answer.remember;
       connection.attempt = 0;
       connection.connect();
     }
@@ -281,7 +290,7 @@ document.addEventListener('keydown', (e) => {
 
 // Another server.
 $('connect-button').addEventListener('click', async () => {
-  const choice = await dialogs.askServer(connection.url);
+  const choice = await dialogs.askServer(connection.url, forgetServer);
   if (!choice) return;
   store.snapshot([]);
   detail.open(null);
@@ -291,9 +300,18 @@ $('connect-button').addEventListener('click', async () => {
     return;
   }
   localStorage.setItem('magnetar.server', choice.url);
-  if (choice.token) saveToken(choice.url, choice.token);
-  connectTo(choice.url, choice.token);
+  useToken(choice.url, choice.token);
+  connectTo(choice.url, choice.token, choice.remember);
 });
+
+/** "Forget this server": its saved token, its place in the recent servers and as the last one. */
+function forgetServer(url) {
+  forgetToken(url);
+  dialogs.forgetServer(url);
+  const last = localStorage.getItem('magnetar.server');
+  if (last && serverKey(last) === serverKey(url)) localStorage.removeItem('magnetar.server');
+  if (connection && serverKey(connection.url) === serverKey(url)) connection.remember = false;
+}
 
 renderFilters();
 table.refresh();

@@ -1,6 +1,8 @@
 // Dialogs and messages: the token prompt, "Connect to…", remove confirmation, the context menu,
 // and the one-line error shown next to what the user did.
 
+import { serverKey } from './connection.js';
+
 export function showError(element, message) {
   element.textContent = message;
   element.hidden = !message;
@@ -15,15 +17,21 @@ export function toast(message) {
   toastTimer = setTimeout(() => { el.hidden = true; }, 4000);
 }
 
-/** Asks for a token for `url`; resolves with it, or null if cancelled. */
+/**
+ * Asks for a token for `url`; resolves with {token, remember} ("Remember this token", unticked
+ * unless the user ticks it), or null if cancelled.
+ */
 export function askToken(url, why) {
   const dialog = document.getElementById('token-dialog');
   document.getElementById('token-server').textContent = url;
   document.getElementById('token-error').textContent = why || '';
   const input = document.getElementById('token-input');
+  const remember = document.getElementById('token-remember');
   input.value = '';
+  remember.checked = false;
   return new Promise((resolve) => {
-    dialog.onclose = () => resolve(dialog.returnValue === 'ok' ? input.value.trim() : null);
+    dialog.onclose = () => resolve(dialog.returnValue === 'ok'
+      ? { token: input.value.trim(), remember: remember.checked } : null);
     dialog.showModal();
     input.focus();
   });
@@ -40,26 +48,47 @@ export function rememberServer(url) {
   localStorage.setItem(RECENT_KEY, JSON.stringify(recent));
 }
 
-/** Asks which server to drive; resolves with {url, token}, {local: true}, or null. */
-export function askServer(current) {
+/** Takes every URL of the server of `url` out of the recent servers. */
+export function forgetServer(url) {
+  const recent = recentServers().filter((u) => serverKey(u) !== serverKey(url));
+  localStorage.setItem(RECENT_KEY, JSON.stringify(recent));
+}
+
+/**
+ * Asks which server to drive; resolves with {url, token, remember}, {local: true}, or null.
+ * "Forget this server" calls `forget(url)` with the URL in the field and leaves the dialog open.
+ */
+export function askServer(current, forget) {
   const dialog = document.getElementById('connect-dialog');
   const url = document.getElementById('connect-url');
   const token = document.getElementById('connect-token');
+  const remember = document.getElementById('connect-remember');
+  const status = document.getElementById('connect-status');
   url.value = current;
   token.value = '';
+  remember.checked = false;
+  status.textContent = '';
   const recent = document.getElementById('recent-servers');
-  recent.replaceChildren(...recentServers().map((server) => {
+  const listRecent = () => recent.replaceChildren(...recentServers().map((server) => {
     const button = document.createElement('button');
     button.type = 'button';
     button.textContent = server;
     button.addEventListener('click', () => { url.value = server; });
     return button;
   }));
+  listRecent();
+  document.getElementById('connect-forget').onclick = () => {
+    const server = url.value.trim();
+    if (!server) return;
+    forget(server);
+    listRecent();
+    status.textContent = `Forgot ${server}: no saved token, not a recent server.`;
+  };
   return new Promise((resolve) => {
     dialog.onclose = () => {
       if (dialog.returnValue === 'local') resolve({ local: true });
       else if (dialog.returnValue === 'ok' && url.value.trim()) {
-        resolve({ url: url.value.trim(), token: token.value.trim() });
+        resolve({ url: url.value.trim(), token: token.value.trim(), remember: remember.checked });
       } else resolve(null);
     };
     dialog.showModal();
