@@ -366,7 +366,7 @@ impl Engine {
         }
         // Files that were in the task's way, empty, before it came: never deleted.
         let kept = self.inner.sidecar.surveyed(&task.id).unwrap_or_default();
-        self.inner.sidecar.forget(&task.id);
+        let forgotten = self.inner.sidecar.forget(&task.id);
         let _ = std::fs::remove_file(self.stored_torrent_path(&task.id));
         let mut result = Ok(());
         if let Some(info_hash) = parse_id(&task.id) {
@@ -393,6 +393,7 @@ impl Engine {
             }
         }
         self.owners().release(&task.id);
+        self.inner.sidecar.saved(forgotten).await;
         self.publish(Event::Removed {
             task_id: task.id.clone(),
         });

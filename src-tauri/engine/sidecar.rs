@@ -216,7 +216,10 @@ impl Sidecar {
         });
     }
 
-    pub fn forget(&self, id: &str) {
+    /// Forgets everything about task `id`; returns the version to await with
+    /// [`Sidecar::saved`] (a removal is answered only once it is on disk: a task whose removal
+    /// was answered must never come back at the next start).
+    pub fn forget(&self, id: &str) -> u64 {
         self.set_pending(id, None);
         self.set_finished(id, false);
         self.update(|data| {
@@ -224,7 +227,7 @@ impl Sidecar {
                 | data.added.remove(id).is_some()
                 | data.torrents.remove(id).is_some()
                 | data.surveyed.remove(id).is_some()
-        });
+        })
     }
 
     /// Remembers a .torrent add (or the user's latest pause or resume of it); returns the
