@@ -48,14 +48,20 @@ impl Engine {
     pub async fn add(&self, source: Source, paused: bool) -> Result<(), EngineError> {
         let deadline = tokio::time::Instant::now() + REMOVAL_WAIT;
         loop {
-            let removed = {
-                let removing = self.removing();
-                match removing.get(&source.id) {
-                    Some(done) => done.clone(),
-                    None => break,
-                }
+            let removed = match self.removing().get(&source.id) {
+                Some(done) => done.clone(),
+                None => break,
             };
-            let waited = tokio::time::timeout_at(deadline, removed.notified()).await;
+            // Registered before looking again: a removal that ends between the two looks
+            // wakes this waiter instead of leaving it to time out (notify_waiters keeps no
+            // permit for a waiter that was not registered yet).
+            let notified = removed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !self.removing().contains_key(&source.id) {
+                break;
+            }
+            let waited = tokio::time::timeout_at(deadline, notified).await;
             if waited.is_err() {
                 return Err(EngineError::AlreadyExists(format!(
                     "{} (its removal is still in progress; try again)",
