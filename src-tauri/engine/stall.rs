@@ -22,7 +22,8 @@ impl Engine {
         let stalled = summary.state == TaskState::Downloading
             && summary.connected_peers == 0
             && !task.restarting
-            && !task.magnet_peers().is_empty();
+            && !self.inner.config.dht
+            && task.peers_are_the_only_source();
         if !stalled {
             task.stalled_since = None;
             return;

@@ -206,11 +206,18 @@ impl Task {
         }
     }
 
-    /// The magnet's `x.pe` peers, if it came from a magnet that had some.
-    pub fn magnet_peers(&self) -> &[String] {
+    /// Are the magnet's `x.pe` peers its only source, beside the DHT? True for a magnet with
+    /// peers and no tracker (`tr`): a .torrent's trackers, or a magnet's, find peers again by
+    /// themselves.
+    pub fn peers_are_the_only_source(&self) -> bool {
         match &self.origin {
-            Origin::Magnet { peers, .. } => peers,
-            Origin::Torrent { .. } => &[],
+            Origin::Magnet { uri, peers } => {
+                !peers.is_empty()
+                    && url::Url::parse(uri)
+                        .map(|url| !url.query_pairs().any(|(key, _)| key == "tr"))
+                        .unwrap_or(false)
+            }
+            Origin::Torrent { .. } => false,
         }
     }
 
