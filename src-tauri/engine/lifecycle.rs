@@ -299,10 +299,11 @@ impl Engine {
                 }
                 Phase::Managed(handle) => {
                     if task.finished_stopped {
-                        // An explicit resume of a finished task means "seed it".
+                        // An explicit resume of a finished task means "seed it", for good.
                         task.stop_when_finished = false;
                         task.finished_stopped = false;
                         self.inner.sidecar.set_finished(&task.id, false);
+                        self.inner.sidecar.set_seeding(&task.id);
                     }
                     let stopped = handle.is_paused()
                         || handle

@@ -336,6 +336,7 @@ impl Engine {
     }
 
     fn new_task(&self, id: String, name: String, origin: Origin, phase: Phase) -> Task {
+        let seeding = self.inner.sidecar.is_seeding(&id);
         Task {
             finished_stopped: self.inner.sidecar.is_finished(&id),
             uploaded_before: self.inner.sidecar.uploaded(&id),
@@ -355,7 +356,7 @@ impl Engine {
             pause_pending: false,
             resume_pending: false,
             completion_watched: false,
-            stop_when_finished: !self.inner.config.seed,
+            stop_when_finished: !self.inner.config.seed && !seeding,
             uploaded_live: 0,
             peers: PeerMeter::default(),
             stalled_since: None,

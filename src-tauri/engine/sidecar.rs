@@ -49,6 +49,10 @@ struct SidecarData {
     /// whether the user last wanted it paused.
     #[serde(default)]
     torrents: BTreeMap<String, StoredTorrent>,
+    /// Finished tasks the user resumed to seed them, with seeding off: they seed after a
+    /// restart too.
+    #[serde(default)]
+    seeding: Vec<String>,
     /// Tasks whose files in the way were surveyed (see `existing.rs`), with the empty files
     /// found there: used, but never deleted.
     #[serde(default)]
@@ -198,6 +202,22 @@ impl Sidecar {
         });
     }
 
+    /// Did the user choose to seed this finished task (with seeding off)?
+    pub fn is_seeding(&self, id: &str) -> bool {
+        self.lock().data.seeding.iter().any(|s| s == id)
+    }
+
+    /// Remembers that the user chose to seed this finished task.
+    pub fn set_seeding(&self, id: &str) {
+        self.update(|data| {
+            if data.seeding.iter().any(|s| s == id) {
+                return false;
+            }
+            data.seeding.push(id.to_owned());
+            true
+        });
+    }
+
     /// Uploaded bytes saved for a task by an earlier run.
     pub fn uploaded(&self, id: &str) -> u64 {
         self.lock().data.uploaded.get(id).copied().unwrap_or(0)
@@ -227,6 +247,11 @@ impl Sidecar {
                 | data.added.remove(id).is_some()
                 | data.torrents.remove(id).is_some()
                 | data.surveyed.remove(id).is_some()
+                | {
+                    let before = data.seeding.len();
+                    data.seeding.retain(|s| s != id);
+                    data.seeding.len() != before
+                }
         })
     }
 

@@ -214,9 +214,24 @@ impl Engine {
         }
         task.finished_stopped = true;
         self.inner.sidecar.set_finished(&task.id, true);
-        let session = self.inner.session.clone();
-        self.inner
-            .tracker
-            .spawn(async move { session.pause(&handle).await });
+        let engine = self.clone();
+        let id = task.id.clone();
+        self.inner.tracker.spawn(async move {
+            let still_finished = |engine: &Engine| {
+                engine
+                    .with_task(&id, |t| t.finished_stopped)
+                    .unwrap_or(false)
+            };
+            if !still_finished(&engine) {
+                return; // resumed ("seed it") before the pause could land
+            }
+            let _ = engine.inner.session.pause(&handle).await;
+            // A resume that came while the pause was on its way found the torrent still live
+            // and left it so: the pause must not win over it.
+            if !still_finished(&engine) {
+                let _ = engine.inner.session.unpause(&handle).await;
+                engine.observe_task(&id);
+            }
+        });
     }
 }
