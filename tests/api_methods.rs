@@ -373,6 +373,63 @@ async fn with_seeding_off_a_complete_task_is_finished_until_resumed() {
     assert!(client.transitions(&id).iter().all(|(old, new)| old != new));
 }
 
+/// Seeding off: "resume a finished task means seed it" holds after a restart, and a finished
+/// task given more files to download is a download again (it was left finished, state 3, with
+/// the new files' bytes missing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_seeding_off_choices_about_finished_tasks_hold() {
+    let root = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start_with(root.path(), |o| o.no_seed = true).await;
+    let mut client = server.client().await;
+    // Files on piece boundaries, so that one of them can be complete alone.
+    let two = TestTorrent::build(TorrentSpec {
+        name: "two halves",
+        files: vec![("a.bin", 32 * 1024), ("b.bin", 32 * 1024)],
+        single: false,
+        piece_length: 16 * 1024,
+        seed: 41,
+        ..Default::default()
+    });
+    let whole = TestTorrent::build(TorrentSpec {
+        name: "whole.bin",
+        files: vec![("whole.bin", 50_000)],
+        seed: 42,
+        ..Default::default()
+    });
+    // Only the first half of `two` is on disk, and no peer has the rest.
+    let first = &two.file_paths(&server.download_dir)[0];
+    std::fs::create_dir_all(first.parent().unwrap()).unwrap();
+    std::fs::write(first, &two.files[0].1).unwrap();
+    whole.write_content(&server.download_dir);
+    let add = |t: &TestTorrent| json!({"type": "torrent", "uri": t.base64(), "paused": true});
+    client.ok("task.add", add(&two)).await;
+    client.ok("task.add", add(&whole)).await;
+    client.wait_state(&two.info_hash, 4).await;
+    client
+        .ok("task.setFiles", json!({"task_id": two.info_hash, "files": [0]}))
+        .await;
+    client.ok("task.resume", json!({"task_id": two.info_hash})).await;
+    client.ok("task.resume", json!({"task_id": whole.info_hash})).await;
+    client.poll_state(&two.info_hash, 3).await;
+    client.poll_state(&whole.info_hash, 3).await;
+    // The second file chosen too: downloading again (its bytes are missing), not finished.
+    client
+        .ok("task.setFiles", json!({"task_id": two.info_hash, "files": [0, 1]}))
+        .await;
+    let reopened = client.poll_state(&two.info_hash, 1).await;
+    assert_eq!(reopened["total_bytes"], 64 * 1024, "{reopened}");
+    assert_eq!(reopened["dl_bytes"], 32 * 1024, "{reopened}");
+    // Resume a finished task: it seeds, and still does after a restart.
+    client.ok("task.resume", json!({"task_id": whole.info_hash})).await;
+    client.poll_state(&whole.info_hash, 2).await;
+    drop(client);
+    server.stop().await;
+    let server = TestServer::start_with(root.path(), |o| o.no_seed = true).await;
+    let mut client = server.client().await;
+    client.poll_state(&whole.info_hash, 2).await;
+    client.poll_state(&two.info_hash, 1).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlapping_adds_each_get_their_own_torrent() {
     // Regression: librqbit numbers torrents from its persisted ids, so overlapping adds could

@@ -45,6 +45,23 @@ impl Engine {
             .update_only_files(&handle, &chosen)
             .await
             .map_err(|e| EngineError::InvalidState(format!("cannot choose files now: {e:#}")))?;
+        // A finished task (stopped at completion, seeding off) given more files to download
+        // is a download again: it runs, and stops again once those are complete.
+        let reopened = self
+            .with_task(id, |task| {
+                let reopen = task.finished_stopped && !handle.stats().finished;
+                if reopen {
+                    task.finished_stopped = false;
+                }
+                reopen
+            })
+            .unwrap_or(false);
+        if reopened {
+            self.inner.sidecar.set_finished(id, false);
+            if let Err(e) = self.inner.session.unpause(&handle).await {
+                tracing::warn!(task = %id, "cannot restart a finished task for its new files: {e:#}");
+            }
+        }
         let metadata = self.metadata(id)?;
         self.publish(Event::MetadataReceived(metadata));
         if let Ok(task) = find(&mut self.tasks(), id) {
