@@ -72,7 +72,9 @@ async fn refused(mut outsider: Client, why: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attacks_from_another_host_change_nothing() {
-    let server = RemoteServer::start(&settings(), &[]);
+    let Some(server) = RemoteServer::start(&settings(), &[]) else {
+        return;
+    };
     let mut admin = client(&server, FULL).await;
     let magnet = "magnet:?xt=urn:btih:abababababababababababababababababababab&dn=kept";
     admin.add_magnet(magnet).await;

@@ -29,7 +29,11 @@ fn ip(args: &[&str]) {
 }
 
 impl RemoteHost {
-    pub fn create() -> RemoteHost {
+    /// A new host, or `None` (having said the test is skipped) when not run as root.
+    pub fn create() -> Option<RemoteHost> {
+        if !super::root_or_skip("network namespaces") {
+            return None;
+        }
         super::peers::require("ip");
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let id = std::process::id() % 10_000 * 10 + n;
@@ -55,7 +59,7 @@ impl RemoteHost {
         exec(&["addr", "add", &format!("{subnet}.1/24"), "dev", &peer]);
         exec(&["link", "set", &peer, "up"]);
         exec(&["link", "set", "lo", "up"]);
-        host
+        Some(host)
     }
 }
 
@@ -121,8 +125,9 @@ pub struct RemoteServer {
 }
 
 impl RemoteServer {
-    pub fn start(settings: &str, extra_args: &[&str]) -> RemoteServer {
-        let host = RemoteHost::create();
+    /// The server on `host`'s IPv4 address, or `None` (the test is skipped) when not root.
+    pub fn start(settings: &str, extra_args: &[&str]) -> Option<RemoteServer> {
+        let host = RemoteHost::create()?;
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         std::fs::create_dir_all(&data_dir).unwrap();
@@ -146,13 +151,13 @@ impl RemoteServer {
         let child = super::peers::ChildGuard(child);
         let (line, _) = super::read_line_within(stdout);
         let url = super::url_in_ready_line(&line);
-        RemoteServer {
+        Some(RemoteServer {
             _child: child,
             url,
             data_dir,
             host,
             stderr,
             _dir: dir,
-        }
+        })
     }
 }
