@@ -301,10 +301,11 @@ fn standing(state: &AppState, client: IpAddr, presented: Option<&str>) -> Standi
     if is_loopback(client) {
         return Standing::Allowed(Caller::LOCAL);
     }
-    if let Some(left) = state.lockout.remaining(client) {
+    if let Some(locked) = state.lockout.remaining(client) {
         return Standing::Refused(format!(
-            "too many wrong tokens from {client}: locked out for {} more seconds",
-            left.as_secs().max(1)
+            "too many wrong tokens from {}: locked out for {} more seconds",
+            locked.who,
+            locked.left.as_secs().max(1)
         ));
     }
     match state.guard.check_token(presented) {
@@ -317,9 +318,10 @@ fn standing(state: &AppState, client: IpAddr, presented: Option<&str>) -> Standi
             remote(Access::ReadOnly)
         }
         Presented::Wrong => Standing::Refused(match state.lockout.fail(client) {
-            Some(lockout) => format!(
-                "wrong token; too many wrong tokens from {client}: locked out for {} seconds",
-                lockout.as_secs()
+            Some(locked) => format!(
+                "wrong token; too many wrong tokens from {}: locked out for {} seconds",
+                locked.who,
+                locked.left.as_secs()
             ),
             None => "wrong token".to_owned(),
         }),
