@@ -28,6 +28,21 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
+# The oldest Rust that builds Magnetar: Cargo.toml's rust-version.
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+wanted=$(sed -n 's/^rust-version *= *"\([0-9.]*\)".*/\1/p' "$here/../Cargo.toml" | head -n 1)
+have=$(rustc --version 2>/dev/null | awk '{print $2}')
+version_number() { # 1.90 or 1.90.1 -> 1090000 or 1090001 (a suffix such as -nightly is dropped)
+  local major minor patch
+  IFS=. read -r major minor patch <<<"${1%%-*}"
+  echo $(( ${major:-0} * 1000000 + ${minor:-0} * 1000 + ${patch:-0} ))
+}
+if [[ -n "$wanted" && ( -z "$have" || $(version_number "$have") -lt $(version_number "$wanted") ) ]]; then
+  echo "Rust ${have:-(no rustc found)} is too old: Magnetar needs Rust $wanted or newer." >&2
+  echo "  Update it with: rustup update stable" >&2
+  exit 1
+fi
+
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \

@@ -96,6 +96,9 @@ pub struct Settings {
 
 /// Failed tokens in a row from one address before it is locked out.
 pub const LOCKOUT_FAILURES: u32 = 5;
+/// The longest `lockout_seconds`: one day. Longer would let a mistyped token shut a user out for
+/// good, and keep the lockout table's records (and their memory) for as long.
+pub const MAX_LOCKOUT_SECONDS: u64 = 24 * 3600;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -223,6 +226,19 @@ impl Settings {
                 "max_queue_bytes must be at least 65536".into(),
             ));
         }
+        if self.lockout_seconds == 0 {
+            return Err(ConfigError::Invalid(
+                "lockout_seconds must be at least 1 (a lockout of 0 seconds would let an \
+                 address guess tokens without end)"
+                    .into(),
+            ));
+        }
+        if self.lockout_seconds > MAX_LOCKOUT_SECONDS {
+            return Err(ConfigError::Invalid(format!(
+                "lockout_seconds must be at most {MAX_LOCKOUT_SECONDS} (one day), not {}",
+                self.lockout_seconds
+            )));
+        }
         let empty = |t: &Option<Secret>| t.as_ref().is_some_and(|t| t.expose().trim().is_empty());
         if empty(&self.read_only_token) {
             return Err(ConfigError::Invalid(
@@ -340,6 +356,27 @@ mod tests {
         assert!(!settings.dht);
         assert_eq!(settings.peer_port, 51413);
         assert_eq!(settings.listen, DEFAULT_LISTEN.parse().unwrap());
+    }
+
+    #[test]
+    fn lockout_seconds_must_be_between_one_second_and_one_day() {
+        let with = |lockout_seconds| Settings {
+            lockout_seconds,
+            ..Settings::default()
+        };
+        for bad in [0, 86_401, u64::MAX] {
+            let err = with(bad).validate().unwrap_err().to_string();
+            assert!(err.contains("lockout_seconds must be"), "{bad}: {err}");
+        }
+        for good in [1, 300, 86_400] {
+            with(good).validate().unwrap();
+        }
+        // From the file too: the value the server would have panicked on.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        std::fs::write(&path, r#"{"lockout_seconds": 18446744073709551615}"#).unwrap();
+        let err = Settings::load(&path).unwrap().validate().unwrap_err();
+        assert!(err.to_string().contains("at most 86400"), "{err}");
     }
 
     #[test]

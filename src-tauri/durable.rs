@@ -11,6 +11,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Who may read a file written by [`write_atomically`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +23,10 @@ pub enum Access {
 }
 
 /// Replaces `path` with `bytes` atomically and durably, creating parent folders.
+///
+/// Each call writes its own temporary file (`.NAME.PID.N.tmp`, created new, never reused), so two
+/// writers of one path at once never write into each other's bytes: the last rename wins whole.
+/// Callers that read, modify and write a file still need their own lock for the read.
 pub fn write_atomically(path: &Path, bytes: &[u8], access: Access) -> std::io::Result<()> {
     let folder = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
@@ -32,28 +37,48 @@ pub fn write_atomically(path: &Path, bytes: &[u8], access: Access) -> std::io::R
         Access::Private => create_private_dir(&folder)?,
         Access::Shared => std::fs::create_dir_all(&folder)?,
     }
-    let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = folder.join(tmp_name);
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    if access == Access::Private {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+    let (tmp, mut file) = create_temporary(&folder, path, access)?;
+    let written = (|| {
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    let mut file = options.open(&tmp)?;
-    #[cfg(unix)]
-    if access == Access::Private {
-        // `mode` applies only when the file is created: a stale temp file keeps its old mode.
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, path)?;
     sync_folder(&folder)
+}
+
+/// A new temporary file beside `path`, named for this process and a counter, created with
+/// `create_new` (so a stale file of the same name is never written into, nor its mode kept).
+fn create_temporary(
+    folder: &Path,
+    path: &Path,
+    access: Access,
+) -> std::io::Result<(PathBuf, File)> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tmp = folder.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        if access == Access::Private {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        #[cfg(not(unix))]
+        let _ = access;
+        match options.open(&tmp) {
+            // Left by an earlier process with this pid (pids are reused): take the next name.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+            Ok(file) => return Ok((tmp, file)),
+        }
+    }
 }
 
 /// Makes a rename in `folder` durable.
@@ -135,7 +160,39 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        assert!(!dir.path().join("sub/token.tmp").exists());
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("sub"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["token"], "no temporary file is left behind");
+    }
+
+    #[test]
+    fn writers_at_once_never_mix_their_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        // Each writer's content is long and its own, so a mix of two would show.
+        let contents: Vec<Vec<u8>> = (0..8u8).map(|i| vec![b'a' + i; 256 * 1024]).collect();
+        for _round in 0..5 {
+            std::thread::scope(|scope| {
+                for content in &contents {
+                    scope.spawn(|| write_atomically(&path, content, Access::Private).unwrap());
+                }
+            });
+            let read = std::fs::read(&path).unwrap();
+            assert!(contents.contains(&read), "a mix of writers' bytes");
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // The target is a non-empty folder: the rename fails.
+        let path = dir.path().join("settings.json");
+        std::fs::create_dir_all(path.join("inside")).unwrap();
+        assert!(write_atomically(&path, b"{}", Access::Private).is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -406,21 +406,33 @@ async fn with_seeding_off_choices_about_finished_tasks_hold() {
     client.ok("task.add", add(&whole)).await;
     client.wait_state(&two.info_hash, 4).await;
     client
-        .ok("task.setFiles", json!({"task_id": two.info_hash, "files": [0]}))
+        .ok(
+            "task.setFiles",
+            json!({"task_id": two.info_hash, "files": [0]}),
+        )
         .await;
-    client.ok("task.resume", json!({"task_id": two.info_hash})).await;
-    client.ok("task.resume", json!({"task_id": whole.info_hash})).await;
+    client
+        .ok("task.resume", json!({"task_id": two.info_hash}))
+        .await;
+    client
+        .ok("task.resume", json!({"task_id": whole.info_hash}))
+        .await;
     client.poll_state(&two.info_hash, 3).await;
     client.poll_state(&whole.info_hash, 3).await;
     // The second file chosen too: downloading again (its bytes are missing), not finished.
     client
-        .ok("task.setFiles", json!({"task_id": two.info_hash, "files": [0, 1]}))
+        .ok(
+            "task.setFiles",
+            json!({"task_id": two.info_hash, "files": [0, 1]}),
+        )
         .await;
     let reopened = client.poll_state(&two.info_hash, 1).await;
     assert_eq!(reopened["total_bytes"], 64 * 1024, "{reopened}");
     assert_eq!(reopened["dl_bytes"], 32 * 1024, "{reopened}");
     // Resume a finished task: it seeds, and still does after a restart.
-    client.ok("task.resume", json!({"task_id": whole.info_hash})).await;
+    client
+        .ok("task.resume", json!({"task_id": whole.info_hash}))
+        .await;
     client.poll_state(&whole.info_hash, 2).await;
     drop(client);
     server.stop().await;

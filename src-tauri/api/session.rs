@@ -18,7 +18,13 @@ pub fn info(api: &Api, params: Value) -> Result<Reply, ApiError> {
 /// `session.setLimits {download_bps, upload_bps}`: bytes per second, `null` or `0` for
 /// unlimited, an absent field unchanged. Applied at once, saved in the settings file, and
 /// announced to every client (`session.limitsUpdated`).
-pub fn set_limits(api: &Api, params: Value) -> Result<Reply, ApiError> {
+///
+/// One call at a time (the API's limits lock) from reading the current limits to the
+/// announcement, so that calls at once neither lose each other's fields nor finish in another
+/// order in the engine, the file and the events: the last event every client sees is what the
+/// engine runs with and the file holds. The applied limits are announced even when saving them
+/// failed; the caller then gets -7 saying so.
+pub async fn set_limits(api: &Api, params: Value) -> Result<Reply, ApiError> {
     let Value::Object(params) = params else {
         return Err(ApiError::invalid_params(
             "\"params\" must be an object with download_bps and/or upload_bps",
@@ -32,34 +38,65 @@ pub fn set_limits(api: &Api, params: Value) -> Result<Reply, ApiError> {
             "unknown field {unknown:?}: expected download_bps and/or upload_bps"
         )));
     }
-    let (mut download, mut upload) = api.engine.limits();
-    if let Some(value) = params.get("download_bps") {
-        download = limit(value, "download_bps")?;
+    let new_download = params
+        .get("download_bps")
+        .map(|v| limit(v, "download_bps"))
+        .transpose()?;
+    let new_upload = params
+        .get("upload_bps")
+        .map(|v| limit(v, "upload_bps"))
+        .transpose()?;
+    // In a task of its own: a client that goes away mid-call must not leave the limits applied
+    // but neither saved nor announced.
+    let api = api.clone();
+    let applied = tokio::spawn(async move {
+        let _turn = api.limits_turn.lock().await;
+        let (mut download, mut upload) = api.engine.limits();
+        download = new_download.unwrap_or(download);
+        upload = new_upload.unwrap_or(upload);
+        api.engine.set_limits(download, upload);
+        let saved = match api.settings_file.clone() {
+            Some(path) => tokio::task::spawn_blocking(move || {
+                crate::config::update_settings_file(
+                    &path,
+                    &[
+                        ("download_bps", json!(download)),
+                        ("upload_bps", json!(upload)),
+                    ],
+                )
+                .map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Err(join_failure(e))),
+            None => Ok(()),
+        };
+        api.engine.announce(Event::LimitsUpdated {
+            download_bps: download,
+            upload_bps: upload,
+        });
+        saved
+    })
+    .await;
+    match applied {
+        Ok(Ok(())) => Ok(null()),
+        Ok(Err(why)) => Err(ApiError::new(
+            ErrorCode::Internal,
+            format!("limits applied, but not saved: {why}"),
+        )),
+        Err(e) => Err(ApiError::new(
+            ErrorCode::Internal,
+            format!("internal error: {}", join_failure(e)),
+        )),
     }
-    if let Some(value) = params.get("upload_bps") {
-        upload = limit(value, "upload_bps")?;
+}
+
+/// Why a spawned part of a call did not finish: its panic's message, or the runtime's reason.
+fn join_failure(e: tokio::task::JoinError) -> String {
+    if e.is_panic() {
+        crate::engine::panic_message(e.into_panic().as_ref())
+    } else {
+        e.to_string()
     }
-    api.engine.set_limits(download, upload);
-    if let Some(path) = &api.settings_file {
-        crate::config::update_settings_file(
-            path,
-            &[
-                ("download_bps", json!(download)),
-                ("upload_bps", json!(upload)),
-            ],
-        )
-        .map_err(|e| {
-            ApiError::new(
-                ErrorCode::Internal,
-                format!("limits applied, but not saved: {e}"),
-            )
-        })?;
-    }
-    api.engine.announce(Event::LimitsUpdated {
-        download_bps: download,
-        upload_bps: upload,
-    });
-    Ok(null())
 }
 
 /// One limit: `null` or `0` is unlimited; otherwise a whole number of bytes per second.

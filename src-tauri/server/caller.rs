@@ -62,11 +62,11 @@ impl Calling {
             return Standing::Allowed(Caller::LOCAL);
         }
         let key = self.addr.key();
-        if let Some(left) = state.lockout.remaining(key) {
+        if let Some(locked) = state.lockout.remaining(key) {
             return Standing::Refused(format!(
                 "too many wrong tokens from {}: locked out for {} more seconds",
-                self.addr,
-                left.as_secs().max(1)
+                locked.who,
+                locked.left.as_secs().max(1)
             ));
         }
         let remote = |access| {
@@ -93,10 +93,10 @@ impl Calling {
                 remote(Access::ReadOnly)
             }
             Presented::Wrong => Standing::Refused(match state.lockout.fail(key) {
-                Some(lockout) => format!(
+                Some(locked) => format!(
                     "wrong token; too many wrong tokens from {}: locked out for {} seconds",
-                    self.addr,
-                    lockout.as_secs()
+                    locked.who,
+                    locked.left.as_secs()
                 ),
                 None => "wrong token".to_owned(),
             }),

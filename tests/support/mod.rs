@@ -53,6 +53,18 @@ pub fn serve_command(data_dir: &Path, download_dir: &Path) -> std::process::Comm
     command
 }
 
+/// Whether this process runs as root. When not, prints one line saying that the test
+/// (`what` it needs root for) is skipped: the caller then returns. CI runs as root, so these
+/// tests run there.
+pub fn root_or_skip(what: &str) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("skipped: needs root ({what})");
+    }
+    root
+}
+
 /// How long a test waits for something that should happen.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 

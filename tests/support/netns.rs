@@ -17,6 +17,9 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 pub struct RemoteHost {
     pub netns: String,
     link: String,
+    /// The link's end inside the namespace.
+    peer: String,
+    id: u32,
     pub server_ip: String,
     /// This side's address on the link: not loopback, yet a listener here is in the test's
     /// own namespace.
@@ -32,7 +35,11 @@ fn ip(args: &[&str]) {
 }
 
 impl RemoteHost {
-    pub fn create() -> RemoteHost {
+    /// A new host, or `None` (having said the test is skipped) when not run as root.
+    pub fn create() -> Option<RemoteHost> {
+        if !super::root_or_skip("network namespaces") {
+            return None;
+        }
         super::peers::require("ip");
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let id = std::process::id() % 10_000 * 10 + n;
@@ -43,6 +50,8 @@ impl RemoteHost {
         let host = RemoteHost {
             netns: netns.clone(),
             link: link.clone(),
+            peer: peer.clone(),
+            id,
             server_ip: format!("{subnet}.1"),
             local_ip: format!("{subnet}.2"),
         };
@@ -59,7 +68,76 @@ impl RemoteHost {
         exec(&["addr", "add", &format!("{subnet}.1/24"), "dev", &peer]);
         exec(&["link", "set", &peer, "up"]);
         exec(&["link", "set", "lo", "up"]);
-        host
+        Some(host)
+    }
+
+    /// Gives both ends of the link IPv6 addresses too: `fd6d:{tag}::1` in the namespace
+    /// (returned, for a server to listen on) and `fd6d:{tag}::2` on this side. Also makes this
+    /// side the home of the whole `fd6e:{tag}::/64`: a `local` route delivers it here, and the
+    /// namespace routes it back over the link, so a test can connect from as many addresses of
+    /// one /64 as it likes (binding with `IPV6_FREEBIND`, as IPv6 binds only to configured
+    /// addresses otherwise).
+    pub fn add_ipv6(&self) -> (std::net::Ipv6Addr, ClientPrefix) {
+        // The id in two groups: it may not fit in one.
+        let tag = format!("{:x}:{:x}", self.id >> 16, self.id & 0xffff);
+        let server: std::net::Ipv6Addr = format!("fd6d:{tag}::1").parse().unwrap();
+        let client = format!("fd6d:{tag}::2");
+        let prefix = format!("fd6e:{tag}::/64");
+        // nodad: usable at once, not after duplicate address detection.
+        ip(&[
+            "-6",
+            "addr",
+            "add",
+            &format!("{client}/64"),
+            "dev",
+            &self.link,
+            "nodad",
+        ]);
+        ip(&["-6", "route", "add", "local", &prefix, "dev", "lo"]);
+        let exec = |args: &[&str]| {
+            let mut full = vec!["netns", "exec", &self.netns, "ip"];
+            full.extend_from_slice(args);
+            ip(&full);
+        };
+        exec(&[
+            "-6",
+            "addr",
+            "add",
+            &format!("{server}/64"),
+            "dev",
+            &self.peer,
+            "nodad",
+        ]);
+        exec(&["-6", "route", "add", &prefix, "via", &client]);
+        (
+            server,
+            ClientPrefix {
+                prefix: format!("fd6e:{tag}::").parse().unwrap(),
+                route: prefix,
+            },
+        )
+    }
+}
+
+/// A /64 of source addresses on this side of a [`RemoteHost`]'s link (see
+/// [`RemoteHost::add_ipv6`]); its route is removed on drop.
+pub struct ClientPrefix {
+    pub prefix: std::net::Ipv6Addr,
+    route: String,
+}
+
+impl ClientPrefix {
+    /// The `n`th address of the /64 (`n` in the host bits).
+    pub fn address(&self, n: u64) -> std::net::Ipv6Addr {
+        (u128::from(self.prefix) | u128::from(n)).into()
+    }
+}
+
+impl Drop for ClientPrefix {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["-6", "route", "del", "local", &self.route, "dev", "lo"])
+            .status();
     }
 }
 
@@ -125,8 +203,20 @@ pub struct RemoteServer {
 }
 
 impl RemoteServer {
-    pub fn start(settings: &str, extra_args: &[&str]) -> RemoteServer {
-        let host = RemoteHost::create();
+    /// The server on `host`'s IPv4 address, or `None` (the test is skipped) when not root.
+    pub fn start(settings: &str, extra_args: &[&str]) -> Option<RemoteServer> {
+        let host = RemoteHost::create()?;
+        let listen = format!("{}:0", host.server_ip);
+        Some(RemoteServer::start_on(host, &listen, settings, extra_args))
+    }
+
+    /// The server on `host`, listening on `listen`.
+    pub fn start_on(
+        host: RemoteHost,
+        listen: &str,
+        settings: &str,
+        extra_args: &[&str],
+    ) -> RemoteServer {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         std::fs::create_dir_all(&data_dir).unwrap();
@@ -134,7 +224,7 @@ impl RemoteServer {
         let mut child = Command::new("ip")
             .args(["netns", "exec", &host.netns])
             .arg(env!("CARGO_BIN_EXE_magnetar"))
-            .args(["serve", "--listen", &format!("{}:0", host.server_ip)])
+            .args(["serve", "--listen", listen])
             .args(["--peer-port", "0", "--no-dht", "--no-upnp", "--no-lsd"])
             .args(extra_args)
             .arg("--data-dir")
