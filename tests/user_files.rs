@@ -642,3 +642,52 @@ async fn metadata_of_millions_of_tiny_values_fails_with_bounded_memory() {
     c.ok("session.info", Value::Null).await;
     other.assert_downloaded(&downloads);
 }
+
+/// A task removed with `delete_files: false` before any of its pieces was complete leaves its
+/// files behind at full length, all zeros (librqbit creates them when a task is added, paused
+/// or not): files Magnetar created, holding nothing. Adding the same torrent again is accepted
+/// and completes into them. (The first fix refused it with -2, "not this torrent's data".)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_removed_before_any_piece_can_be_added_again() {
+    let (root, downloads) = root();
+    let (torrent, _tracker) = tracked(|trackers| {
+        TestTorrent::build(TorrentSpec {
+            name: "again",
+            files: vec![("first.bin", 64 * 1024), ("second.bin", 64 * 1024)],
+            single: false,
+            piece_length: 16 * 1024,
+            trackers,
+            seed: 2400,
+            ..Default::default()
+        })
+    });
+    let server = Server::start(root.path());
+    let mut c = server.client().await;
+    let paused = json!({"type": "torrent", "uri": torrent.base64(), "paused": true});
+    c.ok("task.add", paused).await;
+    c.poll_state(&torrent.info_hash, 4).await;
+    c.ok(
+        "task.remove",
+        json!({"task_id": torrent.info_hash, "delete_files": false}),
+    )
+    .await;
+    let sizes: Vec<Option<u64>> = torrent
+        .file_paths(&downloads)
+        .iter()
+        .map(|p| std::fs::metadata(p).ok().map(|m| m.len()))
+        .collect();
+    let _seeder = LibrqbitSeeder::start(&torrent).await;
+    let response = c
+        .call(
+            "task.add",
+            json!({"type": "torrent", "uri": torrent.base64()}),
+        )
+        .await;
+    assert_eq!(
+        response["error"], 0,
+        "re-adding a removed task's own leftovers (sizes on disk {sizes:?}) was refused: {response}"
+    );
+    let summary = c.poll_state(&torrent.info_hash, 2).await;
+    assert_eq!(summary["dl_bytes"], torrent.total_len(), "{summary}");
+    torrent.assert_downloaded(&downloads);
+}
