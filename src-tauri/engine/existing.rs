@@ -8,6 +8,10 @@
 //!
 //! - missing: Magnetar will create it (and may delete it later);
 //! - empty: nothing to lose, it is used, but it is *kept* (never deleted by Magnetar);
+//! - not empty, no piece verifies, but every byte is zero: nothing to lose either, used and
+//!   kept like an empty one. librqbit creates each file at its full length (zeros) the moment a
+//!   task is added, paused or not, so this is what a task removed with `delete_files: false`
+//!   before any of its pieces was complete leaves behind: adding that torrent again must work;
 //! - not empty, and at least one piece that touches it verifies: it is this torrent's data
 //!   (a finished or partial download of it), used and deletable like a created file;
 //! - not empty, and no piece verifies: someone else's file. The add is refused, naming it, and
@@ -91,6 +95,10 @@ pub fn survey(download_dir: &Path, bytes: &[u8], layout: &Layout) -> Result<Kept
             continue;
         }
         if !torrent.any_piece_verifies(span, on_disk_len) {
+            if all_zeros(path) {
+                kept.push(path.strip_prefix(download_dir).unwrap_or(path).to_owned());
+                continue;
+            }
             return Err(format!(
                 "refused: {} is in the way: it is not this torrent's data (no piece of it \
                  verifies), and Magnetar never writes over a file it did not create; move or \
@@ -152,6 +160,21 @@ impl Torrent<'_> {
             }
         }
         hasher.finalize().as_slice() == expected
+    }
+}
+
+/// Is every byte of `path` zero? (False if it cannot be read to the end.)
+fn all_zeros(path: &Path) -> bool {
+    let Ok(mut file) = File::open(path) else {
+        return false;
+    };
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(n) if buffer[..n].iter().all(|b| *b == 0) => {}
+            Ok(_) | Err(_) => return false,
+        }
     }
 }
 
@@ -246,6 +269,18 @@ mod tests {
         // The first piece only, and the file cut short: accepted too.
         std::fs::write(&path, &content[..16_384]).unwrap();
         assert_eq!(survey(dir.path(), &bytes, &layout), Ok(vec![]));
+        // Zeros at the full length (what librqbit leaves of a task removed before any of its
+        // pieces was complete): used, but kept, like an empty file.
+        std::fs::write(&path, vec![0u8; content.len()]).unwrap();
+        assert_eq!(
+            survey(dir.path(), &bytes, &layout),
+            Ok(vec![PathBuf::from("notes.txt")])
+        );
+        // A single non-zero byte among the zeros is someone's data: refused.
+        let mut almost = vec![0u8; content.len()];
+        almost[30_000] = 1;
+        std::fs::write(&path, &almost).unwrap();
+        assert!(survey(dir.path(), &bytes, &layout).is_err());
         // A folder where the file goes: refused.
         std::fs::remove_file(&path).unwrap();
         std::fs::create_dir(&path).unwrap();
