@@ -126,7 +126,12 @@ pub struct RemoteServer {
 
 impl RemoteServer {
     pub fn start(settings: &str, extra_args: &[&str]) -> RemoteServer {
-        let host = RemoteHost::create();
+        RemoteServer::start_on(RemoteHost::create(), settings, extra_args)
+    }
+
+    /// Like [`start`](Self::start), on a host made first (settings that name the test's own
+    /// address, such as `trusted_proxies`, need `host.local_ip`).
+    pub fn start_on(host: RemoteHost, settings: &str, extra_args: &[&str]) -> RemoteServer {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         std::fs::create_dir_all(&data_dir).unwrap();
@@ -158,5 +163,10 @@ impl RemoteServer {
             stderr,
             _dir: dir,
         }
+    }
+
+    /// The server's process id (`ip netns exec` execs the server, so it is the child's own).
+    pub fn pid(&self) -> u32 {
+        self._child.0.id()
     }
 }
