@@ -249,4 +249,9 @@ impl RemoteServer {
             _dir: dir,
         }
     }
+
+    /// The server's process id (`ip netns exec` execs the server, so it is the child's own).
+    pub fn pid(&self) -> u32 {
+        self._child.0.id()
+    }
 }
