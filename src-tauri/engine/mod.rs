@@ -6,6 +6,7 @@
 //! resolves late), so the facade keeps its own task list: a task exists, with an id and a
 //! `task.created` event, the moment it is added.
 
+mod adding;
 mod bencode;
 mod choices;
 mod error;
@@ -43,7 +44,7 @@ use crate::protocol::{
 use placement::PathOwners;
 use sidecar::Sidecar;
 use table::TaskTable;
-use task::{ListRow, Origin, PeerMeter, Phase, Task};
+use task::{AtCompletion, Intent, Lifecycle, ListRow, Origin, PeerMeter, Task};
 
 /// How long shutdown waits for the engine's own background work (adds, restarts) to wind down.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -335,10 +336,13 @@ impl Engine {
         Ok(f(find(&mut tasks, id)?))
     }
 
-    fn new_task(&self, id: String, name: String, origin: Origin, phase: Phase) -> Task {
-        let seeding = self.inner.sidecar.is_seeding(&id);
+    fn new_task(&self, id: String, name: String, origin: Origin, lifecycle: Lifecycle) -> Task {
+        let at_completion = if self.inner.config.seed || self.inner.sidecar.is_seeding(&id) {
+            AtCompletion::Seed
+        } else {
+            AtCompletion::Stop
+        };
         Task {
-            finished_stopped: self.inner.sidecar.is_finished(&id),
             uploaded_before: self.inner.sidecar.uploaded(&id),
             added: self.inner.sidecar.added(&id),
             id,
@@ -347,20 +351,22 @@ impl Engine {
             comment: String::new(),
             files: Vec::new(),
             layout: None,
-            ready: false,
             origin,
-            phase,
+            lifecycle,
+            intent: Intent {
+                paused: false,
+                at_completion,
+            },
+            queue: Arc::new(tokio::sync::Mutex::new(())),
+            chosen_files: None,
+            driver: None,
+            completion_watch: None,
             state: TaskState::Preparing,
             last_summary: None,
             last_row: None,
-            pause_pending: false,
-            resume_pending: false,
-            completion_watched: false,
-            stop_when_finished: !self.inner.config.seed && !seeding,
             uploaded_live: 0,
             peers: PeerMeter::default(),
             stalled_since: None,
-            restarting: false,
         }
     }
 }

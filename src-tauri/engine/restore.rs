@@ -12,7 +12,7 @@ use librqbit::{
     DhtSessionConfig, ListenerOptions, ManagedTorrent, SessionOptions, SessionPersistenceConfig,
 };
 
-use super::task::{Origin, Phase};
+use super::task::{Lifecycle, Origin};
 use super::{parse_magnet, parse_torrent, Engine, EngineConfig, SourceKind};
 
 impl Engine {
@@ -37,23 +37,26 @@ impl Engine {
                 Origin::Torrent {
                     bytes: Arc::new(bytes.clone()),
                 },
-                Phase::Stopped,
+                Lifecycle::Managed {
+                    handle: handle.clone(),
+                    restarting: false,
+                },
             );
             match parse_torrent(bytes) {
                 Ok(torrent) => task.fill_metadata(&torrent),
                 Err(e) => tracing::warn!(task = %id, "restored torrent does not validate: {e}"),
             }
             self.claim_restored_paths(&id, &handle);
-            // A paused task that librqbit checks again before it pauses it (initializing)
-            // reports paused all along, not a flash of "preparing".
+            // librqbit keeps one paused flag: a user's pause, or the stop at completion.
+            task.intent.paused = handle.is_paused() && !self.inner.sidecar.is_finished(&id);
+            // A paused task that librqbit checks again may end the check live: it is driven
+            // back to paused, and reports paused all along.
             let initializing = handle.with_state(|state| {
                 matches!(state, librqbit::ManagedTorrentState::Initializing(_))
             });
-            if initializing && handle.is_paused() {
-                task.pause_pending = true;
-                self.spawn_pause_after_add(id.clone(), handle.clone());
+            if initializing && task.intent.paused {
+                self.spawn_driver_for(&mut task);
             }
-            task.phase = Phase::Managed(handle);
             task.state = task.current_state();
             tasks.push(task);
         }
@@ -70,12 +73,11 @@ impl Engine {
                 uri: pending.uri.clone(),
                 peers: pending.peers.clone(),
             };
-            let phase = if pending.paused {
-                Phase::Stopped
-            } else {
-                Phase::Adding(self.spawn_add(id.clone(), origin.clone()))
-            };
-            let mut task = self.new_task(id, source.name, origin, phase);
+            let mut task = self.new_task(id, source.name, origin, Lifecycle::Stopped);
+            task.intent.paused = pending.paused;
+            if !pending.paused {
+                task.lifecycle = self.start_add(&task.id, &task.origin, task.queue.clone());
+            }
             task.state = task.current_state();
             tasks.push(task);
         }
@@ -122,10 +124,10 @@ impl Engine {
             let origin = Origin::Torrent {
                 bytes: Arc::new(bytes.clone()),
             };
-            let phase = Phase::Adding(self.spawn_add(id.clone(), origin.clone()));
-            let mut task = self.new_task(id, source.name.clone(), origin, phase);
+            let mut task = self.new_task(id, source.name.clone(), origin, Lifecycle::Stopped);
             task.fill_metadata(&source);
-            task.pause_pending = stored.paused;
+            task.intent.paused = stored.paused;
+            task.lifecycle = self.start_add(&task.id, &task.origin, task.queue.clone());
             task.state = task.current_state();
             tasks.push(task);
         }

@@ -5,11 +5,12 @@
 //! idle for minutes. librqbit offers no call to add peers to a running torrent, but a pause and
 //! resume starts a fresh peer search that includes the magnet's peers again, so a download that
 //! has had no peer for [`STALL_LIMIT`] gets one. Clients see no state change: the task reports
-//! "downloading" throughout.
+//! "downloading" throughout. Only where the `x.pe` peers are truly the only source: a magnet
+//! without trackers, with the DHT off.
 
 use std::time::{Duration, Instant};
 
-use super::task::Task;
+use super::task::{Lifecycle, Task};
 use super::Engine;
 use crate::protocol::{TaskState, TaskSummary};
 
@@ -21,7 +22,6 @@ impl Engine {
     pub(super) fn restart_if_stalled(&self, task: &mut Task, summary: &TaskSummary) {
         let stalled = summary.state == TaskState::Downloading
             && summary.connected_peers == 0
-            && !task.restarting
             && !self.inner.config.dht
             && task.peers_are_the_only_source();
         if !stalled {
@@ -32,34 +32,41 @@ impl Engine {
         if since.elapsed() < STALL_LIMIT {
             return;
         }
-        let Some(handle) = task.handle().cloned() else {
-            return;
-        };
-        tracing::info!(task = %task.id, "no peer for {STALL_LIMIT:?}: restarting the peer search");
-        task.restarting = true;
         task.stalled_since = None;
+        tracing::info!(task = %task.id, "no peer for {STALL_LIMIT:?}: restarting the peer search");
         let engine = self.clone();
         let id = task.id.clone();
         self.inner.tracker.spawn(async move {
+            // In the task's turn: a user's pause or removal comes before or after the restart,
+            // never in the middle of it.
+            let Ok(_turn) = engine.turn(&id).await else {
+                return;
+            };
+            let handle = engine.with_task(&id, |t| {
+                let wanted = t.current_state() == TaskState::Downloading;
+                let Lifecycle::Managed { handle, restarting } = &mut t.lifecycle else {
+                    return None;
+                };
+                if !wanted {
+                    return None;
+                }
+                *restarting = true;
+                Some(handle.clone())
+            });
+            let Ok(Some(handle)) = handle else { return };
             let session = &engine.inner.session;
             if let Err(e) = session.pause(&handle).await {
                 tracing::debug!(task = %id, "restart: pause failed: {e:#}");
             }
-            // A user's pause (which clears `restarting`) or a removal meanwhile cancels the
-            // resume; the flag is cleared only once librqbit is live again, so that no client
-            // ever sees the pause.
-            let still_wanted = engine.with_task(&id, |t| t.restarting).unwrap_or(false);
-            if still_wanted {
-                if let Err(e) = session.unpause(&handle).await {
-                    tracing::warn!(task = %id, "restart: resume failed: {e:#}");
+            if let Err(e) = session.unpause(&handle).await {
+                tracing::warn!(task = %id, "restart: resume failed: {e:#}");
+            }
+            let _ = engine.with_task(&id, |t| {
+                if let Lifecycle::Managed { restarting, .. } = &mut t.lifecycle {
+                    *restarting = false;
                 }
-            }
-            let paused_by_user = engine
-                .with_task(&id, |t| !std::mem::replace(&mut t.restarting, false))
-                .unwrap_or(false);
-            if still_wanted && paused_by_user {
-                let _ = session.pause(&handle).await;
-            }
+            });
+            engine.observe_task(&id);
         });
     }
 }

@@ -1,7 +1,14 @@
-//! One task as the engine tracks it: what it came from, where it is in its life (adding, managed
-//! by librqbit, stopped before metadata, failed) and the last numbers announced to clients.
+//! One task as the engine tracks it: what it came from, where it is in its life
+//! ([`Lifecycle`]), what the user wants of it ([`Intent`]), and the last numbers announced to
+//! clients.
+//!
+//! The lifecycle and the intent are the truth; the state code clients see is a pure function of
+//! them and of librqbit's own state ([`Task::current_state`]). Every command and every engine
+//! job that changes a task takes the task's turn first ([`Task::queue`]), so two of them never
+//! interleave: see `lifecycle.rs`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use librqbit::{ManagedTorrent, ManagedTorrentState, TorrentStats, TorrentStatsState};
@@ -13,15 +20,53 @@ use super::source::{Source, SourceKind};
 use crate::protocol::{FileEntry, PeerInfo, TaskMetadata, TaskState, TaskSummary};
 
 /// Where a task is in its life.
-pub enum Phase {
-    /// librqbit's `add_torrent` is running (for a magnet: fetching metadata).
-    Adding(AbortHandle),
-    /// librqbit manages the torrent.
-    Managed(std::sync::Arc<ManagedTorrent>),
-    /// A magnet paused before its metadata arrived.
+pub enum Lifecycle {
+    /// A magnet's metadata is being fetched from peers (nothing is in librqbit yet): a pause or
+    /// a removal may call this off.
+    AwaitingMetadata(AbortHandle),
+    /// librqbit's add is running. Never called off: it holds the task's turn, and a command
+    /// that comes meanwhile waits for it.
+    Adding,
+    /// librqbit manages the torrent. `restarting`: the engine is restarting its peer search
+    /// (a pause and resume in librqbit, see `stall.rs`) that clients must not see as states.
+    Managed {
+        handle: Arc<ManagedTorrent>,
+        restarting: bool,
+    },
+    /// A magnet paused before its metadata arrived: nothing runs.
     Stopped,
     /// Adding failed; `task.resume` tries again.
     Failed(String),
+}
+
+/// What the user wants of a task; saved with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Intent {
+    /// Paused by the user (or added paused).
+    pub paused: bool,
+    /// What happens once the chosen files are complete.
+    pub at_completion: AtCompletion,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtCompletion {
+    /// Keep seeding (state 2).
+    Seed,
+    /// Stop (state 3): seeding is off, and the user has not asked to seed this one.
+    Stop,
+}
+
+/// What librqbit should be doing with a managed torrent, given the intent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing to do: librqbit does what is wanted.
+    Settled,
+    /// librqbit checks the data on disk; it takes no pause or resume until that is over.
+    Wait,
+    Pause,
+    Resume,
+    /// Give librqbit the file choice it could not take before.
+    ChooseFiles,
 }
 
 /// `total_bytes` and `dl_bytes` of a summary: the size of the chosen files, to the byte, and
@@ -70,9 +115,20 @@ pub struct Task {
     pub files: Vec<FileEntry>,
     /// Where its files go, once the metadata is known.
     pub layout: Option<Layout>,
-    pub ready: bool,
     pub origin: Origin,
-    pub phase: Phase,
+    pub lifecycle: Lifecycle,
+    pub intent: Intent,
+    /// The task's turn: held by every command and engine job that changes it, in the order
+    /// they came (tokio's mutex is fair).
+    pub queue: Arc<tokio::sync::Mutex<()>>,
+    /// A file choice (`task.setFiles`) that librqbit has not taken yet: given to its add, or
+    /// to it once its check of data on disk is over.
+    pub chosen_files: Option<std::collections::BTreeSet<usize>>,
+    /// The job that drives librqbit towards the intent while it cannot take it at once (see
+    /// `lifecycle.rs`), if one runs.
+    pub driver: Option<AbortHandle>,
+    /// The job that announces completion the moment librqbit has it, if one runs.
+    pub completion_watch: Option<AbortHandle>,
     /// The state last announced in `task.stateUpdated` (or at creation).
     pub state: TaskState,
     /// The summary last sent in `task.updated`, and the same as JSON text (set together by
@@ -81,10 +137,6 @@ pub struct Task {
     /// `last_summary` serialized: a settled task's row in every `task.list`, written once
     /// rather than on every call.
     pub last_row: Option<Box<RawValue>>,
-    /// Stop (state 3) instead of seeding once complete.
-    pub stop_when_finished: bool,
-    /// Stopped because it finished, not because a user paused it.
-    pub finished_stopped: bool,
     /// Uploaded bytes from earlier live periods and earlier runs: librqbit restarts its counter
     /// on every resume.
     pub uploaded_before: u64,
@@ -95,16 +147,6 @@ pub struct Task {
     pub added: u64,
     /// Since when a live, unfinished download has had no peer at all.
     pub stalled_since: Option<std::time::Instant>,
-    /// The engine is restarting the peer search (a pause and resume in librqbit that clients
-    /// must not see as states): the task reports "downloading" meanwhile.
-    pub restarting: bool,
-    /// A user paused it while librqbit was adding it; librqbit's pause is on its way.
-    pub pause_pending: bool,
-    /// A job waits for librqbit to say this download completed (see `watch_completion`).
-    pub completion_watched: bool,
-    /// A user resumed it while librqbit held it paused in its check of data on disk; the
-    /// resume follows once the check is over (see `spawn_resume_after_add`).
-    pub resume_pending: bool,
 }
 
 impl Task {
@@ -120,35 +162,43 @@ impl Task {
             creator: self.creator.clone(),
             comment: self.comment.clone(),
             files,
-            ready: self.ready,
+            ready: self.metadata_known(),
         }
+    }
+
+    /// Are the name and files known (a .torrent, or a magnet whose metadata arrived)?
+    pub fn metadata_known(&self) -> bool {
+        self.layout.is_some()
     }
 
     /// Which files are to be downloaded (`task.setFiles`), in torrent order; all by default.
     pub fn selected_files(&self) -> Vec<bool> {
+        if let Some(chosen) = &self.chosen_files {
+            return (0..self.files.len()).map(|i| chosen.contains(&i)).collect();
+        }
         let only = self.handle().and_then(|h| h.only_files());
         (0..self.files.len())
             .map(|i| only.as_ref().is_none_or(|only| only.contains(&i)))
             .collect()
     }
 
-    pub fn handle(&self) -> Option<&std::sync::Arc<ManagedTorrent>> {
-        match &self.phase {
-            Phase::Managed(handle) => Some(handle),
+    pub fn handle(&self) -> Option<&Arc<ManagedTorrent>> {
+        match &self.lifecycle {
+            Lifecycle::Managed { handle, .. } => Some(handle),
             _ => None,
         }
     }
 
-    /// The state as it is now: the one mapping from librqbit's state to ours, used by every
-    /// pass of the watcher and by every API call.
     /// Can this task not change by itself, and were its last numbers (zero speeds) already
     /// published? Paused, finished-and-stopped, failed and stopped tasks only change through an
     /// API call, which looks at them itself; the watcher can skip them.
     pub fn is_settled(&self) -> bool {
-        let quiet = match &self.phase {
-            Phase::Stopped | Phase::Failed(_) => true,
-            Phase::Managed(handle) => !self.restarting && handle.is_paused(),
-            Phase::Adding(_) => false,
+        let quiet = match &self.lifecycle {
+            Lifecycle::Stopped | Lifecycle::Failed(_) => true,
+            Lifecycle::Managed { handle, restarting } => {
+                !restarting && self.driver.is_none() && handle.is_paused()
+            }
+            Lifecycle::AwaitingMetadata(_) | Lifecycle::Adding => false,
         };
         quiet
             && self.last_summary.as_ref().is_some_and(|last| {
@@ -157,26 +207,35 @@ impl Task {
             && self.current_state() == self.state
     }
 
+    /// The state code: a pure function of the lifecycle, the intent and librqbit's state.
     pub fn current_state(&self) -> TaskState {
-        if self.pause_pending {
-            return TaskState::Paused;
-        }
-        if self.restarting {
-            return TaskState::Downloading;
-        }
-        match &self.phase {
-            Phase::Adding(_) => TaskState::Preparing,
-            Phase::Stopped => TaskState::Paused,
-            Phase::Failed(_) => TaskState::Error,
-            Phase::Managed(handle) => handle.with_state(|state| match state {
+        let paused = self.intent.paused;
+        match &self.lifecycle {
+            Lifecycle::AwaitingMetadata(_) | Lifecycle::Adding if paused => TaskState::Paused,
+            Lifecycle::AwaitingMetadata(_) | Lifecycle::Adding => TaskState::Preparing,
+            Lifecycle::Stopped => TaskState::Paused,
+            Lifecycle::Failed(_) => TaskState::Error,
+            Lifecycle::Managed {
+                restarting: true, ..
+            } => TaskState::Downloading,
+            Lifecycle::Managed { handle, .. } => handle.with_state(|state| match state {
+                ManagedTorrentState::Initializing(_) if paused => TaskState::Paused,
                 ManagedTorrentState::Initializing(_) => TaskState::Preparing,
+                ManagedTorrentState::Paused(_) if paused => TaskState::Paused,
+                ManagedTorrentState::Paused(_) if self.stops_here(handle) => TaskState::Finished,
                 // Checked, and about to be resumed: no flash of "paused".
-                ManagedTorrentState::Paused(_) if self.resume_pending => TaskState::Preparing,
-                ManagedTorrentState::Paused(_) if self.finished_stopped => TaskState::Finished,
+                ManagedTorrentState::Paused(_) if self.driver.is_some() => TaskState::Preparing,
                 ManagedTorrentState::Paused(_) => TaskState::Paused,
+                // The user's pause is on its way.
+                ManagedTorrentState::Live(_) if paused => TaskState::Paused,
                 ManagedTorrentState::Live(live) => {
                     let finished = live.get_hns().is_some_and(|hns| hns.finished());
-                    live_state(finished, self.finished_stopped)
+                    match (finished, self.intent.at_completion) {
+                        // Finished and about to stop: never announce a brief "uploading".
+                        (true, AtCompletion::Stop) => TaskState::Finished,
+                        (true, AtCompletion::Seed) => TaskState::Uploading,
+                        (false, _) => TaskState::Downloading,
+                    }
                 }
                 ManagedTorrentState::Error(_) => TaskState::Error,
                 // librqbit's transient state inside a transition (never seen under its lock in
@@ -184,6 +243,44 @@ impl Task {
                 ManagedTorrentState::None => self.state,
             }),
         }
+    }
+
+    /// Is this torrent complete, and wanted stopped once complete? (Then a paused torrent is
+    /// finished, state 3, not paused by anyone.)
+    fn stops_here(&self, handle: &ManagedTorrent) -> bool {
+        self.intent.at_completion == AtCompletion::Stop && handle.stats().finished
+    }
+
+    /// What librqbit should do now for this task's torrent, if it manages it.
+    pub fn next_step(&self) -> Step {
+        let Lifecycle::Managed {
+            handle,
+            restarting: false,
+        } = &self.lifecycle
+        else {
+            return Step::Settled;
+        };
+        handle.with_state(|state| match state {
+            ManagedTorrentState::Initializing(_) => Step::Wait,
+            _ if self.chosen_files.is_some() => Step::ChooseFiles,
+            ManagedTorrentState::Live(live) => {
+                let finished = live.get_hns().is_some_and(|hns| hns.finished());
+                let stop = finished && self.intent.at_completion == AtCompletion::Stop;
+                if self.intent.paused || stop {
+                    Step::Pause
+                } else {
+                    Step::Settled
+                }
+            }
+            ManagedTorrentState::Paused(_) => {
+                if self.intent.paused || self.stops_here(handle) {
+                    Step::Settled
+                } else {
+                    Step::Resume
+                }
+            }
+            ManagedTorrentState::Error(_) | ManagedTorrentState::None => Step::Settled,
+        })
     }
 
     /// Copies name, files, creator and comment from a validated torrent (see `source.rs`, the
@@ -202,7 +299,6 @@ impl Task {
             self.creator = creator.clone();
             self.comment = comment.clone();
             self.layout = Some(layout.clone());
-            self.ready = true;
         }
     }
 
@@ -266,12 +362,12 @@ impl Task {
             added: self.added,
             error: None,
         };
-        match &self.phase {
-            Phase::Failed(message) => {
+        match &self.lifecycle {
+            Lifecycle::Failed(message) => {
                 summary.state = self.current_state();
                 summary.error = Some(message.clone());
             }
-            Phase::Managed(handle) => {
+            Lifecycle::Managed { handle, .. } => {
                 let stats: TorrentStats = handle.stats();
                 summary.state = self.current_state();
                 (summary.total_bytes, summary.dl_bytes) =
@@ -296,7 +392,9 @@ impl Task {
                 }
                 summary.ul_bytes = self.uploaded_before + self.uploaded_live;
             }
-            Phase::Adding(_) | Phase::Stopped => summary.state = self.current_state(),
+            Lifecycle::AwaitingMetadata(_) | Lifecycle::Adding | Lifecycle::Stopped => {
+                summary.state = self.current_state()
+            }
         }
         summary
     }
@@ -326,15 +424,6 @@ impl Task {
                 uploaded: stats.counters.uploaded_bytes,
             })
             .collect()
-    }
-}
-
-fn live_state(finished: bool, finished_stopped: bool) -> TaskState {
-    match (finished, finished_stopped) {
-        // Finished and about to stop (seeding is off): never announce a brief "uploading".
-        (true, true) => TaskState::Finished,
-        (true, false) => TaskState::Uploading,
-        (false, _) => TaskState::Downloading,
     }
 }
 

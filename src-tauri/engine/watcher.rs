@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::task::Task;
+use super::task::{Step, Task};
 use super::{find, Engine};
 use crate::protocol::{Event, TaskState, TaskSummary};
 
@@ -118,7 +118,15 @@ impl Engine {
     /// One look at one task: its state transition is published at once; with `full`, its
     /// numbers are sampled and, if they changed, pushed onto `changed`.
     fn look_at(&self, task: &mut Task, full: bool, changed: &mut Vec<TaskSummary>) {
-        self.stop_if_finished(task);
+        // librqbit is not where the user wants it (a download completed with seeding off, a
+        // check that ended live over a pause): the driver takes it there.
+        let drifted = matches!(
+            task.next_step(),
+            Step::Pause | Step::Resume | Step::ChooseFiles
+        );
+        if drifted {
+            self.spawn_driver_for(task);
+        }
         let summary = full.then(|| {
             task.sample_peers();
             let summary = task.observe_summary();
@@ -140,7 +148,7 @@ impl Engine {
             }
             self.announce_state(task, state);
         }
-        if task.state == TaskState::Downloading && !task.completion_watched {
+        if task.state == TaskState::Downloading && task.completion_watch.is_none() {
             self.watch_completion(task);
         }
         if let Some(summary) = summary {
@@ -170,11 +178,10 @@ impl Engine {
         let Some(handle) = task.handle().cloned() else {
             return;
         };
-        task.completion_watched = true;
         let engine = self.clone();
         let id = task.id.clone();
         let cancel = self.inner.cancel.clone();
-        self.inner.tracker.spawn(async move {
+        let job = self.inner.tracker.spawn(async move {
             loop {
                 let Some(live) = handle.live() else { break };
                 tokio::select! {
@@ -187,9 +194,10 @@ impl Engine {
                 }
             }
             if let Ok(task) = find(&mut engine.tasks(), &id) {
-                task.completion_watched = false;
+                task.completion_watch = None;
             }
         });
+        task.completion_watch = Some(job.abort_handle());
     }
 
     fn announce_state(&self, task: &mut Task, new_state: TaskState) {
@@ -199,39 +207,5 @@ impl Engine {
             new_state,
         });
         task.state = new_state;
-    }
-
-    /// With seeding off, a task that completes is paused and reported as finished (state 3).
-    fn stop_if_finished(&self, task: &mut Task) {
-        if !task.stop_when_finished || task.finished_stopped {
-            return;
-        }
-        let Some(handle) = task.handle().cloned() else {
-            return;
-        };
-        if handle.live().is_none() || !handle.stats().finished {
-            return;
-        }
-        task.finished_stopped = true;
-        self.inner.sidecar.set_finished(&task.id, true);
-        let engine = self.clone();
-        let id = task.id.clone();
-        self.inner.tracker.spawn(async move {
-            let still_finished = |engine: &Engine| {
-                engine
-                    .with_task(&id, |t| t.finished_stopped)
-                    .unwrap_or(false)
-            };
-            if !still_finished(&engine) {
-                return; // resumed ("seed it") before the pause could land
-            }
-            let _ = engine.inner.session.pause(&handle).await;
-            // A resume that came while the pause was on its way found the torrent still live
-            // and left it so: the pause must not win over it.
-            if !still_finished(&engine) {
-                let _ = engine.inner.session.unpause(&handle).await;
-                engine.observe_task(&id);
-            }
-        });
     }
 }
