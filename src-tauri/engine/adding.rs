@@ -24,7 +24,7 @@ use super::existing::{self, Kept};
 use super::placement::Layout;
 use super::sidecar::{PendingMagnet, StoredTorrent};
 use super::task::{Lifecycle, Origin};
-use super::{find, parse_torrent, source, Engine, EngineError, Source, SourceKind};
+use super::{find, parse_torrent, registry, source, Engine, EngineError, Source, SourceKind};
 use crate::durable;
 use crate::protocol::Event;
 
@@ -78,7 +78,7 @@ impl Engine {
     async fn wait_for_removal(&self, id: &str) -> Result<(), EngineError> {
         let deadline = tokio::time::Instant::now() + REMOVAL_WAIT;
         loop {
-            let removed = match self.removing().get(id) {
+            let removed = match self.tasks().removing.get(id) {
                 Some(done) => done.clone(),
                 None => return Ok(()),
             };
@@ -88,7 +88,7 @@ impl Engine {
             let notified = removed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if !self.removing().contains_key(id) {
+            if !self.tasks().removing.contains_key(id) {
                 return Ok(());
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
@@ -111,12 +111,8 @@ impl Engine {
         if self.inner.sidecar.surveyed(id).is_some() {
             return Ok(None);
         }
-        let files: Vec<PathBuf> = layout
-            .files
-            .iter()
-            .map(|f| self.inner.config.download_dir.join(f))
-            .collect();
-        if let Some(collision) = self.owners().collision(id, &files) {
+        let files = registry::absolute(&self.inner.config.download_dir, &layout);
+        if let Some(collision) = self.tasks().owners.collision(id, &files) {
             return Err(EngineError::InvalidInput(collision.message()));
         }
         let dir = self.inner.config.download_dir.clone();
@@ -173,11 +169,11 @@ impl Engine {
     /// the task must be on disk before the add is answered.
     fn add_now(&self, source: Source, paused: bool) -> Result<Option<u64>, EngineError> {
         let mut tasks = self.tasks();
-        if tasks.contains(&source.id) || self.removing().contains_key(&source.id) {
+        if tasks.contains(&source.id) || tasks.removing.contains_key(&source.id) {
             return Err(EngineError::AlreadyExists(source.id));
         }
         if let SourceKind::Torrent { layout, .. } = &source.kind {
-            self.claim_paths(&source.id, layout)?;
+            tasks.claim_paths(&self.inner.config.download_dir, &source.id, layout)?;
         }
         let mut must_save = None;
         let origin = match &source.kind {
@@ -197,7 +193,12 @@ impl Engine {
                 bytes: Arc::new(bytes.clone()),
             },
         };
-        let mut task = self.new_task(source.id.clone(), source.name.clone(), origin, Lifecycle::Stopped);
+        let mut task = self.new_task(
+            source.id.clone(),
+            source.name.clone(),
+            origin,
+            Lifecycle::Stopped,
+        );
         task.fill_metadata(&source);
         task.intent.paused = paused;
         // A paused magnet waits, fetching nothing; anything else starts its add now.
@@ -209,21 +210,6 @@ impl Engine {
         tasks.push(task);
         self.inner.watcher_wake.notify_one();
         Ok(must_save)
-    }
-
-    /// Claims `layout`'s paths for task `id`, or says which task holds one of them already.
-    fn claim_paths(&self, id: &str, layout: &Layout) -> Result<(), EngineError> {
-        let files: Vec<PathBuf> = layout
-            .files
-            .iter()
-            .map(|f| self.inner.config.download_dir.join(f))
-            .collect();
-        let mut owners = self.owners();
-        if let Some(collision) = owners.collision(id, &files) {
-            return Err(EngineError::InvalidInput(collision.message()));
-        }
-        owners.claim(id, files);
-        Ok(())
     }
 
     /// Starts the background add of task `id` and returns the lifecycle it is in meanwhile:
@@ -407,12 +393,15 @@ impl Engine {
     /// (`task.metadataReceived`) and claims its paths, or the add fails naming the collision.
     fn accept_metadata(&self, id: &str, torrent: &Source) -> anyhow::Result<()> {
         let mut tasks = self.tasks();
+        if !tasks.contains(id) {
+            anyhow::bail!("the task was removed");
+        }
+        if let SourceKind::Torrent { layout, .. } = &torrent.kind {
+            tasks.claim_paths(&self.inner.config.download_dir, id, layout)?;
+        }
         let Ok(task) = find(&mut tasks, id) else {
             anyhow::bail!("the task was removed");
         };
-        if let SourceKind::Torrent { layout, .. } = &torrent.kind {
-            self.claim_paths(id, layout)?;
-        }
         if !task.metadata_known() {
             task.fill_metadata(torrent);
             self.publish(Event::MetadataReceived(task.metadata()));
@@ -444,9 +433,7 @@ impl Engine {
                 Ok(handle) => {
                     self.inner.sidecar.set_pending(id, None);
                     // The file choice went into the add (a later one is given by `settle`).
-                    if handle.only_files().map(|o| o.into_iter().collect())
-                        == task.chosen_files
-                    {
+                    if handle.only_files().map(|o| o.into_iter().collect()) == task.chosen_files {
                         task.chosen_files = None;
                     }
                     task.lifecycle = Lifecycle::Managed {

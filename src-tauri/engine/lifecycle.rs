@@ -169,7 +169,7 @@ impl Engine {
             let task = tasks
                 .remove(id)
                 .ok_or_else(|| EngineError::NotFound(id.to_owned()))?;
-            self.removing().insert(id.to_owned(), done.clone());
+            tasks.removing.insert(id.to_owned(), done.clone());
             task
         };
         for job in [&task.driver, &task.completion_watch].into_iter().flatten() {
@@ -184,7 +184,7 @@ impl Engine {
         let removal = self.inner.tracker.spawn(async move {
             let id = task.id.clone();
             let result = engine.finish_remove(task, delete_files).await;
-            engine.removing().remove(&id);
+            engine.tasks().removing.remove(&id);
             done.notify_waiters();
             drop(turn);
             result
@@ -223,7 +223,7 @@ impl Engine {
                 }
             }
         }
-        self.owners().release(&task.id);
+        self.tasks().owners.release(&task.id);
         self.inner.sidecar.saved(forgotten).await;
         self.publish(Event::Removed {
             task_id: task.id.clone(),
@@ -302,9 +302,7 @@ impl Engine {
             Step::Settled => {}
             Step::Wait => self.spawn_driver(id),
             Step::Pause => {
-                let stopping = self
-                    .with_task(id, |t| !t.intent.paused)
-                    .unwrap_or(false);
+                let stopping = self.with_task(id, |t| !t.intent.paused).unwrap_or(false);
                 if let Err(e) = self.inner.session.pause(handle).await {
                     if !handle.is_paused() {
                         return Err(e);

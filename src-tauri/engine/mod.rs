@@ -13,6 +13,7 @@ mod error;
 mod existing;
 mod lifecycle;
 mod placement;
+mod registry;
 mod restore;
 mod sidecar;
 mod source;
@@ -22,7 +23,6 @@ mod task;
 mod validate;
 mod watcher;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -41,9 +41,8 @@ pub use source::{parse_magnet, parse_torrent, Source, SourceKind};
 use crate::protocol::{
     Event, Published, SessionInfo, TaskMetadata, TaskState, TaskStatus, TaskSummary,
 };
-use placement::PathOwners;
+use registry::Registry;
 use sidecar::Sidecar;
-use table::TaskTable;
 use task::{AtCompletion, Intent, Lifecycle, ListRow, Origin, PeerMeter, Task};
 
 /// How long shutdown waits for the engine's own background work (adds, restarts) to wind down.
@@ -78,11 +77,8 @@ struct Inner {
     session: Arc<Session>,
     api: librqbit::Api,
     config: EngineConfig,
-    tasks: Mutex<TaskTable>,
-    /// The paths each task owns. Locked after `tasks` when both are needed, never before.
-    owners: Mutex<PathOwners>,
-    /// Tasks whose removal is in flight, and how to wake an add waiting for it.
-    removing: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
+    /// The tasks, their paths and the removals in flight, behind one lock.
+    registry: Mutex<Registry>,
     events: broadcast::Sender<Published>,
     /// Every background job of the engine (adds, retries, restarts, the watcher) runs here, so
     /// that shutdown can cancel and wait for all of them.
@@ -130,9 +126,7 @@ impl Engine {
                 session,
                 sidecar: Arc::new(Sidecar::load(Some(config.state_dir.join("tasks.json")))),
                 config,
-                tasks: Mutex::new(TaskTable::default()),
-                owners: Mutex::new(PathOwners::default()),
-                removing: Mutex::new(HashMap::new()),
+                registry: Mutex::new(Registry::default()),
                 events,
                 tracker: TaskTracker::new(),
                 cancel: cancel.child_token(),
@@ -310,23 +304,10 @@ impl Engine {
         }
     }
 
-    fn tasks(&self) -> MutexGuard<'_, TaskTable> {
+    /// The registry: the tasks, the paths they own and the removals in flight.
+    fn tasks(&self) -> MutexGuard<'_, Registry> {
         self.inner
-            .tasks
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn owners(&self) -> MutexGuard<'_, PathOwners> {
-        self.inner
-            .owners
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn removing(&self) -> MutexGuard<'_, HashMap<String, Arc<tokio::sync::Notify>>> {
-        self.inner
-            .removing
+            .registry
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -371,7 +352,7 @@ impl Engine {
     }
 }
 
-fn find<'a>(tasks: &'a mut TaskTable, id: &str) -> Result<&'a mut Task, EngineError> {
+fn find<'a>(tasks: &'a mut Registry, id: &str) -> Result<&'a mut Task, EngineError> {
     tasks
         .get_mut(id)
         .ok_or_else(|| EngineError::NotFound(id.to_owned()))

@@ -13,7 +13,7 @@ use librqbit::{
 };
 
 use super::task::{Lifecycle, Origin};
-use super::{parse_magnet, parse_torrent, Engine, EngineConfig, SourceKind};
+use super::{parse_magnet, parse_torrent, registry, Engine, EngineConfig, SourceKind};
 
 impl Engine {
     /// Builds tasks for what librqbit restored from its session file, then re-adds pending magnets.
@@ -46,7 +46,9 @@ impl Engine {
                 Ok(torrent) => task.fill_metadata(&torrent),
                 Err(e) => tracing::warn!(task = %id, "restored torrent does not validate: {e}"),
             }
-            self.claim_restored_paths(&id, &handle);
+            if let Some(files) = self.restored_paths(&handle) {
+                tasks.claim_restored(&id, files);
+            }
             // librqbit keeps one paused flag: a user's pause, or the stop at completion.
             task.intent.paused = handle.is_paused() && !self.inner.sidecar.is_finished(&id);
             // A paused task that librqbit checks again may end the check live: it is driven
@@ -109,18 +111,10 @@ impl Engine {
                 continue;
             };
             tracing::info!(task = %id, "adding again a task that librqbit's session lost");
-            let files: Vec<PathBuf> = layout
-                .files
-                .iter()
-                .map(|f| self.inner.config.download_dir.join(f))
-                .collect();
-            {
-                let mut owners = self.owners();
-                if let Some(collision) = owners.collision(&id, &files) {
-                    tracing::warn!(task = %id, "restored task shares a path: {}", collision.message());
-                }
-                owners.claim(&id, files);
-            }
+            tasks.claim_restored(
+                &id,
+                registry::absolute(&self.inner.config.download_dir, layout),
+            );
             let origin = Origin::Torrent {
                 bytes: Arc::new(bytes.clone()),
             };
@@ -135,30 +129,24 @@ impl Engine {
 }
 
 impl Engine {
-    /// A restored torrent owns the files where librqbit keeps them (its persisted output
-    /// folder, which may predate BEP 3 placement). Collisions between restored tasks (left by
-    /// an older version) are logged, not refused: the data is already where it is.
-    fn claim_restored_paths(&self, id: &str, handle: &ManagedTorrent) {
-        let Ok(details) = self
+    /// The files of a restored torrent, where librqbit keeps them (its persisted output
+    /// folder, which may predate BEP 3 placement).
+    fn restored_paths(&self, handle: &ManagedTorrent) -> Option<Vec<PathBuf>> {
+        let details = self
             .inner
             .api
             .api_torrent_details(TorrentIdOrHash::Hash(handle.info_hash()))
-        else {
-            return;
-        };
+            .ok()?;
         let folder = PathBuf::from(details.output_folder);
-        let files: Vec<PathBuf> = details
-            .files
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|f| !f.attributes.padding)
-            .map(|f| f.components.iter().fold(folder.clone(), |p, c| p.join(c)))
-            .collect();
-        let mut owners = self.owners();
-        if let Some(collision) = owners.collision(id, &files) {
-            tracing::warn!(task = %id, "restored task shares a path: {}", collision.message());
-        }
-        owners.claim(id, files);
+        Some(
+            details
+                .files
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|f| !f.attributes.padding)
+                .map(|f| f.components.iter().fold(folder.clone(), |p, c| p.join(c)))
+                .collect(),
+        )
     }
 }
 
