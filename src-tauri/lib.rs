@@ -6,13 +6,14 @@
 //!   that turns librqbit's changing numbers into events.
 //! - [`api`]: dispatch from a method name to a handler, one file per method group; used by the
 //!   WebSocket server and, in-process, by the desktop shell.
-//! - [`server`]: one HTTP port for the web UI and the WebSocket endpoint, with Host, Origin and
-//!   token checks and size and connection limits.
+//! - [`server`]: one HTTP port for the web UI and the WebSocket endpoint: its own accept loop
+//!   (connections, request heads and TLS handshakes bounded before anyone proved anything), one
+//!   extractor that says who is calling, Host and Origin checks, size and connection limits.
 //! - [`config`]: settings, their defaults and where they live.
 //! - [`durable`]: crash-safe file replacement, and the lock on the data folder.
 //! - [`runtime`]: the tokio runtime of both shells, with timers that coalesce (idle CPU).
 //! - [`startup`]: settings resolved, engine and server started, one shutdown; used by both shells.
-//! - [`tls`]: certificates (given or self-signed), the TLS listener, fingerprint pinning.
+//! - [`tls`]: certificates (given or self-signed), and fingerprint pinning for clients.
 //! - [`headless`]: `magnetar serve`, the engine and the server with no GUI.
 //! - [`remote`]: `magnetar remote`, a command-line client of the same API.
 //! - [`actions`]: the desktop's quick adds and bulk actions as plain functions over the API.

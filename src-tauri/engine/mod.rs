@@ -5,6 +5,20 @@
 //! librqbit learns of a magnet only once its metadata has arrived (its `add_torrent` future
 //! resolves late), so the facade keeps its own task list: a task exists, with an id and a
 //! `task.created` event, the moment it is added.
+//!
+//! Where to read on:
+//! - `task.rs`: one task, its [`Lifecycle`](task::Lifecycle) and the user's
+//!   [`Intent`](task::Intent); the state code as a pure function of them.
+//! - `registry.rs`: the tasks, the paths they own and the removals in flight, behind one lock.
+//! - `adding.rs`: an add, from validation to librqbit; `lifecycle.rs`: pause, resume, file
+//!   choice, remove, each in the task's turn, and the driver that takes librqbit where the
+//!   intent says.
+//! - `watcher.rs`: librqbit polled and diffed into events; `stall.rs`: restarting a peerless
+//!   magnet's peer search.
+//! - `source.rs`, `validate.rs`, `bencode.rs`: what a client or a peer sends, checked before
+//!   librqbit sees it; `placement.rs` and `existing.rs`: where files go, and the user's files
+//!   already there.
+//! - `sidecar.rs` and `restore.rs`: what must survive a restart, and the start from it.
 
 mod adding;
 mod bencode;
