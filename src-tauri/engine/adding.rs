@@ -44,7 +44,7 @@ impl Engine {
     /// librqbit paused (its data on disk is still checked), a magnet waits without fetching.
     /// An add of a task that is being removed waits for the removal to finish, so that the old
     /// `task.removed` always comes before the new `task.created`. The add is answered once it
-    /// is on disk (see [`Engine::store_torrent`], and the sidecar for a magnet).
+    /// is on disk (see `store_torrent`, and the sidecar for a magnet).
     pub async fn add(&self, source: Source, paused: bool) -> Result<(), EngineError> {
         self.wait_for_removal(&source.id).await?;
         let id = source.id.clone();

@@ -7,8 +7,8 @@
 //! `task.created` event, the moment it is added.
 //!
 //! Where to read on:
-//! - `task.rs`: one task, its [`Lifecycle`](task::Lifecycle) and the user's
-//!   [`Intent`](task::Intent); the state code as a pure function of them.
+//! - `task.rs`: one task, its `Lifecycle` and the user's
+//!   `Intent`; the state code as a pure function of them.
 //! - `registry.rs`: the tasks, the paths they own and the removals in flight, behind one lock.
 //! - `adding.rs`: an add, from validation to librqbit; `lifecycle.rs`: pause, resume, file
 //!   choice, remove, each in the task's turn, and the driver that takes librqbit where the
