@@ -22,6 +22,7 @@
 
 mod adding;
 mod bencode;
+mod bus;
 mod choices;
 mod error;
 mod existing;
@@ -42,6 +43,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use bus::Bus;
 use librqbit::api::TorrentIdOrHash;
 use librqbit::{ManagedTorrent, Session};
 use serde_json::value::RawValue;
@@ -61,9 +63,6 @@ use task::{AtCompletion, Intent, Lifecycle, ListRow, Origin, PeerMeter, Task};
 
 /// How long shutdown waits for the engine's own background work (adds, restarts) to wind down.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// How many events the bus holds for a slow subscriber before it lags (and is resynced).
-const EVENT_BUS_CAPACITY: usize = 1024;
 
 /// Everything the engine needs to start.
 #[derive(Debug, Clone)]
@@ -93,7 +92,7 @@ struct Inner {
     config: EngineConfig,
     /// The tasks, their paths and the removals in flight, behind one lock.
     registry: Mutex<Registry>,
-    events: broadcast::Sender<Published>,
+    events: Bus,
     /// Every background job of the engine (adds, retries, restarts, the watcher) runs here, so
     /// that shutdown can cancel and wait for all of them.
     tracker: TaskTracker,
@@ -133,7 +132,6 @@ impl Engine {
         )
         .await
         .map_err(|e| EngineError::Internal(format!("cannot start the engine: {e:#}")))?;
-        let (events, _) = broadcast::channel(EVENT_BUS_CAPACITY);
         let engine = Engine {
             inner: Arc::new(Inner {
                 api: librqbit::Api::new(session.clone(), None),
@@ -141,7 +139,7 @@ impl Engine {
                 sidecar: Arc::new(Sidecar::load(Some(config.state_dir.join("tasks.json")))),
                 config,
                 registry: Mutex::new(Registry::default()),
-                events,
+                events: Bus::new(),
                 tracker: TaskTracker::new(),
                 cancel: cancel.child_token(),
                 watcher_wake: tokio::sync::Notify::new(),
@@ -200,7 +198,7 @@ impl Engine {
 
     /// Publishes an event to every subscriber, serialized once for all of them.
     fn publish(&self, event: Event) {
-        let _ = self.inner.events.send(Published::new(event));
+        self.inner.events.publish(event);
     }
 
     /// Summaries of every task, in the order they were added. A settled task (one that cannot
