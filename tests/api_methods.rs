@@ -752,19 +752,21 @@ async fn an_add_can_start_paused() {
             assert_eq!(paused["data"]["old_state"], 0, "{paused}");
         }
         // The data on disk is checked while the task stays paused.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        loop {
-            let summary = c.summary(&id).await;
-            assert_eq!(summary["state"], 4, "{summary}");
-            if summary["dl_bytes"] == 123_000 {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "never checked: {summary}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        support::poll_until(
+            "the paused task's data checked",
+            std::time::Duration::from_secs(20),
+            std::time::Duration::from_millis(100),
+            async || {
+                let summary = c.summary(&id).await;
+                assert_eq!(summary["state"], 4, "{summary}");
+                if summary["dl_bytes"] == 123_000 {
+                    Ok(())
+                } else {
+                    Err(summary)
+                }
+            },
+        )
+        .await;
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         // Whatever the watcher client was sent meanwhile is read before this answer.
         watcher.ok("session.info", Value::Null).await;
