@@ -288,6 +288,42 @@ async fn session_info_and_list_params() {
     );
 }
 
+/// The methods that docs/API.md lists in its table "At a glance" (rows of kind `method`),
+/// checked against its section 6, which has one heading per method.
+fn documented_methods() -> Vec<String> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/API.md"))
+        .expect("docs/API.md");
+    let backticked = |text: &str| text.split('`').nth(1).map(str::to_owned);
+    let table: Vec<String> = doc
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            (cells.len() > 3 && cells[1] == "method")
+                .then(|| backticked(cells[2]))
+                .flatten()
+        })
+        .collect();
+    let section_6 = doc
+        .split("\n## 6. Methods")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## 7.").next())
+        .expect("a section 6 in docs/API.md");
+    let headings: Vec<String> = section_6
+        .lines()
+        .filter(|line| line.starts_with("### 6."))
+        .filter_map(backticked)
+        .collect();
+    assert!(table.len() >= 8, "the table lists only {table:?}");
+    let (mut sorted_table, mut sorted_headings) = (table.clone(), headings);
+    sorted_table.sort();
+    sorted_headings.sort();
+    assert_eq!(
+        sorted_table, sorted_headings,
+        "docs/API.md: the table \"At a glance\" and section 6 list different methods"
+    );
+    table
+}
+
 #[tokio::test]
 async fn error_codes() {
     let server = TestServer::start().await;
@@ -295,8 +331,8 @@ async fn error_codes() {
     let missing = json!({"task_id": "ffffffffffffffffffffffffffffffffffffffff"});
     assert_eq!(c.error_code("task.nope", json!({})).await, -1);
     // Every documented method is dispatched (whatever else its empty params earn it).
-    for method in magnetar::api::METHODS.iter().map(|m| m.name) {
-        let response = c.call(method, json!({})).await;
+    for method in documented_methods() {
+        let response = c.call(&method, json!({})).await;
         assert_ne!(response["error"], -1, "{method} is not dispatched");
     }
     assert_eq!(
@@ -494,7 +530,13 @@ async fn re_adding_during_a_removal_waits_for_it() {
     let mut watcher = server.client().await;
     remover.add_torrent(&torrent).await;
     let add = json!({"type": "torrent", "uri": torrent.base64()});
-    for round in 0..10 {
+    // Rounds where the add was in flight when the removal ended, and then succeeded: the
+    // rounds that hit the race. A connection handles one request at a time and queues the
+    // events published meanwhile behind its answer, so the add's answer reaching the adder
+    // before this round's `task.removed` means the add was being handled while the removal
+    // ran (an add handled after it would see `task.removed` first).
+    let mut waited = 0;
+    for round in 0..20 {
         remover.poll_state(&torrent.info_hash, 1).await;
         // Both requests go out before either answer is read.
         remover
@@ -514,14 +556,32 @@ async fn re_adding_during_a_removal_waits_for_it() {
             remover.response_to(&json!(format!("rm{round}"))).await["error"],
             0
         );
+        adder.events.clear();
         let added = adder.response_to(&json!(format!("add{round}"))).await;
+        let removed_first = adder
+            .events
+            .iter()
+            .any(|e| e["name"] == "task.removed" && e["data"]["task_id"] == torrent.info_hash);
+        // This round's `task.removed`, whenever it comes, so that the next round starts clean.
+        adder
+            .wait_event("task.removed", |d| d["task_id"] == torrent.info_hash)
+            .await;
         if added["error"] == -5 {
             // The add came first, while the task still existed: also correct. Put it back.
+            assert!(!removed_first, "-5 after the removal had ended: {added}");
             remover.add_torrent(&torrent).await;
             continue;
         }
         assert_eq!(added["error"], 0, "{added}");
+        if !removed_first {
+            waited += 1;
+        }
     }
+    eprintln!("the add waited for the removal in {waited} of 20 rounds");
+    assert!(
+        waited >= 1,
+        "no round had the add in flight during the removal: the test proved nothing"
+    );
     // Every `task.created` after the first follows a `task.removed` of the same task.
     watcher.ok("task.list", Value::Null).await;
     let names: Vec<String> = watcher
@@ -692,19 +752,21 @@ async fn an_add_can_start_paused() {
             assert_eq!(paused["data"]["old_state"], 0, "{paused}");
         }
         // The data on disk is checked while the task stays paused.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        loop {
-            let summary = c.summary(&id).await;
-            assert_eq!(summary["state"], 4, "{summary}");
-            if summary["dl_bytes"] == 123_000 {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "never checked: {summary}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        support::poll_until(
+            "the paused task's data checked",
+            std::time::Duration::from_secs(20),
+            std::time::Duration::from_millis(100),
+            async || {
+                let summary = c.summary(&id).await;
+                assert_eq!(summary["state"], 4, "{summary}");
+                if summary["dl_bytes"] == 123_000 {
+                    Ok(())
+                } else {
+                    Err(summary)
+                }
+            },
+        )
+        .await;
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         // Whatever the watcher client was sent meanwhile is read before this answer.
         watcher.ok("session.info", Value::Null).await;

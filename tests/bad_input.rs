@@ -301,7 +301,9 @@ async fn hostile_torrents_are_refused_with_the_rule_they_break() {
                 ],
                 1,
             ),
-            "",
+            // docs/API.md 9.6, the rule "no path listed twice": the message names it
+            // ("duplicate filenames").
+            "duplicate",
         ),
         (
             "no data at all",
@@ -319,6 +321,7 @@ async fn hostile_torrents_are_refused_with_the_rule_they_break() {
         support::assert_error_shape(&response);
         assert_eq!(response["error"], -2, "{what}: {response}");
         let message = response["message"].as_str().unwrap_or_default();
+        assert!(!expected.is_empty(), "{what}: \"\" is in every message");
         assert!(message.contains(expected), "{what}: {message}");
         // The connection is still answering, and no task appeared.
         assert_eq!(c.ok("task.list", Value::Null).await, json!([]), "{what}");
@@ -368,6 +371,7 @@ async fn magnets_with_hostile_metadata_fail_cleanly() {
         c.add_magnet(&peer.magnet()).await;
         let failed = c.poll_state(&peer.info_hash, 5).await;
         let error = failed["error"].as_str().unwrap_or_default();
+        assert!(expected.iter().all(|e| !e.is_empty()), "{what}");
         assert!(
             expected.iter().any(|e| error.contains(e)),
             "{what}: {failed}"

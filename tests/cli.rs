@@ -12,13 +12,13 @@ use support::peers::ChildGuard;
 fn a_data_dir_in_use_is_refused_naming_it() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
-    let mut first = support::serve_command(&data, &root.path().join("d1"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(first.stdout.take().unwrap());
-    let _first = ChildGuard(first);
+    let mut first = ChildGuard::spawn(
+        support::serve_command(&data, &root.path().join("d1"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+        "the first magnetar serve",
+    );
+    let stdout = BufReader::new(first.0.stdout.take().unwrap());
     let (line, _stdout) = support::read_line_within(stdout);
     assert!(line.starts_with("Magnetar is ready"), "{line}");
 

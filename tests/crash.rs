@@ -7,7 +7,6 @@ mod support;
 use std::io::BufReader;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
 
 use serde_json::Value;
 use support::peers::{ChildGuard, LibrqbitSeeder, Tracker};
@@ -16,14 +15,15 @@ use support::Client;
 
 /// Starts the real binary on loopback with DHT, UPnP and LSD off; returns it and its URL.
 fn serve(root: &Path) -> (ChildGuard, String) {
-    let mut child = support::serve_command(&root.join("data"), &root.join("downloads"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("magnetar starts");
-    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut child = ChildGuard::spawn(
+        support::serve_command(&root.join("data"), &root.join("downloads"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+        "magnetar serve",
+    );
+    let stdout = BufReader::new(child.0.stdout.take().unwrap());
     let (line, _) = support::read_line_within(stdout);
-    (ChildGuard(child), support::url_in_ready_line(&line))
+    (child, support::url_in_ready_line(&line))
 }
 
 fn spec(name: &str, size: usize, seed: u64, trackers: Vec<String>) -> TorrentSpec<'_> {
@@ -58,13 +58,11 @@ async fn sigkill_mid_download_then_restart_completes_byte_identical() {
     let (mut first, url) = serve(root.path());
     let mut client = Client::connect(&url).await;
     client.add_torrent(&slow).await;
-    loop {
-        let summary = client.summary(&slow.info_hash).await;
-        if summary["dl_bytes"].as_u64().unwrap_or(0) > 1 << 20 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    client
+        .poll_summary(&slow.info_hash, "over 1 MiB downloaded", |s| {
+            s["dl_bytes"].as_u64().unwrap_or(0) > 1 << 20
+        })
+        .await;
     let magnet = format!(
         "{}&tr={}",
         late.magnet(&[late_seeder.addr]),

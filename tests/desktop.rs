@@ -13,7 +13,7 @@ mod support;
 use std::io::BufReader;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use desktop::{Desktop, MenuEntry};
 use serde_json::Value;
@@ -52,11 +52,14 @@ fn labels(menu: &[MenuEntry]) -> Vec<String> {
 static ONE_SESSION_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}: not in time");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    support::poll_until(what, PATIENCE, Duration::from_millis(200), async || {
+        if check() {
+            Ok(())
+        } else {
+            Err("not yet")
+        }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,21 +114,26 @@ async fn the_desktop_app_takes_links_from_second_launches_and_works_from_its_tra
     client.wait_event("task.created", |d| d["id"] == id).await;
 
     // The speed line shows the download while it runs.
-    let deadline = Instant::now() + PATIENCE;
-    let live = loop {
-        let menu = app.tray_menu().await;
-        let line = menu
-            .iter()
-            .find(|e| e.label.starts_with('↓'))
-            .unwrap()
-            .label
-            .clone();
-        if !line.starts_with("↓ 0 B/s") {
-            break line;
-        }
-        assert!(Instant::now() < deadline, "the speed line never moved");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let live = support::poll_until(
+        "the tray's speed line moving",
+        PATIENCE,
+        Duration::from_millis(250),
+        async || {
+            let menu = app.tray_menu().await;
+            let line = menu
+                .iter()
+                .find(|e| e.label.starts_with('↓'))
+                .unwrap()
+                .label
+                .clone();
+            if line.starts_with("↓ 0 B/s") {
+                Err(line)
+            } else {
+                Ok(line)
+            }
+        },
+    )
+    .await;
     assert!(live.contains("/s"), "{live}");
     tokio::time::sleep(Duration::from_millis(1500)).await; // the UI's next task.updated
     app.screenshot(&screenshots().join("window-downloading.png"));
@@ -233,13 +241,13 @@ async fn the_desktop_app_takes_links_from_second_launches_and_works_from_its_tra
     assert!(status.success(), "exit status after Quit: {status:?}");
 
     // The data folder holds the tasks, the paused ones paused as they were left.
-    let mut serve = support::serve_command(&app.data_dir, &app.download_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (line, _) = support::read_line_within(BufReader::new(serve.stdout.take().unwrap()));
-    let _serve = ChildGuard(serve);
+    let mut serve = ChildGuard::spawn(
+        support::serve_command(&app.data_dir, &app.download_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+        "magnetar serve",
+    );
+    let (line, _) = support::read_line_within(BufReader::new(serve.0.stdout.take().unwrap()));
     let mut client = Client::connect(&support::url_in_ready_line(&line)).await;
     for task in [&id, &other.info_hash, &clipped.info_hash] {
         let summary = client.poll_state(task, 4).await;

@@ -3,12 +3,12 @@
 
 mod support;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::peers::{LibrqbitSeeder, Tracker};
 use support::torrent::{TestTorrent, TorrentSpec};
-use support::TestServer;
+use support::{poll_until, ServeProcess, TestServer, PATIENCE};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn torrent_download_from_librqbit_through_a_local_tracker() {
@@ -97,20 +97,21 @@ async fn magnet_download_from_librqbit_through_x_pe() {
     }
     // The seeder sends 1 MiB/s: while the download runs it shows up as a connected peer, with
     // its client name, its address, and a speed measured from counter deltas.
-    let deadline = Instant::now() + std::time::Duration::from_secs(30);
-    let peer = loop {
-        let status = client.status(&id).await;
-        let moving = status["peers"]
-            .as_array()
-            .and_then(|peers| peers.first())
-            .filter(|peer| peer["dl_speed"].as_u64().unwrap_or(0) > 0)
-            .cloned();
-        if let Some(peer) = moving {
-            break peer;
-        }
-        assert!(Instant::now() < deadline, "no moving peer: {status}");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    let peer = poll_until(
+        "a moving peer",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        async || {
+            let status = client.status(&id).await;
+            status["peers"]
+                .as_array()
+                .and_then(|peers| peers.first())
+                .filter(|peer| peer["dl_speed"].as_u64().unwrap_or(0) > 0)
+                .cloned()
+                .ok_or(status)
+        },
+    )
+    .await;
     assert_eq!(peer["address"], seeder.addr.to_string());
     assert!(peer["client"].as_str().unwrap().contains("rqbit"), "{peer}");
     assert!(peer["dl_bytes"].as_u64().unwrap() > 0, "{peer}");
@@ -127,6 +128,9 @@ async fn magnet_download_from_librqbit_through_x_pe() {
     drop(seeder);
 }
 
+/// The magnet's only peer is down when the magnet is added: the first attempt to fetch its
+/// metadata fails (the server says so in its log, and the task waits in state 0 instead of
+/// failing), and once the peer is up a retry finds it. The real binary, for its log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_magnet_peer_that_comes_up_late_is_tried_again() {
     let torrent = TestTorrent::build(TorrentSpec {
@@ -137,15 +141,22 @@ async fn a_magnet_peer_that_comes_up_late_is_tried_again() {
     });
     let port = support::peers::free_port();
     let late_peer: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    let server = TestServer::start().await;
-    let mut client = server.client().await;
+    let server = ServeProcess::start();
+    let mut client = support::Client::connect(&server.url).await;
     let id = torrent.info_hash.clone();
     client.add_magnet(&torrent.magnet(&[late_peer])).await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // The first attempt, with nothing listening on the peer's port, has failed.
+    let retrying = "magnet metadata not fetched from its peers yet; retrying";
+    server.wait_log(&[retrying], 1, PATIENCE).await;
+    assert_eq!(client.summary(&id).await["state"], 0, "waiting, not failed");
     let seeder = LibrqbitSeeder::start_on(&torrent, None, port).await;
     client.poll_state(&id, 2).await;
     torrent.assert_downloaded(&server.download_dir);
-    assert!(!client.transitions(&id).iter().any(|(_, new)| *new == 5));
+    let transitions = client.transitions(&id);
+    assert!(
+        !transitions.iter().any(|(_, new)| *new == 5),
+        "{transitions:?}"
+    );
     drop(seeder);
 }
 
@@ -161,16 +172,21 @@ async fn a_download_whose_only_peer_went_away_finds_it_again() {
     });
     let port = support::peers::free_port();
     let seeder = LibrqbitSeeder::start_on(&torrent, Some(512 * 1024), port).await;
-    let server = TestServer::start().await;
-    let mut client = server.client().await;
+    // The real binary, for its log: it says when it restarts the peer search.
+    let server = ServeProcess::start();
+    let mut client = support::Client::connect(&server.url).await;
     let id = torrent.info_hash.clone();
     client.add_magnet(&torrent.magnet(&[seeder.addr])).await;
-    while client.summary(&id).await["dl_bytes"] == 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    client
+        .poll_summary(&id, "some bytes downloaded", |s| s["dl_bytes"] != 0)
+        .await;
     seeder.session.stop().await;
     drop(seeder);
-    tokio::time::sleep(std::time::Duration::from_secs(25)).await;
+    // The peer comes back only after the engine's first restart of the peer search (15 s
+    // without a peer): librqbit's own first retry (10 s) has then passed too, and its next one
+    // is a minute away.
+    let restart = ["no peer for", "restarting the peer search", id.as_str()];
+    server.wait_log(&restart, 1, PATIENCE).await;
     let before_return = client.summary(&id).await["dl_bytes"].as_u64().unwrap();
     assert!(
         before_return < torrent.total_len(),
@@ -232,16 +248,19 @@ async fn task_updated_reports_progress_and_goes_quiet_when_idle() {
     // Once speeds settle to zero, nothing more is sent for an idle task: wait for a quiet
     // window of 3 seconds within the next 20.
     drop(seeder);
-    let mut quiet = false;
-    for _ in 0..20 {
-        client.events.clear();
-        let got = tokio::time::timeout(std::time::Duration::from_secs(3), client.next_json()).await;
-        if got.is_err() {
-            quiet = true;
-            break;
-        }
-    }
-    assert!(quiet, "task.updated never went quiet");
+    poll_until(
+        "a quiet window of 3 s",
+        Duration::from_secs(20),
+        Duration::ZERO,
+        async || {
+            client.events.clear();
+            match tokio::time::timeout(Duration::from_secs(3), client.next_json()).await {
+                Err(_) => Ok(()),
+                Ok(message) => Err(message),
+            }
+        },
+    )
+    .await;
 }
 
 /// Not a test but a measurement, run on demand (no timing assertion):

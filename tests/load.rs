@@ -42,14 +42,14 @@ async fn five_hundred_clients_ten_of_them_silent() {
     // The default outbound queue (8 MiB a client, bounded): the silent clients' queues hold
     // the same shared event bytes, so their bound costs memory once, not ten times. (The
     // resync of a client that overflows its queue is tests/slow_client.rs's.)
-    let mut child = support::serve_command(&data, &dir.path().join("downloads"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("magnetar starts");
-    let pid = child.id();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let _child = ChildGuard(child);
+    let mut child = ChildGuard::spawn(
+        support::serve_command(&data, &dir.path().join("downloads"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+        "magnetar serve",
+    );
+    let pid = child.0.id();
+    let stdout = BufReader::new(child.0.stdout.take().unwrap());
     let (line, _stdout) = support::read_line_within(stdout);
     let url = support::url_in_ready_line(&line);
     let idle_rss = peak_rss_kib(pid);

@@ -100,6 +100,23 @@ fn the_deb_holds_the_binary_the_icons_and_a_desktop_entry_that_passes_links() {
     );
 }
 
+/// Removes the package installed by a test (`dpkg -r magnetar`) when dropped.
+struct Uninstall;
+
+impl Drop for Uninstall {
+    fn drop(&mut self) {
+        let removed = Command::new("dpkg").args(["-r", "magnetar"]).output();
+        match removed {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!(
+                "dpkg -r magnetar failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => eprintln!("dpkg -r magnetar does not run: {e}"),
+        }
+    }
+}
+
 #[test]
 fn installing_the_deb_makes_magnetar_the_handler_of_magnet_links_and_torrent_files() {
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -113,6 +130,9 @@ fn installing_the_deb_makes_magnetar_the_handler_of_magnet_links_and_torrent_fil
         .args(["-s", "magnetar"])
         .output()
         .is_ok_and(|o| o.status.success());
+    // Removed again however the test ends (a failed assertion included), unless it was
+    // installed before the test.
+    let _installed = (!installed_before).then_some(Uninstall);
     output(Command::new("dpkg").arg("-i").arg(&deb));
 
     // A user with no choices of their own: the system's defaults decide.
@@ -132,9 +152,6 @@ fn installing_the_deb_makes_magnetar_the_handler_of_magnet_links_and_torrent_fil
     let magnet = query("x-scheme-handler/magnet");
     let torrent = query("application/x-bittorrent");
     let version = output(Command::new("/usr/bin/magnetar").arg("--version"));
-    if !installed_before {
-        output(Command::new("dpkg").args(["-r", "magnetar"]));
-    }
     assert_eq!(magnet, "Magnetar.desktop");
     assert_eq!(torrent, "Magnetar.desktop");
     assert!(version.starts_with("magnetar "), "{version}");

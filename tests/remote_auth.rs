@@ -22,7 +22,9 @@ fn settings() -> String {
         "token": FULL,
         "read_only_token": READ_ONLY,
         "lockout_seconds": 3,
-        "remote_adds_per_minute": 4,
+        // A bucket of 3 adds, refilled one every 20 s: the flood below fires its 4 adds within
+        // milliseconds of the bucket's creation, so the 4th is refused whatever the timing.
+        "remote_adds_per_minute": 3,
     })
     .to_string()
 }
@@ -76,13 +78,46 @@ async fn attacks_from_another_host_change_nothing() {
         return;
     };
     let mut admin = client(&server, FULL).await;
-    let magnet = "magnet:?xt=urn:btih:abababababababababababababababababababab&dn=kept";
-    admin.add_magnet(magnet).await;
+    // task.add per minute per remote address: this address's first adds, sent together
+    // without waiting for answers, so they all reach the bucket (3, new and full) within
+    // milliseconds of each other: 3 allowed, the 4th is -8 with the wait until the next one.
+    let kept = "abababababababababababababababababababab";
+    let uris = [
+        format!("magnet:?xt=urn:btih:{kept}&dn=kept"),
+        "1111111111111111111111111111111111111111".to_owned(),
+        "2222222222222222222222222222222222222222".to_owned(),
+        "3333333333333333333333333333333333333333".to_owned(),
+    ];
+    for (i, uri) in uris.iter().enumerate() {
+        let request = json!({"id": format!("add{i}"), "method": "task.add",
+                             "params": {"type": "magnet", "uri": uri}});
+        admin.send_text(request.to_string()).await;
+    }
+    for i in 0..uris.len() {
+        let response = admin.response_to(&json!(format!("add{i}"))).await;
+        if i < 3 {
+            assert_eq!(response["error"], 0, "add #{}: {response}", i + 1);
+            continue;
+        }
+        assert_eq!(response["error"], -8, "add #{}: {response}", i + 1);
+        // "... try again in N s": about 20 s for a rate of 3 a minute.
+        let message = response["message"].as_str().unwrap();
+        let seconds: u64 = message
+            .rsplit("try again in ")
+            .next()
+            .and_then(|rest| rest.trim_end_matches(" s").parse().ok())
+            .unwrap_or_else(|| panic!("no wait in {message:?}"));
+        assert!((15..=20).contains(&seconds), "{message}");
+    }
+    let list = admin.ok("task.list", Value::Null).await;
+    assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
+    for hash in &uris[1..3] {
+        admin.ok("task.remove", json!({"task_id": hash})).await;
+    }
     // Settled first (no tracker, no peer, no DHT: it fails at once), so the baseline holds.
-    admin
-        .poll_state("abababababababababababababababababababab", 5)
-        .await;
+    admin.poll_state(kept, 5).await;
     let baseline = admin.ok("task.list", Value::Null).await;
+    assert_eq!(baseline.as_array().unwrap().len(), 1, "{baseline}");
 
     // A silent socket without a token is closed after 10 s; it runs beside the other cases.
     let silent = try_connect(&server.url, &[]).await.expect("upgraded");
@@ -187,49 +222,6 @@ async fn attacks_from_another_host_change_nothing() {
         Value::Null
     );
 
-    // 100 unauthenticated sockets: they get a small pool of their own (or 503), and an
-    // authorized client still connects and is served.
-    let mut crowd = Vec::new();
-    let mut turned_away = 0;
-    for _ in 0..100 {
-        match try_connect(&server.url, &[]).await {
-            Ok(c) => crowd.push(c),
-            Err(503) => turned_away += 1,
-            Err(status) => panic!("HTTP {status}"),
-        }
-    }
-    eprintln!(
-        "100 unauthenticated sockets: {} held, {turned_away} turned away",
-        crowd.len()
-    );
-    let mut late = client(&server, FULL).await;
-    assert_eq!(late.ok("task.list", Value::Null).await, baseline);
-    drop(crowd);
-
-    // task.add per minute per remote address: 4 allowed (the admin's first add was one of them),
-    // the 5th is -8.
-    let mut flooder = client(&server, FULL).await;
-    let hashes = [
-        "1111111111111111111111111111111111111111",
-        "2222222222222222222222222222222222222222",
-        "3333333333333333333333333333333333333333",
-    ];
-    for hash in hashes {
-        flooder.add_magnet(hash).await;
-    }
-    let response = flooder
-        .call(
-            "task.add",
-            json!({"type": "magnet", "uri": "4444444444444444444444444444444444444444"}),
-        )
-        .await;
-    assert_eq!(response["error"], -8, "{response}");
-    let list = admin.ok("task.list", Value::Null).await;
-    assert_eq!(list.as_array().unwrap().len(), 4, "{list}");
-    for hash in hashes {
-        admin.ok("task.remove", json!({"task_id": hash})).await;
-    }
-
     // Five wrong tokens lock the address out, even for the right token, until it expires.
     for _ in 0..5 {
         refused(
@@ -247,13 +239,33 @@ async fn attacks_from_another_host_change_nothing() {
         "locked out",
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(3500)).await;
-    assert_eq!(
-        client(&server, FULL)
-            .await
-            .ok("task.list", Value::Null)
-            .await,
-        baseline
+    let locked = Instant::now();
+    let served = support::poll_until(
+        "the lockout's end",
+        Duration::from_secs(15),
+        Duration::from_millis(250),
+        async || {
+            let mut admin_again = client(&server, FULL).await;
+            let response = admin_again.call("task.list", Value::Null).await;
+            if response["error"] == 0 {
+                return Ok(response["result"].clone());
+            }
+            assert!(
+                response["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("locked out")),
+                "{response}"
+            );
+            expect_close(&mut admin_again, CloseCode::Policy, Duration::from_secs(5)).await;
+            Err(response)
+        },
+    )
+    .await;
+    assert_eq!(served, baseline);
+    let lockout_lasted = locked.elapsed();
+    assert!(
+        lockout_lasted >= Duration::from_millis(2500),
+        "a 3 s lockout ended after {lockout_lasted:?}"
     );
 
     let silent_for = silent.await.unwrap();
@@ -261,6 +273,29 @@ async fn attacks_from_another_host_change_nothing() {
         silent_for >= Duration::from_secs(9),
         "the silent socket was closed after only {silent_for:?}"
     );
+
+    // 100 unauthenticated sockets, once every earlier refused one is closed: the first 64 are
+    // held in their own pool, the other 36 are turned away with 503, and an authorized client
+    // still connects and is served.
+    let mut crowd = Vec::new();
+    let mut turned_away = 0;
+    for _ in 0..100 {
+        match try_connect(&server.url, &[]).await {
+            Ok(c) => crowd.push(c),
+            Err(503) => turned_away += 1,
+            Err(status) => panic!("HTTP {status}"),
+        }
+    }
+    assert_eq!(
+        (crowd.len(), turned_away),
+        (64, 36),
+        "100 unauthenticated sockets: (held, turned away)"
+    );
+    let mut late = client(&server, FULL).await;
+    assert_eq!(late.ok("task.list", Value::Null).await, baseline);
+    // The held ones are refused like any other, and closed.
+    refused(crowd.pop().unwrap(), "must present the API token").await;
+    drop(crowd);
     // Nothing any of them did changed the server.
     assert_eq!(admin.ok("task.list", Value::Null).await, baseline);
 }

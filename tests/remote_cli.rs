@@ -53,14 +53,14 @@ async fn every_subcommand_against_a_real_server() {
     let url = server.url.clone();
 
     // watch, started first, prints events live.
-    let mut watch = Command::new(env!("CARGO_BIN_EXE_magnetar"))
-        .args(["remote", "--url", &url, "watch"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut watch_out = BufReader::new(watch.stdout.take().unwrap());
-    let _watch = ChildGuard(watch);
+    let mut watch = ChildGuard::spawn(
+        Command::new(env!("CARGO_BIN_EXE_magnetar"))
+            .args(["remote", "--url", &url, "watch"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+        "magnetar remote watch",
+    );
+    let mut watch_out = BufReader::new(watch.0.stdout.take().unwrap());
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // add: a magnet, a .torrent file, and hashes from stdin.
@@ -78,19 +78,21 @@ async fn every_subcommand_against_a_real_server() {
     let magnet = torrent.magnet(&[seeder.addr]);
     let added = ok(&url, &["add", &magnet, &file.path().display().to_string()]);
     assert_eq!(added.lines().count(), 2, "{added}");
-    let mut stdin_add = Command::new(env!("CARGO_BIN_EXE_magnetar"))
-        .args(["remote", "--url", &url, "add", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut stdin_add = ChildGuard::spawn(
+        Command::new(env!("CARGO_BIN_EXE_magnetar"))
+            .args(["remote", "--url", &url, "add", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+        "magnetar remote add -",
+    );
     stdin_add
+        .0
         .stdin
         .take()
         .unwrap()
         .write_all(b"abcdef0123456789abcdef0123456789abcdef01\n\n")
         .unwrap();
-    assert!(stdin_add.wait().unwrap().success());
+    assert!(stdin_add.0.wait().unwrap().success());
 
     // watch saw task.created and a state change.
     let mut seen = String::new();
@@ -144,13 +146,16 @@ async fn every_subcommand_against_a_real_server() {
     let list = json(&url, &["list"]);
     assert_eq!(list.as_array().unwrap().len(), 2);
     let folder = server.download_dir.join("remote-demo");
-    for _ in 0..50 {
-        if !folder.join("a.bin").exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(!folder.join("a.bin").exists(), "the data was not deleted");
+    support::poll_until(
+        "the removed task's data deleted",
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        async || match folder.join("a.bin").exists() {
+            false => Ok(()),
+            true => Err("a.bin is still there"),
+        },
+    )
+    .await;
 
     // Exit codes: 1 for an API error (with its message), 2 for usage, 3 for no server.
     let missing = remote(

@@ -20,22 +20,22 @@ async fn remote_clients_need_the_generated_token() {
     };
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &host.netns])
-        .arg(env!("CARGO_BIN_EXE_magnetar"))
-        .args(["serve", "--listen", &format!("{}:0", host.server_ip)])
-        .args(["--peer-port", "0", "--no-dht", "--no-upnp", "--no-lsd"])
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .arg("--download-dir")
-        .arg(dir.path().join("downloads"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("magnetar starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let guard = ChildGuard(child);
+    let mut guard = ChildGuard::spawn(
+        Command::new("ip")
+            .args(["netns", "exec", &host.netns])
+            .arg(env!("CARGO_BIN_EXE_magnetar"))
+            .args(["serve", "--listen", &format!("{}:0", host.server_ip)])
+            .args(["--peer-port", "0", "--no-dht", "--no-upnp", "--no-lsd"])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--download-dir")
+            .arg(dir.path().join("downloads"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        "magnetar serve in a namespace",
+    );
+    let stdout = guard.0.stdout.take().unwrap();
+    let mut stderr = guard.0.stderr.take().unwrap();
     let (line, _stdout) = support::read_line_within(BufReader::new(stdout));
     let url = support::url_in_ready_line(&line);
     assert!(url.contains(&host.server_ip), "{url}");

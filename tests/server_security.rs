@@ -104,15 +104,16 @@ async fn connections_are_capped() {
     // The first two still work; a slot frees up when one leaves.
     assert_eq!(first.ok("task.list", Value::Null).await, json!([]));
     drop(first);
-    let mut freed = false;
-    for _ in 0..50 {
-        if upgrade_status(&server.url, &[]).await == 101 {
-            freed = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(freed, "a closed connection never gave its slot back");
+    support::poll_until(
+        "a closed connection giving its slot back",
+        std::time::Duration::from_secs(5),
+        std::time::Duration::from_millis(100),
+        async || match upgrade_status(&server.url, &[]).await {
+            101 => Ok(()),
+            status => Err(status),
+        },
+    )
+    .await;
 }
 
 /// 200 idle clients (connected, never reading or sending) must not stop a new client from being

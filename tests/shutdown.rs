@@ -15,12 +15,13 @@ use tokio_tungstenite::tungstenite::Message;
 
 async fn stops_cleanly_on(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = support::serve_command(&dir.path().join("data"), &dir.path().join("downloads"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("magnetar starts");
-    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut child = support::peers::ChildGuard::spawn(
+        support::serve_command(&dir.path().join("data"), &dir.path().join("downloads"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+        "magnetar serve",
+    );
+    let stdout = BufReader::new(child.0.stdout.take().unwrap());
     let (line, mut stdout) = support::read_line_within(stdout);
     let url = support::url_in_ready_line(&line);
     assert!(url.starts_with("ws://127.0.0.1:"), "{url}");
@@ -29,7 +30,7 @@ async fn stops_cleanly_on(signal: &str) {
     assert_eq!(client.ok("task.list", Value::Null).await, json!([]));
 
     let status = Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -41,7 +42,7 @@ async fn stops_cleanly_on(signal: &str) {
         Some(Ok(Message::Close(Some(frame)))) => assert_eq!(frame.code, CloseCode::Away),
         other => panic!("expected a 1001 close frame, got {other:?}"),
     }
-    let exit = tokio::task::spawn_blocking(move || child.wait())
+    let exit = tokio::task::spawn_blocking(move || child.0.wait())
         .await
         .unwrap()
         .unwrap();

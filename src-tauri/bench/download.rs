@@ -32,8 +32,8 @@ pub async fn run(work: &WorkDir, scale: Scale, report: &mut Report) -> anyhow::R
     let aria2 = procs::find("aria2c", &[]).context("aria2c is missing (apt install aria2)")?;
     procs::find("mktorrent", &[]).context("mktorrent is missing (apt install mktorrent)")?;
     procs::find("opentracker", &[]).context("opentracker is missing")?;
-    // A quick run does not spend minutes installing rqbit.
-    let rqbit = procs::rqbit(scale.runs > 1);
+    // A quick run installs nothing (and does not spend minutes installing rqbit).
+    let rqbit = procs::rqbit(scale.install);
     if rqbit.is_none() {
         eprintln!(
             "the rqbit CLI is not installed: `cargo install rqbit --locked --root {}`; skipping it",
@@ -41,7 +41,7 @@ pub async fn run(work: &WorkDir, scale: Scale, report: &mut Report) -> anyhow::R
         );
     }
 
-    let libtorrent = crate::libtorrent::available(scale.runs > 1);
+    let libtorrent = crate::libtorrent::available(scale.install);
     if !libtorrent {
         eprintln!(
             "python3-libtorrent is not installed (apt install python3-libtorrent); skipping it"

@@ -58,6 +58,10 @@ pub struct Scale {
     pub idle_seconds: u64,
     /// Tasks that really download while `task.updated` is measured.
     pub active_tasks: usize,
+    /// Whether a missing peer or rival may be installed (apt, cargo install) when running as
+    /// root. Never in a quick run: the test suite runs one, and a test installs nothing; a
+    /// missing one is skipped, saying so.
+    pub install: bool,
 }
 
 impl Scale {
@@ -72,6 +76,7 @@ impl Scale {
                 fanout_adds: 5,
                 idle_seconds: 2,
                 active_tasks: 3,
+                install: false,
             }
         } else {
             Scale {
@@ -83,6 +88,7 @@ impl Scale {
                 fanout_adds: 100,
                 idle_seconds: 20,
                 active_tasks: 20,
+                install: true,
             }
         }
     }

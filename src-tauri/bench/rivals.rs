@@ -1,7 +1,8 @@
 //! The daemons a user would drive instead of Magnetar, under the API table's load:
 //! transmission-daemon (its RPC), qbittorrent-nox (its Web API) and aria2c (its JSON-RPC), each
-//! on a fresh folder on loopback with DHT, LPD, PEX and port mapping off, each found on PATH (or
-//! installed with apt when running as root), skipped with "not installed" otherwise.
+//! on a fresh folder on loopback with DHT, LPD, PEX and port mapping off, each found on PATH (or,
+//! except in a quick run, installed with apt when running as root), skipped with "not
+//! installed" otherwise.
 //!
 //! Every one gets the same N generated torrents added paused. Their adds go over HTTP/1.1
 //! keep-alive with 16 requests in flight (none of them pipelines on one connection); Magnetar's
@@ -78,7 +79,16 @@ pub async fn measure(
     scale: Scale,
     torrents: &[Vec<u8>],
 ) -> anyhow::Result<Option<Figures>> {
-    if !installed(kind) {
+    if !installed(kind, scale.install) {
+        eprintln!(
+            "{} is not installed{}; skipping it",
+            kind.name(),
+            if scale.install {
+                " and could not be installed"
+            } else {
+                " (a quick run installs nothing)"
+            }
+        );
         return Ok(None);
     }
     let daemon = Daemon::start(kind, root, false)?;
@@ -166,10 +176,13 @@ pub async fn measure(
     }))
 }
 
-/// On PATH, or installed now with apt when we are root.
-fn installed(kind: Kind) -> bool {
+/// On PATH, or installed now with apt when `install` and we are root.
+fn installed(kind: Kind, install: bool) -> bool {
     if procs::find(kind.program(), &[]).is_some() {
         return true;
+    }
+    if !install {
+        return false;
     }
     let root = Command::new("id")
         .arg("-u")

@@ -4,7 +4,7 @@
 
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
@@ -37,14 +37,15 @@ impl Browser {
         require("chromedriver");
         require("chromium");
         let port = free_port();
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("chromedriver starts");
-        let driver = DriverGroup(driver);
+        let driver = DriverGroup(
+            Command::new("chromedriver")
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .expect("chromedriver starts"),
+        );
         wait_for_port(port);
         let profile = tempfile::tempdir().unwrap();
         let mut caps = serde_json::Map::new();
@@ -85,21 +86,23 @@ impl Browser {
 
     /// Waits until the expression `condition` is truthy in the page; panics after `patience`.
     pub async fn wait_until(&self, condition: &str, patience: Duration) -> Value {
-        let started = Instant::now();
-        loop {
-            let value = self.js(&format!("return ({condition});")).await;
-            let truthy = !matches!(&value, Value::Null | Value::Bool(false))
-                && value != json!(0)
-                && value != json!("");
-            if truthy {
-                return value;
-            }
-            assert!(
-                started.elapsed() < patience,
-                "waited {patience:?} for: {condition}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        super::poll_until(
+            &format!("the page's {condition}"),
+            patience,
+            Duration::from_millis(100),
+            async || {
+                let value = self.js(&format!("return ({condition});")).await;
+                let truthy = !matches!(&value, Value::Null | Value::Bool(false))
+                    && value != json!(0)
+                    && value != json!("");
+                if truthy {
+                    Ok(value)
+                } else {
+                    Err(value)
+                }
+            },
+        )
+        .await
     }
 
     pub async fn click(&self, css: &str) {

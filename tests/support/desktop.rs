@@ -137,7 +137,7 @@ pub struct MenuEntry {
 
 /// The desktop app under Xvfb and its own session bus.
 pub struct Desktop {
-    child: Child,
+    child: Group,
     /// Kept open: the wrapper waits on it until the fakes are on the bus.
     _stdin: ChildStdin,
     pub display: String,
@@ -221,8 +221,9 @@ impl Desktop {
             .stderr(Stdio::piped())
             .process_group(0)
             .spawn()
+            .map(Group)
             .expect("dbus-run-session starts");
-        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let stdout = BufReader::new(child.0.stdout.take().unwrap());
         let (line, _) = crate::support::read_line_within(stdout);
         let env = line
             .trim()
@@ -263,11 +264,11 @@ impl Desktop {
             .await
             .unwrap();
 
-        let mut stdin = child.stdin.take().unwrap();
+        let mut stdin = child.0.stdin.take().unwrap();
         writeln!(stdin, "go").unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let sink = log.clone();
-        let stderr = child.stderr.take().unwrap();
+        let stderr = child.0.stderr.take().unwrap();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[desktop] {line}");
@@ -300,20 +301,17 @@ impl Desktop {
 
     /// Waits for a log line containing `needle` (colour codes stripped); returns it.
     pub async fn wait_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(line) = self
-                .log
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| plain(l).contains(needle))
-            {
-                return plain(line);
-            }
-            assert!(Instant::now() < deadline, "no log line with {needle:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        crate::support::poll_until(
+            &format!("a log line with {needle:?}"),
+            PATIENCE,
+            Duration::from_millis(100),
+            async || {
+                let log = self.log.lock().unwrap();
+                let found = log.iter().find(|l| plain(l).contains(needle));
+                found.map(|line| plain(line)).ok_or("none")
+            },
+        )
+        .await
     }
 
     pub fn log_lines(&self) -> Vec<String> {
@@ -341,8 +339,9 @@ impl Desktop {
             .current_dir(cwd)
             .stdout(Stdio::null())
             .spawn()
+            .map(crate::support::peers::ChildGuard)
             .expect("a second magnetar starts");
-        wait_child(&mut child, PATIENCE).expect("the second launch exits")
+        wait_child(&mut child.0, PATIENCE).expect("the second launch exits")
     }
 
     /// Saves a screenshot of the whole screen.
@@ -398,35 +397,38 @@ impl Desktop {
             .args(["-selection", "clipboard", "-in"])
             .stdin(Stdio::piped())
             .spawn()
+            .map(crate::support::peers::ChildGuard)
             .expect("xclip runs");
         xclip
+            .0
             .stdin
             .take()
             .unwrap()
             .write_all(text.as_bytes())
             .unwrap();
-        assert!(xclip.wait().unwrap().success(), "xclip failed");
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let out = self
-                .in_session("xclip")
-                .args(["-selection", "clipboard", "-out"])
-                .output()
-                .expect("xclip runs");
-            if out.stdout == text.as_bytes() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the clipboard never held {text:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        assert!(xclip.0.wait().unwrap().success(), "xclip failed");
+        crate::support::poll_until_blocking(
+            &format!("the clipboard holding {text:?}"),
+            PATIENCE,
+            Duration::from_millis(50),
+            || {
+                let out = self
+                    .in_session("xclip")
+                    .args(["-selection", "clipboard", "-out"])
+                    .output()
+                    .expect("xclip runs");
+                if out.stdout == text.as_bytes() {
+                    Ok(())
+                } else {
+                    Err(String::from_utf8_lossy(&out.stdout).into_owned())
+                }
+            },
+        )
     }
 
     /// Is the process still running?
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        matches!(self.child.0.try_wait(), Ok(None))
     }
 
     /// The notifications received so far.
@@ -436,37 +438,37 @@ impl Desktop {
 
     /// Waits for a notification that `matches`.
     pub async fn wait_notice(&self, matches: impl Fn(&Notice) -> bool) -> Notice {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(notice) = self.notices().into_iter().find(&matches) {
-                return notice;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no such notification; got {:?}",
-                self.notices()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        crate::support::poll_until(
+            "such a notification",
+            PATIENCE,
+            Duration::from_millis(100),
+            async || {
+                let notices = self.notices();
+                match notices.iter().find(|n| matches(n)) {
+                    Some(notice) => Ok(notice.clone()),
+                    None => Err(format!("{notices:?}")),
+                }
+            },
+        )
+        .await
     }
 
     /// Waits until the tray registered with the watcher; returns (bus name, item path).
     pub async fn wait_tray_item(&self) -> (String, String) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let first = self.recorded.lock().unwrap().tray_items.first().cloned();
-            if let Some((sender, service)) = first {
-                return if service.starts_with('/') {
-                    (sender, service)
-                } else {
-                    (service, "/StatusNotifierItem".to_owned())
-                };
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the tray never registered with the watcher"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let (sender, service) = crate::support::poll_until(
+            "the tray registering with the watcher",
+            PATIENCE,
+            Duration::from_millis(100),
+            async || {
+                let first = self.recorded.lock().unwrap().tray_items.first().cloned();
+                first.ok_or("not yet")
+            },
+        )
+        .await;
+        if service.starts_with('/') {
+            (sender, service)
+        } else {
+            (service, "/StatusNotifierItem".to_owned())
         }
     }
 
@@ -533,33 +535,38 @@ impl Desktop {
 
     /// Waits for the process to end (after Quit); its exit status.
     pub fn wait_exit(&mut self, patience: Duration) -> Option<ExitStatus> {
-        wait_child(&mut self.child, patience)
+        wait_child(&mut self.child.0, patience)
     }
 }
 
-impl Drop for Desktop {
+/// The desktop session's process group (dbus-run-session, xvfb-run, Xvfb, the bus and
+/// Magnetar), killed whole when dropped: held from the moment it is spawned.
+struct Group(Child);
+
+impl Drop for Group {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            // The whole group: dbus-run-session, xvfb-run, Xvfb, the bus and Magnetar.
+        if let Ok(None) = self.0.try_wait() {
             let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", self.child.id())])
+                .args(["-KILL", "--", &format!("-{}", self.0.id())])
                 .status();
-            let _ = self.child.wait();
+            let _ = self.0.wait();
         }
     }
 }
 
+/// The child's exit status, or `None` if it still runs after `patience`.
 fn wait_child(child: &mut Child, patience: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + patience;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::support::poll_until_blocking(
+        "the child's exit",
+        patience + Duration::from_secs(1),
+        Duration::from_millis(50),
+        || match child.try_wait() {
+            Ok(Some(status)) => Ok(Some(status)),
+            _ if Instant::now() > deadline => Ok(None),
+            _ => Err("still running"),
+        },
+    )
 }
 
 /// One dbusmenu layout node `(ia{sv}av)` (wrapped in a variant) into entries, depth first.

@@ -68,6 +68,118 @@ pub fn root_or_skip(what: &str) -> bool {
 /// How long a test waits for something that should happen.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
+/// The one way a test waits for a condition: calls `check` every `every` until it returns
+/// `Ok`, and panics naming `what` (and the last `Err`, what it saw instead) once `patience` has
+/// passed. Every polling loop of the suite goes through it, so none can spin forever.
+pub async fn poll_until<T, E: std::fmt::Display>(
+    what: &str,
+    patience: Duration,
+    every: Duration,
+    mut check: impl AsyncFnMut() -> Result<T, E>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(seen) if tokio::time::Instant::now() >= deadline => {
+                panic!("{what}: not within {patience:?}; the last look saw: {seen}")
+            }
+            Err(_) => tokio::time::sleep(every).await,
+        }
+    }
+}
+
+/// [`poll_until`] for code outside an async runtime (a plain thread, a `#[test]`).
+pub fn poll_until_blocking<T, E: std::fmt::Display>(
+    what: &str,
+    patience: Duration,
+    every: Duration,
+    mut check: impl FnMut() -> Result<T, E>,
+) -> T {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(seen) if std::time::Instant::now() >= deadline => {
+                panic!("{what}: not within {patience:?}; the last look saw: {seen}")
+            }
+            Err(_) => std::thread::sleep(every),
+        }
+    }
+}
+
+/// The real `magnetar serve` binary (see [`serve_command`]) in temporary folders, its log
+/// (stderr, at its default level) kept line by line so that a test can see what the server
+/// did: a retry, a restart. Killed on drop.
+pub struct ServeProcess {
+    pub url: String,
+    pub download_dir: PathBuf,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    _child: peers::ChildGuard,
+    _root: tempfile::TempDir,
+}
+
+impl ServeProcess {
+    pub fn start() -> ServeProcess {
+        use std::io::BufRead;
+        let root = tempfile::tempdir().unwrap();
+        let download_dir = root.path().join("downloads");
+        let mut child = peers::ChildGuard::spawn(
+            serve_command(&root.path().join("data"), &download_dir)
+                .env_remove("MAGNETAR_LOG")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped()),
+            "magnetar serve",
+        );
+        let stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+        let stderr = std::io::BufReader::new(child.0.stderr.take().unwrap());
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
+        // Read to the end, so that a full pipe never blocks the server.
+        std::thread::spawn(move || {
+            for line in stderr.lines() {
+                let Ok(line) = line else { break };
+                kept.lock().unwrap().push(line);
+            }
+        });
+        let (line, _) = read_line_within(stdout);
+        ServeProcess {
+            url: url_in_ready_line(&line),
+            download_dir,
+            log,
+            _child: child,
+            _root: root,
+        }
+    }
+
+    /// The log lines so far that contain every one of `words`.
+    pub fn log_lines(&self, words: &[&str]) -> Vec<String> {
+        let log = self.log.lock().unwrap();
+        log.iter()
+            .filter(|line| words.iter().all(|w| line.contains(w)))
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until the log holds at least `count` lines with every one of `words`.
+    pub async fn wait_log(&self, words: &[&str], count: usize, patience: Duration) {
+        poll_until(
+            &format!("{count} log line(s) with {words:?}"),
+            patience,
+            Duration::from_millis(100),
+            async || {
+                let found = self.log_lines(words).len();
+                if found >= count {
+                    Ok(())
+                } else {
+                    Err(format!("{found} such lines"))
+                }
+            },
+        )
+        .await
+    }
+}
+
 /// Logs go to the test's stderr when MAGNETAR_TEST_LOG is set (e.g. `=debug`).
 pub fn init_logging() {
     if let Ok(filter) = std::env::var("MAGNETAR_TEST_LOG") {
@@ -295,32 +407,36 @@ impl Client {
 
     /// Polls `task.list` until the task reaches `state` (for when the event may be long gone).
     pub async fn poll_state(&mut self, task_id: &str, state: i64) -> Value {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let summary = self.summary(task_id).await;
-            if summary["state"] == state {
-                return summary;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{task_id} never reached state {state}: {summary}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let what = format!("{task_id} in state {state}");
+        self.poll_summary(task_id, &what, |s| s["state"] == state)
+            .await
     }
 
-    /// Polls `task.list` until the task has uploaded at least `bytes`.
-    pub async fn poll_ul_bytes(&mut self, task_id: &str, bytes: u64) -> Value {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
+    /// Polls `task.list` until the task's row satisfies `pred`; returns that row.
+    pub async fn poll_summary(
+        &mut self,
+        task_id: &str,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        poll_until(what, PATIENCE, Duration::from_millis(100), async || {
             let summary = self.summary(task_id).await;
-            if summary["ul_bytes"].as_u64().unwrap_or(0) >= bytes
-                || tokio::time::Instant::now() >= deadline
-            {
-                return summary;
+            if pred(&summary) {
+                Ok(summary)
+            } else {
+                Err(summary)
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        })
+        .await
+    }
+
+    /// Polls `task.list` until the task has uploaded at least `bytes`; returns its row.
+    pub async fn poll_ul_bytes(&mut self, task_id: &str, bytes: u64) -> Value {
+        let what = format!("{task_id} uploading {bytes} bytes");
+        self.poll_summary(task_id, &what, |s| {
+            s["ul_bytes"].as_u64().unwrap_or(0) >= bytes
+        })
+        .await
     }
 
     /// `task.getStatus` of a task.

@@ -221,23 +221,23 @@ impl RemoteServer {
         let data_dir = dir.path().join("data");
         std::fs::create_dir_all(&data_dir).unwrap();
         std::fs::write(data_dir.join("settings.json"), settings).unwrap();
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &host.netns])
-            .arg(env!("CARGO_BIN_EXE_magnetar"))
-            .args(["serve", "--listen", listen])
-            .args(["--peer-port", "0", "--no-dht", "--no-upnp", "--no-lsd"])
-            .args(extra_args)
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .arg("--download-dir")
-            .arg(dir.path().join("downloads"))
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("magnetar starts");
-        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let stderr = child.stderr.take();
-        let child = super::peers::ChildGuard(child);
+        let mut child = super::peers::ChildGuard::spawn(
+            Command::new("ip")
+                .args(["netns", "exec", &host.netns])
+                .arg(env!("CARGO_BIN_EXE_magnetar"))
+                .args(["serve", "--listen", listen])
+                .args(["--peer-port", "0", "--no-dht", "--no-upnp", "--no-lsd"])
+                .args(extra_args)
+                .arg("--data-dir")
+                .arg(&data_dir)
+                .arg("--download-dir")
+                .arg(dir.path().join("downloads"))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped()),
+            "magnetar serve in a namespace",
+        );
+        let stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+        let stderr = child.0.stderr.take();
         let (line, _) = super::read_line_within(stdout);
         let url = super::url_in_ready_line(&line);
         RemoteServer {

@@ -118,6 +118,18 @@ impl LibrqbitSeeder {
 /// Kills a child process when dropped.
 pub struct ChildGuard(pub Child);
 
+impl ChildGuard {
+    /// Spawns `command` and guards the child at once: nothing between the spawn and the guard
+    /// can panic and leave it running.
+    pub fn spawn(command: &mut Command, what: &str) -> ChildGuard {
+        ChildGuard(
+            command
+                .spawn()
+                .unwrap_or_else(|e| panic!("{what} does not start: {e}")),
+        )
+    }
+}
+
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -142,27 +154,28 @@ impl Tracker {
         )
         .unwrap();
         let port = free_port();
-        let child = Command::new("opentracker")
-            .current_dir(dir.path())
-            .args([
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-P",
-                &port.to_string(),
-            ])
-            .arg("-d")
-            .arg(dir.path())
-            .args(["-w", "whitelist.txt"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("opentracker starts");
+        let child = ChildGuard::spawn(
+            Command::new("opentracker")
+                .current_dir(dir.path())
+                .args([
+                    "-i",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                    "-P",
+                    &port.to_string(),
+                ])
+                .arg("-d")
+                .arg(dir.path())
+                .args(["-w", "whitelist.txt"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+            "opentracker",
+        );
         wait_for_port(port);
         Tracker {
             announce: format!("http://127.0.0.1:{port}/announce"),
-            _child: ChildGuard(child),
+            _child: child,
             _dir: dir,
         }
     }
@@ -197,33 +210,34 @@ impl Aria2 {
         let torrent_file = dir.join(format!("{}.torrent", torrent.info_hash));
         torrent.save(&torrent_file);
         let port = free_port();
-        let child = Command::new("aria2c")
-            .arg(format!("--dir={}", dir.display()))
-            .args([
-                "--enable-dht=false",
-                "--enable-dht6=false",
-                "--bt-enable-lpd=false",
-                "--enable-peer-exchange=false",
-                "--disable-ipv6=true",
-                "--bt-save-metadata=false",
-                "--follow-torrent=mem",
-                "--console-log-level=warn",
-                "--summary-interval=0",
-                "--file-allocation=none",
-                "--bt-tracker-connect-timeout=5",
-                "--bt-tracker-interval=2",
-                &format!("--listen-port={port}"),
-            ])
-            .args(extra)
-            .arg(&torrent_file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("aria2c starts");
+        let child = ChildGuard::spawn(
+            Command::new("aria2c")
+                .arg(format!("--dir={}", dir.display()))
+                .args([
+                    "--enable-dht=false",
+                    "--enable-dht6=false",
+                    "--bt-enable-lpd=false",
+                    "--enable-peer-exchange=false",
+                    "--disable-ipv6=true",
+                    "--bt-save-metadata=false",
+                    "--follow-torrent=mem",
+                    "--console-log-level=warn",
+                    "--summary-interval=0",
+                    "--file-allocation=none",
+                    "--bt-tracker-connect-timeout=5",
+                    "--bt-tracker-interval=2",
+                    &format!("--listen-port={port}"),
+                ])
+                .args(extra)
+                .arg(&torrent_file)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+            "aria2c",
+        );
         Aria2 {
             port,
             dir: dir.to_owned(),
-            child: ChildGuard(child),
+            child,
         }
     }
 
@@ -233,26 +247,27 @@ impl Aria2 {
 
     /// Waits for aria2c to exit (a download with --seed-time=0 exits when complete).
     pub async fn wait_exit(&mut self, patience: Duration) -> bool {
-        let deadline = std::time::Instant::now() + patience;
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.0.try_wait() {
-                return status.success();
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        false
+        super::poll_until(
+            "aria2c exits",
+            patience,
+            Duration::from_millis(200),
+            async || match self.child.0.try_wait() {
+                Ok(Some(status)) => Ok(status.success()),
+                _ => Err("still running"),
+            },
+        )
+        .await
     }
 }
 
 /// Waits until something listens on 127.0.0.1:`port`.
 pub fn wait_for_port(port: u16) {
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("nothing listens on port {port}");
+    super::poll_until_blocking(
+        &format!("a listener on port {port}"),
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || std::net::TcpStream::connect(("127.0.0.1", port)).map(drop),
+    )
 }
 
 /// transmission-daemon with DHT, LPD, PEX and port mapping off, driven by transmission-remote.
@@ -294,20 +309,21 @@ impl Transmission {
             "message-level": 1
         });
         std::fs::write(config.join("settings.json"), settings.to_string()).unwrap();
-        let child = Command::new("transmission-daemon")
-            .arg("-f")
-            .arg("-g")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("transmission-daemon starts");
+        let child = ChildGuard::spawn(
+            Command::new("transmission-daemon")
+                .arg("-f")
+                .arg("-g")
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+            "transmission-daemon",
+        );
         wait_for_port(rpc_port);
         Transmission {
             peer_port,
             rpc: format!("127.0.0.1:{rpc_port}"),
             download_dir,
-            _child: ChildGuard(child),
+            _child: child,
             _dir: dir,
         }
     }
@@ -342,32 +358,38 @@ impl Transmission {
 
     /// Waits until Transmission has announced the torrent to its tracker.
     pub async fn wait_announced(&self, info_hash: &str) {
-        for _ in 0..100 {
-            if self
-                .remote(&["-t", info_hash, "-it"])
-                .contains("Got a list of")
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        panic!("Transmission never announced {info_hash}");
+        super::poll_until(
+            &format!("Transmission announcing {info_hash}"),
+            Duration::from_secs(20),
+            Duration::from_millis(200),
+            async || {
+                let trackers = self.remote(&["-t", info_hash, "-it"]);
+                if trackers.contains("Got a list of") {
+                    Ok(())
+                } else {
+                    Err(trackers)
+                }
+            },
+        )
+        .await
     }
 
     /// Waits until the torrent is 100% done in Transmission.
     pub async fn wait_done(&self, info_hash: &str, patience: Duration) {
-        let deadline = std::time::Instant::now() + patience;
-        loop {
-            let info = self.remote(&["-t", info_hash, "-i"]);
-            if info.contains("Percent Done: 100%") {
-                return;
-            }
-            if std::time::Instant::now() >= deadline {
+        super::poll_until(
+            &format!("Transmission at 100% of {info_hash}"),
+            patience,
+            Duration::from_millis(300),
+            async || {
+                let info = self.remote(&["-t", info_hash, "-i"]);
+                if info.contains("Percent Done: 100%") {
+                    return Ok(());
+                }
                 let trackers = self.remote(&["-t", info_hash, "-it"]);
                 let peers = self.remote(&["-t", info_hash, "-ip"]);
-                panic!("Transmission never finished:\n{info}\n{trackers}\n{peers}");
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
+                Err(format!("{info}\n{trackers}\n{peers}"))
+            },
+        )
+        .await
     }
 }
