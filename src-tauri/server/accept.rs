@@ -9,13 +9,19 @@
 //!   oldest is dropped. So 2,000 idle sockets hold at most that many descriptors, and a real
 //!   client, which sends its request at once, always gets through.
 //! - **Time**: a TLS handshake and every request head (the first, and each on a kept-alive
-//!   connection) must arrive within [`Limits::head_timeout`].
+//!   connection) must arrive within [`Limits::head_timeout`]; a write that the client does not
+//!   take for [`Limits::write_stall`] ends the connection (a client that never reads its
+//!   answers holds nothing for long).
+//! - **One address** (an IPv6 /64 counting as one) may hold at most
+//!   [`Limits::max_per_address`] connections, so that one host cannot take every slot; loopback
+//!   and trusted proxies, which speak for many clients, are exempt.
 //!
 //! axum's own `serve` has none of these knobs (no header timeout, no connection cap), so the
 //! loop is ours; requests still go to the same axum router, with `ConnectInfo` set.
 
-use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,6 +40,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
+use super::lockout::address_key;
+
 /// The bounds of the accept loop.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -43,6 +51,10 @@ pub struct Limits {
     pub max_unproven: usize,
     /// Time allowed for a TLS handshake, and for each request head.
     pub head_timeout: Duration,
+    /// How long a write may wait for the client to take it.
+    pub write_stall: Duration,
+    /// Connections open at once from one address (not loopback, not a trusted proxy).
+    pub max_per_address: usize,
 }
 
 /// How long the loop rests after a failed accept (out of descriptors: let some close).
@@ -55,11 +67,13 @@ pub async fn run(
     tls: Option<TlsAcceptor>,
     router: Router,
     limits: Limits,
+    exempt: impl Fn(IpAddr) -> bool,
     cancel: CancellationToken,
     tracker: TaskTracker,
 ) {
     let open = Arc::new(Semaphore::new(limits.max_open));
     let unproven = Arc::new(Unproven::new(limits.max_unproven));
+    let per_address = Arc::new(PerAddress::default());
     loop {
         let permit = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -79,13 +93,21 @@ pub async fn run(
                 }
             },
         };
+        let address = (!exempt(peer.ip())).then(|| address_key(peer.ip()));
+        let Some(share) = per_address.take(address, limits.max_per_address) else {
+            tracing::debug!(%peer, "refused a connection: too many from its address");
+            continue; // dropped: closed at once
+        };
         // Responses are small and latency matters more than packing: no Nagle delay.
         let _ = tcp.set_nodelay(true);
         let ticket = Arc::new(unproven.admit());
         let connection = Connection {
             tcp: Counted {
                 io: tcp,
+                write_stall: limits.write_stall,
+                stalled: None,
                 _permit: permit,
+                _share: share,
             },
             peer,
             router: router.clone(),
@@ -252,10 +274,88 @@ impl Drop for Ticket {
     }
 }
 
-/// A socket that holds its slot among the open connections for as long as it lives.
+/// How many connections each address holds.
+#[derive(Default)]
+struct PerAddress {
+    counts: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection's share of its address's count; given back on drop.
+struct Share {
+    address: Option<IpAddr>,
+    registry: Arc<PerAddress>,
+}
+
+impl PerAddress {
+    /// A share for one more connection from `address` (`None`: exempt), unless it holds
+    /// `max` already.
+    fn take(self: &Arc<Self>, address: Option<IpAddr>, max: usize) -> Option<Share> {
+        if let Some(address) = address {
+            let mut counts = self.lock();
+            let count = counts.entry(address).or_insert(0);
+            if *count >= max {
+                return None;
+            }
+            *count += 1;
+        }
+        Some(Share {
+            address,
+            registry: self.clone(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let Some(address) = self.address else { return };
+        let mut counts = self.registry.lock();
+        if let Some(count) = counts.get_mut(&address) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&address);
+            }
+        }
+    }
+}
+
+/// A socket that holds its slot among the open connections (and its address's share) for as
+/// long as it lives, and fails a write that the client has not taken for `write_stall`.
 struct Counted<I> {
     io: I,
+    write_stall: Duration,
+    /// Since when writes have been waiting, while they wait.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
     _permit: OwnedSemaphorePermit,
+    _share: Share,
+}
+
+impl<I> Counted<I> {
+    /// Passes a write's outcome through, failing it once writes have waited too long.
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let stall = self.write_stall;
+        let deadline = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+        if deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client took nothing for too long",
+            )));
+        }
+        Poll::Pending
+    }
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Counted<I> {
@@ -274,11 +374,13 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Counted<I> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let poll = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.watch(cx, poll)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        let poll = Pin::new(&mut self.io).poll_flush(cx);
+        self.watch(cx, poll)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -290,7 +392,8 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Counted<I> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let poll = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.watch(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -301,6 +404,44 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Counted<I> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A client that takes nothing: the write fails after the stall time, not never.
+    #[tokio::test]
+    async fn a_write_nobody_takes_fails_after_the_stall_time() {
+        use tokio::io::AsyncWriteExt;
+        let (near, _far) = tokio::io::duplex(64);
+        let mut counted = Counted {
+            io: near,
+            write_stall: Duration::from_millis(50),
+            stalled: None,
+            _permit: Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap(),
+            _share: Arc::new(PerAddress::default()).take(None, 1).unwrap(),
+        };
+        let started = tokio::time::Instant::now();
+        let written = tokio::time::timeout(Duration::from_secs(5), counted.write_all(&[0u8; 4096]))
+            .await
+            .expect("the write gives up by itself");
+        assert_eq!(written.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+
+    #[test]
+    fn one_address_holds_at_most_its_share_and_gets_it_back() {
+        let per_address = Arc::new(PerAddress::default());
+        let a: IpAddr = "2001:db8::1".parse().unwrap();
+        let same_64: IpAddr = "2001:db8::ffff".parse().unwrap();
+        let shares: Vec<Share> = (0..3)
+            .map(|_| per_address.take(Some(address_key(a)), 3).unwrap())
+            .collect();
+        assert!(per_address.take(Some(address_key(same_64)), 3).is_none());
+        assert!(
+            per_address.take(None, 3).is_some(),
+            "exempt addresses are not counted"
+        );
+        drop(shares);
+        assert!(per_address.lock().is_empty());
+        assert!(per_address.take(Some(address_key(same_64)), 3).is_some());
+    }
 
     #[test]
     fn the_oldest_unproven_connection_makes_room_and_proved_ones_leave() {

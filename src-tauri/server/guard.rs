@@ -105,6 +105,11 @@ impl Guard {
         }
     }
 
+    /// Is `ip` one of the proxies whose `X-Forwarded-For` is believed?
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.contains(&canonical(ip))
+    }
+
     /// Who sent a request that reached us from `peer` with these `X-Forwarded-For` header
     /// values (every line of the header, in order). A request from a trusted proxy is
     /// [`ClientAddr::Forwarded`] whatever its header says: the client is the nearest hop that is

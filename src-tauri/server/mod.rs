@@ -49,6 +49,12 @@ const MAX_UNPROVEN: usize = 128;
 const HTTP_SLOTS: usize = 64;
 /// Time for a TLS handshake and for each request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a write may wait for a client that takes nothing (a WebSocket frame has its own
+/// 30 s, see `connection.rs`).
+const WRITE_STALL: Duration = Duration::from_secs(30);
+/// Connections one address may hold (an IPv6 /64 is one address; loopback and trusted proxies
+/// are exempt): the WebSocket pools and the plain HTTP ones stay open to everyone else.
+const MAX_PER_ADDRESS: usize = 128;
 /// Each connection's read buffer, and how much it gathers before a write.
 const CONNECTION_BUFFER_BYTES: usize = 8 * 1024;
 
@@ -122,14 +128,27 @@ impl Server {
             max_open: self.config.max_connections + REFUSED_SLOTS + MAX_UNPROVEN + HTTP_SLOTS,
             max_unproven: MAX_UNPROVEN,
             head_timeout: HEAD_TIMEOUT,
+            write_stall: WRITE_STALL,
+            max_per_address: MAX_PER_ADDRESS,
         };
         let tracker = state.tracker.clone();
+        let guard = state.guard.clone();
+        let exempt = move |ip| is_loopback(ip) || guard.is_trusted_proxy(ip);
         let app = Router::new()
             .route("/", get(root))
             .route("/ws", get(websocket_only))
             .fallback(get(ui_file))
             .with_state(state);
-        accept::run(self.listener, self.config.tls, app, limits, cancel, tracker).await;
+        accept::run(
+            self.listener,
+            self.config.tls,
+            app,
+            limits,
+            exempt,
+            cancel,
+            tracker,
+        )
+        .await;
     }
 }
 
