@@ -12,20 +12,20 @@
 //! fails (state 5) without writing a byte.
 
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
 use futures_util::FutureExt;
 use librqbit::{AddTorrent, AddTorrentOptions, AddTorrentResponse};
 
 use super::existing::{self, Kept};
+use super::journal::Record;
 use super::placement::Layout;
-use super::sidecar::{PendingMagnet, StoredTorrent};
+use super::sidecar::PendingMagnet;
 use super::task::{Lifecycle, Origin};
 use super::{find, parse_torrent, registry, source, Engine, EngineError, Source, SourceKind};
-use crate::durable;
 use crate::protocol::Event;
 
 /// Pauses between attempts to fetch a magnet's metadata from its `x.pe` peers.
@@ -44,7 +44,7 @@ impl Engine {
     /// librqbit paused (its data on disk is still checked), a magnet waits without fetching.
     /// An add of a task that is being removed waits for the removal to finish, so that the old
     /// `task.removed` always comes before the new `task.created`. The add is answered once it
-    /// is on disk (see `store_torrent`, and the sidecar for a magnet).
+    /// is on disk (the add journal for a torrent, the sidecar for a magnet).
     pub async fn add(&self, source: Source, paused: bool) -> Result<(), EngineError> {
         self.wait_for_removal(&source.id).await?;
         let id = source.id.clone();
@@ -60,13 +60,13 @@ impl Engine {
             }
             SourceKind::Magnet { .. } => None,
         };
-        let mut must_save = self.add_now(source, paused)?;
+        let must_save = self.add_now(source, paused)?;
         if paused {
             // `task.created` implies state 0: the 0→4 transition follows before the answer.
             self.observe_task(&id);
         }
         if let Some((kept, bytes)) = torrent {
-            must_save = self.store_torrent(&id, bytes, kept, paused).await;
+            self.journal_add(&id, &bytes, kept, paused).await;
         }
         if let Some(version) = must_save {
             self.inner.sidecar.saved(version).await;
@@ -123,46 +123,36 @@ impl Engine {
             .map_err(EngineError::InvalidInput)
     }
 
-    /// Puts an added torrent on disk: its bytes in `torrents/<id>.torrent` (written and
-    /// fsynced), and the task in the sidecar. librqbit persists it only later, without fsync.
-    /// Returns the sidecar version to wait for (none if the task was removed meanwhile).
-    async fn store_torrent(
-        &self,
-        id: &str,
-        bytes: Vec<u8>,
-        kept: Option<Kept>,
-        paused: bool,
-    ) -> Option<u64> {
-        let path = self.stored_torrent_path(id);
-        let write_path = path.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            durable::write_atomically(&write_path, &bytes, durable::Access::Shared)
-        })
-        .await;
-        if !matches!(written, Ok(Ok(()))) {
-            tracing::error!(task = %id, path = %path.display(), "cannot store the torrent: {written:?}");
-        }
-        // Recorded under the task table's lock: a removal that overtook this add has taken the
-        // task out of the table, and must not find it remembered afterwards.
-        let tasks = self.tasks();
-        if !tasks.contains(id) {
-            drop(tasks);
-            let _ = std::fs::remove_file(&path);
-            return None;
-        }
+    /// Puts an added torrent on disk before its add is answered: one line in the add journal
+    /// (see `journal.rs`), synced. A task removed meanwhile is not recorded.
+    async fn journal_add(&self, id: &str, bytes: &[u8], kept: Option<Kept>, paused: bool) {
         if let Some(kept) = kept {
             self.inner.sidecar.set_surveyed(id, kept);
         }
-        Some(self.inner.sidecar.set_torrent(id, StoredTorrent { paused }))
-    }
-
-    /// Where an added .torrent is kept by Magnetar itself.
-    pub(super) fn stored_torrent_path(&self, id: &str) -> PathBuf {
-        self.inner
-            .config
-            .state_dir
-            .join("torrents")
-            .join(format!("{id}.torrent"))
+        let record = Record::Add {
+            id: id.to_owned(),
+            torrent: base64::engine::general_purpose::STANDARD.encode(bytes),
+            paused,
+        };
+        let engine = self.clone();
+        let id = id.to_owned();
+        let written = tokio::task::spawn_blocking(move || {
+            // Written under the registry's lock: a removal that overtook this add has taken
+            // the task out, and must not find it recorded after its own "forget". Synced after
+            // the lock is let go, so that no other call waits for the disk.
+            {
+                let tasks = engine.tasks();
+                if !tasks.contains(&id) {
+                    return Ok(());
+                }
+                engine.inner.journal.append(&record, false)?;
+            }
+            engine.inner.journal.sync()
+        })
+        .await;
+        if !matches!(written, Ok(Ok(()))) {
+            tracing::error!("cannot record an add in the journal: {written:?}");
+        }
     }
 
     /// The synchronous part of [`Engine::add`]; returns the sidecar version to wait for, if
@@ -327,8 +317,7 @@ impl Engine {
             // From here on the magnet is remembered as its torrent: librqbit drops the pending
             // magnet's place in its session without fsync.
             let paused = self.with_task(id, |t| t.intent.paused)?;
-            self.store_torrent(id, fetched.bytes.clone(), None, paused)
-                .await;
+            self.journal_add(id, &fetched.bytes, None, paused).await;
         }
         let (layout, paused, only_files) = self.with_task(id, |t| {
             (t.layout.clone(), t.intent.paused, t.chosen_files.clone())

@@ -26,6 +26,7 @@ use librqbit::dht::Id20;
 use librqbit::{ManagedTorrent, ManagedTorrentState};
 use tokio::sync::OwnedMutexGuard;
 
+use super::journal::Record;
 use super::placement::Layout;
 use super::sidecar::PendingMagnet;
 use super::task::{AtCompletion, Lifecycle, Origin, Step, Task};
@@ -197,8 +198,22 @@ impl Engine {
     async fn finish_remove(&self, task: Task, delete_files: bool) -> Result<(), EngineError> {
         // Files that were in the task's way, empty, before it came: never deleted.
         let kept = self.inner.sidecar.surveyed(&task.id).unwrap_or_default();
+        let pending_magnet = self
+            .inner
+            .sidecar
+            .pending()
+            .iter()
+            .any(|(id, _)| *id == task.id);
         let forgotten = self.inner.sidecar.forget(&task.id);
-        let _ = std::fs::remove_file(self.stored_torrent_path(&task.id));
+        let journal = self.clone();
+        let id = task.id.clone();
+        let forgot = tokio::task::spawn_blocking(move || {
+            journal.inner.journal.append(&Record::Forget { id }, true)
+        })
+        .await;
+        if !matches!(forgot, Ok(Ok(()))) {
+            tracing::error!(task = %task.id, "cannot record a removal in the journal: {forgot:?}");
+        }
         let mut result = Ok(());
         if let Some(info_hash) = parse_id(&task.id) {
             if self
@@ -224,7 +239,10 @@ impl Engine {
             }
         }
         self.tasks().owners.release(&task.id);
-        self.inner.sidecar.saved(forgotten).await;
+        if pending_magnet {
+            // A magnet without metadata is remembered by the sidecar alone.
+            self.inner.sidecar.saved(forgotten).await;
+        }
         self.publish(Event::Removed {
             task_id: task.id.clone(),
         });
@@ -264,7 +282,15 @@ impl Engine {
                 };
                 self.inner.sidecar.set_pending(&task.id, Some(pending));
             }
-            _ => self.inner.sidecar.set_torrent_paused(&task.id, paused),
+            _ => {
+                let record = Record::Paused {
+                    id: task.id.clone(),
+                    paused,
+                };
+                if let Err(e) = self.inner.journal.append(&record, false) {
+                    tracing::warn!(task = %task.id, "cannot record a pause in the journal: {e}");
+                }
+            }
         }
     }
 

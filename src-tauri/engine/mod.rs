@@ -26,6 +26,7 @@ mod bus;
 mod choices;
 mod error;
 mod existing;
+mod journal;
 mod lifecycle;
 mod placement;
 mod registry;
@@ -98,6 +99,8 @@ struct Inner {
     tracker: TaskTracker,
     cancel: CancellationToken,
     sidecar: Arc<Sidecar>,
+    /// Every answered add, until librqbit's session surely holds it.
+    journal: journal::Journal,
     started: Instant,
     /// The next librqbit torrent id. librqbit derives one from its persisted ids, which races
     /// when adds overlap (two adds get the same id and the second is "already managed" as the
@@ -137,6 +140,7 @@ impl Engine {
                 api: librqbit::Api::new(session.clone(), None),
                 session,
                 sidecar: Arc::new(Sidecar::load(Some(config.state_dir.join("tasks.json")))),
+                journal: journal::Journal::new(config.state_dir.join("adds.journal")),
                 config,
                 registry: Mutex::new(Registry::default()),
                 events: Bus::new(),

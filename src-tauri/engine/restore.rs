@@ -84,51 +84,50 @@ impl Engine {
             tasks.push(task);
         }
         drop(tasks);
-        self.restore_stored_torrents();
+        self.restore_journaled_adds();
     }
 
-    /// Adds again every answered .torrent add that librqbit's session lost (it persists adds
-    /// later than they are answered, and without fsync: a kill -9 loses the newest), from the
-    /// copy Magnetar stored before answering, paused or not as the user last wanted.
-    fn restore_stored_torrents(&self) {
-        let mut tasks = self.tasks();
-        for (id, stored) in self.inner.sidecar.torrents() {
-            if tasks.contains(&id) {
-                continue;
-            }
-            let source = std::fs::read(self.stored_torrent_path(&id))
-                .map_err(|e| e.to_string())
-                .and_then(|bytes| parse_torrent(bytes).map_err(|e| e.to_string()));
-            let source = match source {
-                Ok(source) if source.id == id => source,
-                Ok(_) | Err(_) => {
-                    tracing::warn!(task = %id, "a stored torrent cannot be read back: {source:?}");
-                    self.inner.sidecar.forget(&id);
+    /// Adds again every answered add that librqbit's session lost (it persists adds later
+    /// than they are answered, and without fsync: a kill -9 loses the newest), from the add
+    /// journal, paused if the user last paused it; then leaves in the journal only those.
+    fn restore_journaled_adds(&self) {
+        let mut lost = self.inner.journal.read();
+        {
+            let mut tasks = self.tasks();
+            lost.retain(|id, _| !tasks.contains(id));
+            for (id, entry) in &lost {
+                let source = match parse_torrent(entry.torrent.clone()) {
+                    Ok(source) if source.id == *id => source,
+                    _ => {
+                        tracing::warn!(task = %id, "a journaled add cannot be read back");
+                        continue;
+                    }
+                };
+                let SourceKind::Torrent { bytes, layout, .. } = &source.kind else {
                     continue;
-                }
-            };
-            let SourceKind::Torrent { bytes, layout, .. } = &source.kind else {
-                continue;
-            };
-            tracing::info!(task = %id, "adding again a task that librqbit's session lost");
-            tasks.claim_restored(
-                &id,
-                registry::absolute(&self.inner.config.download_dir, layout),
-            );
-            let origin = Origin::Torrent {
-                bytes: Arc::new(bytes.clone()),
-            };
-            let mut task = self.new_task(id, source.name.clone(), origin, Lifecycle::Stopped);
-            task.fill_metadata(&source);
-            task.intent.paused = stored.paused;
-            task.lifecycle = self.start_add(&task.id, &task.origin, task.queue.clone());
-            task.state = task.current_state();
-            tasks.push(task);
+                };
+                tracing::info!(task = %id, "adding again a task that librqbit's session lost");
+                tasks.claim_restored(
+                    id,
+                    registry::absolute(&self.inner.config.download_dir, layout),
+                );
+                let origin = Origin::Torrent {
+                    bytes: Arc::new(bytes.clone()),
+                };
+                let mut task =
+                    self.new_task(id.clone(), source.name.clone(), origin, Lifecycle::Stopped);
+                task.fill_metadata(&source);
+                task.intent.paused = entry.paused;
+                task.lifecycle = self.start_add(&task.id, &task.origin, task.queue.clone());
+                task.state = task.current_state();
+                tasks.push(task);
+            }
+        }
+        if let Err(e) = self.inner.journal.compact(&lost) {
+            tracing::warn!("cannot compact the add journal: {e}");
         }
     }
-}
 
-impl Engine {
     /// The files of a restored torrent, where librqbit keeps them (its persisted output
     /// folder, which may predate BEP 3 placement).
     fn restored_paths(&self, handle: &ManagedTorrent) -> Option<Vec<PathBuf>> {

@@ -1,7 +1,6 @@
 //! What Magnetar must remember across restarts that librqbit's own session persistence does not
 //! hold: magnets whose metadata has not arrived yet (librqbit only learns of a torrent once its
-//! metadata is known), every answered .torrent add (librqbit persists it later and without
-//! fsync: a kill -9 right after the answer lost it), tasks that stopped because they finished
+//! metadata is known), tasks that stopped because they finished
 //! (state 3, not a user pause), each task's uploaded bytes (librqbit counts uploads only while a
 //! torrent is live), and which files in a task's way were found empty (never to be deleted).
 //!
@@ -45,10 +44,6 @@ struct SidecarData {
     /// When each task was added (Unix seconds).
     #[serde(default)]
     added: BTreeMap<String, u64>,
-    /// Every task added from a .torrent (its bytes are in `torrents/<id>.torrent`), and
-    /// whether the user last wanted it paused.
-    #[serde(default)]
-    torrents: BTreeMap<String, StoredTorrent>,
     /// Finished tasks the user resumed to seed them, with seeding off: they seed after a
     /// restart too.
     #[serde(default)]
@@ -57,13 +52,6 @@ struct SidecarData {
     /// found there: used, but never deleted.
     #[serde(default)]
     surveyed: BTreeMap<String, Vec<PathBuf>>,
-}
-
-/// A .torrent add as Magnetar remembers it.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-pub struct StoredTorrent {
-    #[serde(default)]
-    pub paused: bool,
 }
 
 /// The sidecar file and its in-memory copy.
@@ -245,7 +233,6 @@ impl Sidecar {
         self.update(|data| {
             data.uploaded.remove(id).is_some()
                 | data.added.remove(id).is_some()
-                | data.torrents.remove(id).is_some()
                 | data.surveyed.remove(id).is_some()
                 | {
                     let before = data.seeding.len();
@@ -253,33 +240,6 @@ impl Sidecar {
                     data.seeding.len() != before
                 }
         })
-    }
-
-    /// Remembers a .torrent add (or the user's latest pause or resume of it); returns the
-    /// version to await with [`Sidecar::saved`].
-    pub fn set_torrent(&self, id: &str, torrent: StoredTorrent) -> u64 {
-        self.update(|data| data.torrents.insert(id.to_owned(), torrent) != Some(torrent))
-    }
-
-    /// Records the user's pause or resume of a task added from a .torrent.
-    pub fn set_torrent_paused(&self, id: &str, paused: bool) {
-        self.update(|data| match data.torrents.get_mut(id) {
-            Some(stored) if stored.paused != paused => {
-                stored.paused = paused;
-                true
-            }
-            _ => false,
-        });
-    }
-
-    /// Every .torrent add remembered.
-    pub fn torrents(&self) -> Vec<(String, StoredTorrent)> {
-        let copy = self.lock();
-        copy.data
-            .torrents
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect()
     }
 
     /// The empty files kept in task `id`'s way, if its files were surveyed.
