@@ -3,13 +3,16 @@
 //! [`Api::call`], so a quick add is validated, refused and announced exactly as a WebSocket
 //! client's `task.add` is.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::api::{Api, ApiError};
-use crate::protocol::TaskState;
+use crate::bulk::{self, Bulk, Outcome};
+use crate::format;
+use crate::protocol::{Event, MagnetLink, TaskSummary};
 
 /// Why a quick action did nothing; its text is shown to the user as it is.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +46,7 @@ pub async fn add_from_clipboard(api: &Api, text: &str) -> Result<usize, ActionEr
     }
     let links: Vec<&str> = text
         .split_whitespace()
-        .filter(|word| is_magnet(word) || is_info_hash(word))
+        .filter(|word| MagnetLink::looks_like(word))
         .collect();
     if links.is_empty() {
         let start: String = text.chars().take(40).collect();
@@ -76,55 +79,83 @@ pub async fn add_torrent_file(api: &Api, path: &Path) -> Result<(), ActionError>
     Ok(())
 }
 
-/// Pauses every running task (preparing, downloading, seeding). Returns how many were paused;
-/// a task that went away or failed meanwhile is skipped, not an error for the rest.
-pub async fn pause_all(api: &Api) -> Result<usize, ActionError> {
-    let running = [
-        TaskState::Preparing,
-        TaskState::Downloading,
-        TaskState::Uploading,
-    ];
-    let ids = task_ids(api, |state| running.iter().any(|s| s.code() == state)).await?;
-    Ok(call_each(api, "task.pause", &ids).await)
+/// Pauses every task that runs (preparing, downloading, seeding); a finished or failed task is
+/// skipped and reported, not an error for the rest. The same plan as `magnetar remote pause
+/// --all` (see [`crate::bulk`]).
+pub async fn pause_all(api: &Api) -> Result<Outcome, ActionError> {
+    Ok(bulk::run(Bulk::Pause, &mut api.clone()).await?)
 }
 
-/// Resumes every paused task. Returns how many were resumed.
-pub async fn resume_all(api: &Api) -> Result<usize, ActionError> {
-    let ids = task_ids(api, |state| state == TaskState::Paused.code()).await?;
-    Ok(call_each(api, "task.resume", &ids).await)
+/// Resumes every paused task; a finished or failed one is skipped and reported (see
+/// [`crate::bulk`]).
+pub async fn resume_all(api: &Api) -> Result<Outcome, ActionError> {
+    Ok(bulk::run(Bulk::Resume, &mut api.clone()).await?)
 }
 
-/// Calls `method` for each task; how many calls succeeded.
-async fn call_each(api: &Api, method: &str, ids: &[String]) -> usize {
-    let mut done = 0;
-    for id in ids {
-        match api.call(method, json!({ "task_id": id })).await {
-            Ok(_) => done += 1,
-            Err(e) => tracing::info!(task = %id, "{method} skipped: {}", e.message),
+impl bulk::Calls for Api {
+    type Error = ApiError;
+
+    async fn call(&mut self, method: &str, params: Value) -> Result<Value, ApiError> {
+        Api::call(self, method, params).await
+    }
+
+    fn api_error(error: &ApiError) -> Option<(i64, String)> {
+        Some((error.code.code().into(), error.message.clone()))
+    }
+}
+
+/// The tray's speed line, `↓ 1.2 MiB/s   ↑ 30.0 KiB/s`: the sum of the speeds of the tasks it
+/// knows, kept from the events (`task.updated`, `session.resync`, `task.removed`) rather than
+/// asked for: nothing polls, so an idle session stays asleep. Start it from [`Api::tasks`]
+/// read after subscribing, then [`Speeds::apply`] every event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Speeds {
+    /// Each task's download and upload speed, as last announced.
+    tasks: HashMap<String, (u64, u64)>,
+}
+
+impl Speeds {
+    pub fn from_tasks(tasks: &[TaskSummary]) -> Speeds {
+        let mut speeds = Speeds::default();
+        speeds.take(tasks);
+        speeds
+    }
+
+    /// Takes in one event; returns whether it was about speeds.
+    pub fn apply(&mut self, event: &Event) -> bool {
+        match event {
+            Event::Updated(tasks) => self.take(tasks),
+            Event::Resync(tasks) => {
+                self.tasks.clear();
+                self.take(tasks);
+            }
+            Event::Removed { task_id } => {
+                self.tasks.remove(task_id);
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn take(&mut self, tasks: &[TaskSummary]) {
+        for task in tasks {
+            self.tasks
+                .insert(task.id.clone(), (task.dl_speed, task.ul_speed));
         }
     }
-    done
-}
 
-/// The tray's live speed line: `↓ 1.2 MiB/s   ↑ 30.0 KiB/s`.
-pub async fn speed_line(api: &Api) -> Result<String, ActionError> {
-    let info = api.call("session.info", Value::Null).await?;
-    let rate = |key: &str| match info[key].as_u64().unwrap_or(0) {
-        0 => "0 B/s".to_owned(),
-        bps => crate::remote::output::speed(bps),
-    };
-    Ok(format!("↓ {}   ↑ {}", rate("dl_speed"), rate("ul_speed")))
-}
+    /// The totals, in bytes per second: (download, upload).
+    pub fn totals(&self) -> (u64, u64) {
+        self.tasks.values().fold((0, 0), |(dl, ul), (d, u)| {
+            (dl.saturating_add(*d), ul.saturating_add(*u))
+        })
+    }
 
-async fn task_ids(api: &Api, keep: impl Fn(u8) -> bool) -> Result<Vec<String>, ActionError> {
-    let list = api.call("task.list", Value::Null).await?;
-    Ok(list
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|task| task["state"].as_u64().is_some_and(|s| keep(s as u8)))
-        .filter_map(|task| task["id"].as_str().map(str::to_owned))
-        .collect())
+    /// The line the tray shows.
+    pub fn line(&self) -> String {
+        let (dl, ul) = self.totals();
+        format!("↓ {}   ↑ {}", format::rate(dl), format::rate(ul))
+    }
 }
 
 /// Something a launch asks to add: `magnetar 'magnet:?…'`, `magnetar file.torrent`, or the same
@@ -142,7 +173,7 @@ pub fn launch_items(args: &[String], cwd: &Path) -> Vec<LaunchItem> {
     args.iter()
         .skip(1)
         .filter_map(|arg| {
-            if is_magnet(arg) {
+            if MagnetLink::has_scheme(arg) {
                 return Some(LaunchItem::Magnet(arg.clone()));
             }
             let path = match url::Url::parse(arg) {
@@ -164,15 +195,6 @@ pub async fn add_launch_item(api: &Api, item: &LaunchItem) -> Result<(), ActionE
         LaunchItem::Magnet(magnet) => add_magnet(api, magnet).await,
         LaunchItem::TorrentFile(path) => add_torrent_file(api, path).await,
     }
-}
-
-fn is_magnet(text: &str) -> bool {
-    text.get(..8)
-        .is_some_and(|start| start.eq_ignore_ascii_case("magnet:?"))
-}
-
-fn is_info_hash(text: &str) -> bool {
-    text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]
@@ -211,6 +233,49 @@ mod tests {
                 LaunchItem::TorrentFile("/srv/c d.torrent".into()),
             ]
         );
+    }
+
+    fn summary(id: &str, dl_speed: u64, ul_speed: u64) -> TaskSummary {
+        TaskSummary {
+            id: id.into(),
+            name: id.into(),
+            state: crate::protocol::TaskState::Downloading,
+            total_bytes: 0,
+            dl_bytes: 0,
+            dl_speed,
+            ul_bytes: 0,
+            ul_speed,
+            connected_peers: 0,
+            connected_seeds: 0,
+            added: 0,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn the_speed_line_sums_the_speeds_the_events_announce() {
+        let mut speeds = Speeds::from_tasks(&[summary("a", 1024, 0), summary("b", 512, 100)]);
+        assert_eq!(speeds.line(), "↓ 1.5 KiB/s   ↑ 100 B/s");
+        // task.updated carries only the tasks that changed: the others keep their speeds.
+        assert!(speeds.apply(&Event::Updated(vec![summary("a", 3 * 1024 * 1024, 0)])));
+        assert_eq!(speeds.totals(), (3 * 1024 * 1024 + 512, 100));
+        assert!(speeds.apply(&Event::Updated(vec![summary("c", 0, 2048)])));
+        assert_eq!(speeds.totals(), (3 * 1024 * 1024 + 512, 2148));
+        assert!(speeds.apply(&Event::Removed {
+            task_id: "a".into()
+        }));
+        assert_eq!(speeds.line(), "↓ 512 B/s   ↑ 2.1 KiB/s");
+        // Other events say nothing about speeds.
+        assert!(!speeds.apply(&Event::StateUpdated {
+            task_id: "b".into(),
+            old_state: crate::protocol::TaskState::Downloading,
+            new_state: crate::protocol::TaskState::Paused,
+        }));
+        assert_eq!(speeds.totals(), (512, 2148));
+        // A resync is the whole truth: tasks it does not list are gone.
+        assert!(speeds.apply(&Event::Resync(vec![summary("b", 0, 0)])));
+        assert_eq!(speeds.line(), "↓ 0 B/s   ↑ 0 B/s");
+        assert_eq!(Speeds::default().line(), "↓ 0 B/s   ↑ 0 B/s");
     }
 
     #[test]

@@ -17,13 +17,17 @@
 //! - [`headless`]: `magnetar serve`, the engine and the server with no GUI.
 //! - [`remote`]: `magnetar remote`, a command-line client of the same API.
 //! - [`actions`]: the desktop's quick adds and bulk actions as plain functions over the API.
+//! - [`bulk`]: pause all and resume all, one plan for the tray and `magnetar remote --all`.
+//! - [`format`]: sizes, speeds and state names for people (the tray and `magnetar remote`).
 //! - `desktop` (feature `desktop`): the Tauri shell: window, tray, links, notifications.
 
 pub mod actions;
 pub mod api;
+pub mod bulk;
 pub mod config;
 pub mod durable;
 pub mod engine;
+pub mod format;
 pub mod headless;
 pub mod memory;
 pub mod protocol;

@@ -3,7 +3,8 @@
 
 mod support;
 
-use magnetar::actions::{self, ActionError};
+use magnetar::actions::{self, ActionError, Speeds};
+use magnetar::bulk::Bulk;
 use serde_json::{json, Value};
 use support::peers::LibrqbitSeeder;
 use support::torrent::{TestTorrent, TorrentSpec};
@@ -81,9 +82,17 @@ async fn a_clipboard_magnet_downloads_and_garbage_or_nothing_adds_nothing() {
 async fn several_links_in_one_clipboard_are_all_added() {
     let server = TestServer::start().await;
     let mut client = server.client().await;
-    let (a, b) = (torrent("a.bin", 4), torrent("b.bin", 5));
+    let (a, b, c) = (
+        torrent("a.bin", 4),
+        torrent("b.bin", 5),
+        torrent("c.bin", 6),
+    );
+    // The scheme in capitals is a magnet link too, for every part of Magnetar: the clipboard
+    // and the launch took it, and the engine refused it (-2, "not a magnet link").
+    let capitals = c.magnet(&[]).replacen("magnet:", "MAGNET:", 1);
+    assert!(capitals.starts_with("MAGNET:?xt="), "{capitals}");
     let text = format!(
-        "{}\n{}\nsome words",
+        "{}\n{}\n{capitals}\nsome words",
         a.magnet(&[]),
         b.info_hash.to_uppercase()
     );
@@ -91,9 +100,13 @@ async fn several_links_in_one_clipboard_are_all_added() {
         actions::add_from_clipboard(api(&server), &text)
             .await
             .unwrap(),
-        2
+        3
     );
-    let mut expected = vec![a.info_hash.clone(), b.info_hash.clone()];
+    let mut expected = vec![
+        a.info_hash.clone(),
+        b.info_hash.clone(),
+        c.info_hash.clone(),
+    ];
     expected.sort();
     assert_eq!(task_ids(&mut client).await, expected);
 }
@@ -140,7 +153,7 @@ async fn a_torrent_file_path_is_added_and_bad_files_are_refused_clearly() {
 }
 
 #[tokio::test]
-async fn pause_all_and_resume_all_reach_every_task() {
+async fn pause_all_and_resume_all_reach_every_task_and_skip_a_failed_one() {
     let server = TestServer::start().await;
     let mut client = server.client().await;
     let torrents: Vec<TestTorrent> = (0..3)
@@ -149,24 +162,52 @@ async fn pause_all_and_resume_all_reach_every_task() {
     for t in &torrents {
         client.add_torrent(t).await;
     }
-    // One is paused already: pause all pauses the other two.
+    // A magnet with no way to find its metadata (no peer, no tracker, DHT off) fails.
+    let lost = torrent("lost.bin", 16);
+    client.add_magnet(&lost.magnet(&[])).await;
+    client.poll_state(&lost.info_hash, 5).await;
+    // One is paused already: pause all pauses the other two, and says it left the failed one.
     let first = torrents[0].info_hash.clone();
     client.ok("task.pause", json!({"task_id": first})).await;
     client.poll_state(&first, 4).await;
-    assert_eq!(actions::pause_all(api(&server)).await.unwrap(), 2);
+    let outcome = actions::pause_all(api(&server)).await.unwrap();
+    let mut paused = outcome.done.clone();
+    paused.sort();
+    let mut expected = vec![torrents[1].info_hash.clone(), torrents[2].info_hash.clone()];
+    expected.sort();
+    assert_eq!(paused, expected);
+    assert_eq!(outcome.skipped.len(), 1, "{outcome:?}");
+    assert_eq!(outcome.skipped[0].id, lost.info_hash);
+    assert_eq!(outcome.skipped[0].why, "failed");
+    assert_eq!(
+        outcome.summary(Bulk::Pause),
+        "2 tasks paused; skipped: lost.bin (failed)"
+    );
     for t in &torrents {
         client.poll_state(&t.info_hash, 4).await;
     }
-    assert_eq!(actions::pause_all(api(&server)).await.unwrap(), 0);
+    assert!(actions::pause_all(api(&server))
+        .await
+        .unwrap()
+        .done
+        .is_empty());
 
-    assert_eq!(actions::resume_all(api(&server)).await.unwrap(), 3);
+    let outcome = actions::resume_all(api(&server)).await.unwrap();
+    assert_eq!(outcome.done.len(), 3, "{outcome:?}");
+    assert_eq!(outcome.skipped.len(), 1, "{outcome:?}");
     for t in &torrents {
         let summary = client.summary(&t.info_hash).await;
         assert_ne!(summary["state"], 4, "{summary}");
     }
-    assert_eq!(actions::resume_all(api(&server)).await.unwrap(), 0);
+    // The failed task was left as it was, not retried.
+    assert_eq!(client.summary(&lost.info_hash).await["state"], 5);
+    assert!(actions::resume_all(api(&server))
+        .await
+        .unwrap()
+        .done
+        .is_empty());
 
-    let line = actions::speed_line(api(&server)).await.unwrap();
+    let line = Speeds::from_tasks(&api(&server).tasks()).line();
     assert!(line.starts_with("↓ ") && line.contains("   ↑ "), "{line}");
 }
 

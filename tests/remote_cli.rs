@@ -141,6 +141,32 @@ async fn every_subcommand_against_a_real_server() {
     assert_eq!(info["tasks"], 3);
     assert!(ok(&url, &["info"]).contains("version:"));
 
+    // pause --all with a failed task (the hash from stdin: no peer, no tracker, DHT off): the
+    // others are paused, the failed one is skipped and said so, and the exit code is 0 (it was
+    // 1, "error -2: the task has failed", after pausing the others).
+    let hash = "abcdef0123456789abcdef0123456789abcdef01";
+    client.poll_state(hash, 5).await;
+    let paused = remote(&url, &["pause", "--all"]);
+    let stderr = String::from_utf8_lossy(&paused.stderr);
+    assert_eq!(paused.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("skipped {hash}")) && stderr.contains("failed"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&paused.stdout);
+    assert!(!stdout.contains(hash), "{stdout}");
+    for task in [&torrent.info_hash, &other.info_hash] {
+        assert!(stdout.contains(&format!("paused {task}")), "{stdout}");
+        client.poll_state(task, 4).await;
+    }
+    // resume --all: the paused ones, not the failed one (a retry is asked for by id).
+    let resumed = json(&url, &["resume", "--all"]);
+    assert_eq!(resumed["resume"].as_array().unwrap().len(), 2, "{resumed}");
+    assert_eq!(resumed["skipped"][0]["id"], hash, "{resumed}");
+    assert_eq!(resumed["skipped"][0]["why"], "failed", "{resumed}");
+    client.poll_state(&torrent.info_hash, 2).await;
+    assert_eq!(client.summary(hash).await["state"], 5);
+
     // remove with --delete.
     ok(&url, &["remove", prefix, "--delete"]);
     let list = json(&url, &["list"]);

@@ -17,7 +17,7 @@ pub use error::ApiError;
 pub use rate::RateLimiter;
 
 use crate::engine::Engine;
-use crate::protocol::{ErrorCode, Reply, Response};
+use crate::protocol::{ErrorCode, Published, Reply, Response, TaskSummary};
 
 /// A method's handler: the API and the request's params in, a JSON result or an error out.
 type Handler = for<'a> fn(&'a Api, Value) -> BoxFuture<'a, Result<Reply, ApiError>>;
@@ -133,7 +133,9 @@ pub struct AddBudget {
     pub client: std::net::IpAddr,
 }
 
-/// The API over one engine.
+/// The API over one engine. The engine is private to this module and its handlers: whatever
+/// sits above (the server, the desktop shell) asks the API ([`Api::call`], [`Api::subscribe`],
+/// [`Api::tasks`]), never the engine.
 #[derive(Clone)]
 pub struct Api {
     engine: Engine,
@@ -161,8 +163,16 @@ impl Api {
         self
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// A new receiver of every event published from now on (the typed event and its JSON
+    /// text): the server's connections and the desktop shell each hold one.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Published> {
+        self.engine.subscribe()
+    }
+
+    /// Every task's summary, as `task.list` answers it, typed: for a resync, and for the
+    /// desktop shell's notifications and tray.
+    pub fn tasks(&self) -> Vec<TaskSummary> {
+        self.engine.list()
     }
 
     /// Answers one text frame from a local caller. Always returns exactly one response.

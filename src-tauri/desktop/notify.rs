@@ -11,7 +11,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::Shell;
 use crate::durable::Access;
-use crate::protocol::{Event, TaskState};
+use crate::protocol::{Event, TaskState, TaskSummary};
 
 /// The app icon, as shipped.
 const ICON_PNG: &[u8] = include_bytes!("../../icons/128x128.png");
@@ -58,7 +58,7 @@ pub(crate) fn first_close_hint(app: &AppHandle) {
 pub(crate) fn watch_tasks(app: &AppHandle) {
     let app = app.clone();
     let api = app.state::<Shell>().api.clone();
-    let mut events = api.engine().subscribe();
+    let mut events = api.subscribe();
     tauri::async_runtime::spawn(async move {
         let mut incomplete: HashSet<String> = HashSet::new();
         loop {
@@ -78,12 +78,11 @@ pub(crate) fn watch_tasks(app: &AppHandle) {
                         incomplete.insert(task_id.clone());
                     }
                     TaskState::Uploading | TaskState::Finished if incomplete.remove(task_id) => {
-                        let name = task_name(&api, task_id);
+                        let name = task(&api, task_id).map_or_else(|| task_id.clone(), |t| t.name);
                         show(&app, "Download complete", &name);
                     }
                     TaskState::Error => {
-                        let task = api.engine().list().into_iter().find(|t| &t.id == task_id);
-                        let (name, why) = task
+                        let (name, why) = task(&api, task_id)
                             .map(|t| (t.name, t.error.unwrap_or_default()))
                             .unwrap_or_else(|| (task_id.clone(), String::new()));
                         show(&app, "Download failed", &format!("{name}: {why}"));
@@ -99,9 +98,7 @@ pub(crate) fn watch_tasks(app: &AppHandle) {
     });
 }
 
-fn task_name(api: &crate::api::Api, task_id: &str) -> String {
-    api.engine()
-        .metadata(task_id)
-        .map(|m| m.name)
-        .unwrap_or_else(|_| task_id.to_owned())
+/// A task's summary, if it is still there.
+fn task(api: &crate::api::Api, task_id: &str) -> Option<TaskSummary> {
+    api.tasks().into_iter().find(|t| t.id == task_id)
 }

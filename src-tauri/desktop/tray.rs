@@ -3,16 +3,17 @@
 //! outcome in a notification.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use tauri::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Manager};
 use tauri_plugin_clipboard_manager::ClipboardExt;
 use tauri_plugin_dialog::DialogExt;
+use tokio::sync::broadcast::error::RecvError;
 
 use super::{notify, window, Shell};
-use crate::actions;
+use crate::actions::{self, Speeds};
+use crate::bulk::Bulk;
 
 const SHOW_HIDE: &str = "show-hide";
 const ADD_CLIPBOARD: &str = "add-clipboard";
@@ -83,12 +84,12 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
         PAUSE_ALL => run_action(app, "Pause all", |api| async move {
             actions::pause_all(&api)
                 .await
-                .map(|n| plural(n, "task paused"))
+                .map(|outcome| outcome.summary(Bulk::Pause))
         }),
         RESUME_ALL => run_action(app, "Resume all", |api| async move {
             actions::resume_all(&api)
                 .await
-                .map(|n| plural(n, "task resumed"))
+                .map(|outcome| outcome.summary(Bulk::Resume))
         }),
         QUIT => super::quit(app),
         _ => {}
@@ -140,19 +141,27 @@ where
     });
 }
 
-/// Rewrites the disabled speed line every second.
+/// Rewrites the disabled speed line when the events change the speeds (`task.updated`,
+/// `session.resync`, `task.removed`): no timer, so an idle Magnetar is not woken for it.
 fn keep_speed_current(app: &AppHandle, speed: MenuItem<tauri::Wry>) {
     let api = app.state::<Shell>().api.clone();
+    // Subscribed before the list is read: no event falls between the two.
+    let mut events = api.subscribe();
     tauri::async_runtime::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut speeds = Speeds::from_tasks(&api.tasks());
         let mut shown = String::new();
         loop {
-            tick.tick().await;
-            let Ok(line) = actions::speed_line(&api).await else {
-                continue;
-            };
+            let line = speeds.line();
             if line != shown && speed.set_text(&line).is_ok() {
                 shown = line;
+            }
+            match events.recv().await {
+                Ok(published) => {
+                    speeds.apply(&published.event);
+                }
+                // Events were missed: start again from the whole list.
+                Err(RecvError::Lagged(_)) => speeds = Speeds::from_tasks(&api.tasks()),
+                Err(RecvError::Closed) => return,
             }
         }
     });

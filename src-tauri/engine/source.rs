@@ -8,7 +8,7 @@ use librqbit::{torrent_from_bytes, Magnet};
 
 use super::placement::Layout;
 use super::{validate, EngineError};
-use crate::protocol::FileEntry;
+use crate::protocol::{FileEntry, MagnetLink};
 
 /// A validated thing to download.
 #[derive(Debug, Clone)]
@@ -41,17 +41,11 @@ pub enum SourceKind {
 
 /// Parses a magnet link or a bare 40-hex info hash.
 pub fn parse_magnet(input: &str) -> Result<Source, EngineError> {
-    let input = input.trim();
-    let uri = if input.len() == 40 && input.bytes().all(|b| b.is_ascii_hexdigit()) {
-        format!("magnet:?xt=urn:btih:{}", input.to_ascii_lowercase())
-    } else {
-        input.to_owned()
-    };
-    if !uri.starts_with("magnet:") {
-        return Err(EngineError::InvalidInput(
-            "not a magnet link: it must start with \"magnet:\" or be a 40-hex info hash".into(),
-        ));
-    }
+    // The one parser (protocol/magnet.rs): the scheme in any case, a bare hash expanded.
+    let uri = MagnetLink::parse(input)
+        .map_err(|e| EngineError::InvalidInput(e.to_string()))?
+        .as_str()
+        .to_owned();
     let magnet = Magnet::parse(&uri)
         .map_err(|e| EngineError::InvalidInput(format!("invalid magnet link: {e:#}")))?;
     let info_hash = magnet.as_id20().ok_or_else(|| {

@@ -1,8 +1,8 @@
 //! Events pushed by the server to every connected client.
 
-use std::sync::Arc;
+use std::any::Any;
+use std::sync::{Arc, OnceLock};
 
-use axum::extract::ws::Utf8Bytes;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
@@ -74,12 +74,17 @@ struct TasksData<'a> {
 
 /// An event as published on the bus: the typed event, for in-process subscribers (the desktop
 /// shell), and its JSON text, serialized once and shared by every connection (a clone is a
-/// reference count, not a copy). The text is a WebSocket frame's payload as it is, known to be
-/// UTF-8 from the start: 500 connections do not each check it again.
+/// reference count, not a copy).
+///
+/// This module knows no transport (it is a leaf: no axum). A transport that needs the text in
+/// its own form (the server: a WebSocket frame's payload, known to be UTF-8) makes it through
+/// [`Published::frame`] once per event, for all its connections: 500 connections do not each
+/// copy or check it again.
 #[derive(Debug, Clone)]
 pub struct Published {
     pub event: Arc<Event>,
-    pub json: Utf8Bytes,
+    pub json: Arc<str>,
+    frame: Arc<FrameSlot>,
 }
 
 impl Published {
@@ -88,8 +93,36 @@ impl Published {
         let json = serde_json::to_string(&event).unwrap_or_default();
         Published {
             event: Arc::new(event),
-            json: Utf8Bytes::from(json),
+            json: json.into(),
+            frame: Arc::default(),
         }
+    }
+
+    /// The JSON text in a transport's own form `T`, made by `make` the first time it is asked
+    /// for and shared by every clone of this event after that (a clone of `T`, which should be
+    /// a reference count). One event is only ever sent by one transport; asked in another form
+    /// than the first, it is made afresh each time.
+    pub fn frame<T: Any + Clone + Send + Sync>(&self, make: impl FnOnce(&str) -> T) -> T {
+        if let Some(made) = self.frame.0.get().and_then(|f| f.downcast_ref::<T>()) {
+            return made.clone();
+        }
+        let made = make(&self.json);
+        let _ = self.frame.0.set(Box::new(made.clone()));
+        made
+    }
+}
+
+/// Where [`Published::frame`] keeps its one made frame.
+#[derive(Default)]
+struct FrameSlot(OnceLock<Box<dyn Any + Send + Sync>>);
+
+impl std::fmt::Debug for FrameSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "FrameSlot(made)"
+        } else {
+            "FrameSlot(empty)"
+        })
     }
 }
 
@@ -129,5 +162,36 @@ impl Serialize for Event {
             )?,
         }
         s.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn a_frame_is_made_once_for_every_clone() {
+        let published = Published::new(Event::Removed {
+            task_id: "ab".into(),
+        });
+        assert_eq!(
+            &*published.json,
+            r#"{"name":"task.removed","data":{"task_id":"ab"}}"#
+        );
+        let made = AtomicUsize::new(0);
+        let make = |json: &str| {
+            made.fetch_add(1, Ordering::Relaxed);
+            Arc::<str>::from(json.to_uppercase())
+        };
+        let clones: Vec<Published> = (0..5).map(|_| published.clone()).collect();
+        for clone in &clones {
+            assert!(clone.frame(make).starts_with(r#"{"NAME":"TASK.REMOVED""#));
+        }
+        assert_eq!(made.load(Ordering::Relaxed), 1);
+        // Another form: made afresh, the first one kept.
+        assert_eq!(published.frame(|json| json.len()), published.json.len());
+        published.frame(make);
+        assert_eq!(made.load(Ordering::Relaxed), 1);
     }
 }

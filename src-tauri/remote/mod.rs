@@ -15,6 +15,9 @@ use tokio_tungstenite::tungstenite::http::Uri;
 
 use client::{Client, Failure};
 
+use crate::bulk::{self, Bulk};
+use crate::protocol::MagnetLink;
+
 #[derive(clap::Args)]
 pub struct RemoteArgs {
     /// The server's WebSocket URL
@@ -159,10 +162,10 @@ async fn execute(args: RemoteArgs) -> Result<(), Failure> {
             }
         }
         RemoteCommand::Pause(targets) => {
-            return each(&mut client, "task.pause", targets, json_out).await
+            return each(&mut client, Bulk::Pause, targets, json_out).await
         }
         RemoteCommand::Resume(targets) => {
-            return each(&mut client, "task.resume", targets, json_out).await
+            return each(&mut client, Bulk::Resume, targets, json_out).await
         }
         RemoteCommand::Remove { ids, delete } => {
             for id in ids {
@@ -240,7 +243,9 @@ async fn add(client: &mut Client, items: Vec<String>, json_out: bool) -> Result<
     let mut failed = None;
     for source in sources {
         let path = std::path::Path::new(&source);
-        let params = if !source.starts_with("magnet:") && path.is_file() {
+        // The one magnet parser decides (`MAGNET:?…` is a magnet too); anything else that is
+        // a file is a .torrent, and the rest goes as a magnet for the server to judge.
+        let params = if !MagnetLink::looks_like(&source) && path.is_file() {
             match std::fs::read(path) {
                 Ok(bytes) => {
                     json!({"type": "torrent", "uri": base64::engine::general_purpose::STANDARD.encode(bytes)})
@@ -272,37 +277,67 @@ async fn add(client: &mut Client, items: Vec<String>, json_out: bool) -> Result<
     })
 }
 
+/// Pauses or resumes the tasks named, or with `--all` every task that can be (see
+/// [`crate::bulk`]: finished and failed tasks are skipped, said on stderr, and the exit code
+/// stays 0). A task named by id is called as named: a failed one's refusal is an error.
 async fn each(
     client: &mut Client,
-    method: &str,
+    bulk: Bulk,
     targets: Targets,
     json_out: bool,
 ) -> Result<(), Failure> {
-    let ids = if targets.all {
-        let list = client.call("task.list", Value::Null).await?;
-        list.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t["id"].as_str().map(str::to_owned))
-            .collect()
+    let verb = bulk.method().trim_start_matches("task.");
+    let outcome = if targets.all {
+        bulk::run(bulk, client).await?
     } else {
         let mut ids = Vec::new();
         for id in &targets.ids {
             ids.push(resolve(client, id).await?);
         }
-        ids
-    };
-    let verb = method.trim_start_matches("task.");
-    for id in &ids {
-        client.call(method, json!({"task_id": id})).await?;
-        if !json_out {
-            println!("{verb}d {}", output::printable(id));
+        for id in &ids {
+            client.call(bulk.method(), json!({"task_id": id})).await?;
         }
-    }
+        bulk::Outcome {
+            done: ids,
+            skipped: Vec::new(),
+        }
+    };
     if json_out {
-        println!("{}", output::json_line(&json!({ verb: ids })));
+        let skipped: Vec<Value> = outcome
+            .skipped
+            .iter()
+            .map(|s| json!({"id": s.id, "name": s.name, "why": s.why}))
+            .collect();
+        let mut line = json!({ verb: outcome.done });
+        if targets.all {
+            line["skipped"] = skipped.into();
+        }
+        println!("{}", output::json_line(&line));
+        return Ok(());
+    }
+    for id in &outcome.done {
+        println!("{} {}", bulk.done_word(), output::printable(id));
+    }
+    for skipped in &outcome.skipped {
+        let line = format!("skipped {} ({}): {}", skipped.id, skipped.name, skipped.why);
+        eprintln!("magnetar remote: {}", output::printable(&line));
     }
     Ok(())
+}
+
+impl bulk::Calls for Client {
+    type Error = Failure;
+
+    async fn call(&mut self, method: &str, params: Value) -> Result<Value, Failure> {
+        Client::call(self, method, params).await
+    }
+
+    fn api_error(error: &Failure) -> Option<(i64, String)> {
+        match error {
+            Failure::Api(code, message) => Some((*code, message.clone())),
+            _ => None,
+        }
+    }
 }
 
 async fn show_status(client: &mut Client, id: &str, status: &Value) -> Result<(), Failure> {

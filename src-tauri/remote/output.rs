@@ -11,43 +11,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-const STATES: [&str; 6] = [
-    "preparing",
-    "downloading",
-    "seeding",
-    "finished",
-    "paused",
-    "error",
-];
-
-pub fn state(code: &Value) -> &'static str {
-    code.as_u64()
-        .and_then(|c| STATES.get(c as usize).copied())
-        .unwrap_or("unknown")
-}
-
-pub fn size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-pub fn speed(bps: u64) -> String {
-    if bps == 0 {
-        "-".into()
-    } else {
-        format!("{}/s", size(bps))
-    }
-}
+pub use crate::format::{size, speed, state};
 
 fn eta(task: &Value) -> String {
     let left = num(task, "total_bytes").saturating_sub(num(task, "dl_bytes"));

@@ -132,10 +132,7 @@ impl Connection {
     async fn serve(&mut self, stream: SplitStream<WebSocket>, outbox: &Outbox) -> End {
         match &self.standing {
             Standing::Allowed(caller) => {
-                let events = self
-                    .events
-                    .take()
-                    .unwrap_or_else(|| self.api.engine().subscribe());
+                let events = self.events.take().unwrap_or_else(|| self.api.subscribe());
                 self.serve_allowed(caller, events, stream, outbox).await
             }
             Standing::Refused(why) => self.serve_refused(why, stream, outbox).await,
@@ -161,10 +158,11 @@ impl Connection {
                 }
                 event = events.recv() => {
                     match event {
-                        // The JSON was serialized once when published; this is a shared view of
-                        // it, never re-serialized nor copied.
+                        // The JSON was serialized once when published, and made a frame's
+                        // payload once for every connection; this is a shared view of it,
+                        // never re-serialized nor copied.
                         Ok(published) if !behind => {
-                            if !outbox.offer(published.json) {
+                            if !outbox.offer(published.frame(|json: &str| Utf8Bytes::from(json))) {
                                 tracing::warn!(peer = %self.peer, "slow client: events dropped, it will be resynced");
                                 behind = true;
                             }
@@ -194,7 +192,7 @@ impl Connection {
                 _ = catch_up.tick(), if behind => {
                     if outbox.empty() {
                         behind = false;
-                        let resync = Event::Resync(self.api.engine().list());
+                        let resync = Event::Resync(self.api.tasks());
                         if !outbox.push(to_text(&resync)) {
                             return End::Gone;
                         }

@@ -268,7 +268,7 @@ fn accept(
         ..
     } = state;
     // Subscribed now, before the handshake's answer: see `Connection::events`.
-    let events = matches!(standing, Standing::Allowed(_)).then(|| api.engine().subscribe());
+    let events = matches!(standing, Standing::Allowed(_)).then(|| api.subscribe());
     upgrade
         .max_message_size(max_message_bytes)
         .max_frame_size(max_message_bytes)
