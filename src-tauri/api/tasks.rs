@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{Api, ApiError};
 use crate::engine::{parse_magnet, parse_torrent};
-use crate::protocol::{null, Reply};
+use crate::protocol::{null, Reply, TaskId};
 
 #[derive(Deserialize)]
 struct AddParams {
@@ -19,22 +19,14 @@ struct AddParams {
     paused: bool,
 }
 
-/// Task ids are lower-case hex; an upper-case or padded id from a client still finds its task.
-fn task_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    let id = String::deserialize(deserializer)?;
-    Ok(id.trim().to_ascii_lowercase())
-}
-
 #[derive(Deserialize)]
 struct TaskIdParams {
-    #[serde(deserialize_with = "task_id")]
-    task_id: String,
+    task_id: TaskId,
 }
 
 #[derive(Deserialize)]
 struct RemoveParams {
-    #[serde(deserialize_with = "task_id")]
-    task_id: String,
+    task_id: TaskId,
     #[serde(default)]
     delete_files: bool,
 }
@@ -94,8 +86,7 @@ pub async fn remove(api: &Api, params: Value) -> Result<Reply, ApiError> {
 
 #[derive(Deserialize)]
 struct SetFilesParams {
-    #[serde(deserialize_with = "task_id")]
-    task_id: String,
+    task_id: TaskId,
     files: Vec<u64>,
 }
 

@@ -31,7 +31,7 @@ use super::placement::Layout;
 use super::sidecar::PendingMagnet;
 use super::task::{AtCompletion, Lifecycle, Origin, Step, Task};
 use super::{find, Engine, EngineError};
-use crate::protocol::{Event, TaskState};
+use crate::protocol::{Event, TaskId, TaskState};
 
 /// How long the driver keeps trying (a check of a large torrent's data takes minutes).
 const DRIVE_PATIENCE: Duration = Duration::from_secs(600);
@@ -51,7 +51,8 @@ impl Engine {
     }
 
     /// Pauses a task. Pausing a paused or finished task is not an error and changes nothing.
-    pub async fn pause(&self, id: &str) -> Result<(), EngineError> {
+    pub async fn pause(&self, id: &TaskId) -> Result<(), EngineError> {
+        let id = id.as_str();
         let _turn = self.turn(id).await?;
         {
             let mut tasks = self.tasks();
@@ -83,7 +84,8 @@ impl Engine {
 
     /// Resumes a paused, finished or failed task. Resuming a running task changes nothing.
     /// Resuming a finished task (seeding off) means "seed it", for good.
-    pub async fn resume(&self, id: &str) -> Result<(), EngineError> {
+    pub async fn resume(&self, id: &TaskId) -> Result<(), EngineError> {
+        let id = id.as_str();
         let _turn = self.turn(id).await?;
         let failed = {
             let mut tasks = self.tasks();
@@ -119,7 +121,8 @@ impl Engine {
     /// Downloads exactly the files at `indices` (torrent order) of task `id`, skipping the
     /// rest. A choice that librqbit cannot take yet (its add or its check of data on disk is
     /// under way) is kept and given to it as soon as it can: the answer is the same.
-    pub async fn set_files(&self, id: &str, indices: &[u64]) -> Result<(), EngineError> {
+    pub async fn set_files(&self, id: &TaskId, indices: &[u64]) -> Result<(), EngineError> {
+        let id = id.as_str();
         let _turn = self.turn(id).await?;
         let metadata = {
             let mut tasks = self.tasks();
@@ -162,7 +165,8 @@ impl Engine {
     /// (an add into librqbit in flight finishes first, so librqbit never keeps a torrent
     /// Magnetar forgot). Publishes `task.removed` once librqbit has let go of it; until then an
     /// add of the same hash waits.
-    pub async fn remove(&self, id: &str, delete_files: bool) -> Result<(), EngineError> {
+    pub async fn remove(&self, id: &TaskId, delete_files: bool) -> Result<(), EngineError> {
+        let id = id.as_str();
         let turn = self.turn(id).await?;
         let done = Arc::new(tokio::sync::Notify::new());
         let task = {

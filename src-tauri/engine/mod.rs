@@ -56,7 +56,7 @@ pub use error::EngineError;
 pub use source::{parse_magnet, parse_torrent, Source, SourceKind};
 
 use crate::protocol::{
-    Event, Published, SessionInfo, TaskMetadata, TaskState, TaskStatus, TaskSummary,
+    Event, Published, SessionInfo, TaskId, TaskMetadata, TaskState, TaskStatus, TaskSummary,
 };
 use registry::Registry;
 use sidecar::Sidecar;
@@ -245,11 +245,13 @@ impl Engine {
         serde_json::value::to_raw_value(&rows).unwrap_or_else(|_| crate::protocol::null())
     }
 
-    pub fn metadata(&self, id: &str) -> Result<TaskMetadata, EngineError> {
+    pub fn metadata(&self, id: &TaskId) -> Result<TaskMetadata, EngineError> {
+        let id = id.as_str();
         self.with_task(id, |task| task.metadata())
     }
 
-    pub fn status(&self, id: &str) -> Result<TaskStatus, EngineError> {
+    pub fn status(&self, id: &TaskId) -> Result<TaskStatus, EngineError> {
+        let id = id.as_str();
         let (handle, file_count, peers, selected) = self.with_task(id, |t| {
             (
                 t.handle().cloned(),

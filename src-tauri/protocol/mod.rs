@@ -12,6 +12,7 @@ mod event;
 mod magnet;
 mod message;
 mod task;
+mod task_id;
 
 pub use error::ErrorCode;
 pub use event::{Event, Published};
@@ -20,3 +21,4 @@ pub use message::{null, Reply, Response};
 pub use task::{
     FileEntry, PeerInfo, SessionInfo, TaskMetadata, TaskState, TaskStatus, TaskSummary,
 };
+pub use task_id::TaskId;
