@@ -12,13 +12,14 @@
 //! fails (state 5) without writing a byte.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use futures_util::FutureExt;
-use librqbit::{AddTorrent, AddTorrentOptions, AddTorrentResponse};
+use librqbit::ManagedTorrent;
+
+use super::adapter::AddOptions;
 
 use super::existing::{self, Kept};
 use super::journal::Record;
@@ -293,7 +294,7 @@ impl Engine {
         &self,
         id: &str,
         fetched: Fetched,
-    ) -> anyhow::Result<AddTorrentResponse> {
+    ) -> anyhow::Result<Arc<ManagedTorrent>> {
         let magnet = self.with_task(id, |t| {
             let magnet = matches!(t.origin, Origin::Magnet { .. });
             t.lifecycle = Lifecycle::Adding;
@@ -323,20 +324,13 @@ impl Engine {
             (t.layout.clone(), t.intent.paused, t.chosen_files.clone())
         })?;
         let layout = layout.ok_or_else(|| anyhow::anyhow!("the task has no layout"))?;
-        let opts = AddTorrentOptions {
+        let options = AddOptions {
             paused,
             only_files: only_files.map(|chosen| chosen.into_iter().collect()),
-            preferred_id: Some(self.inner.next_torrent_id.fetch_add(1, Ordering::Relaxed)),
-            // Data already on disk that no other task owns was surveyed: it is this torrent's.
-            overwrite: true,
-            sub_folder: Some(layout.sub_folder),
-            initial_peers: (!fetched.peers.is_empty()).then_some(fetched.peers),
-            ..Default::default()
+            sub_folder: layout.sub_folder,
+            peers: fetched.peers,
         };
-        self.inner
-            .session
-            .add_torrent(AddTorrent::from_bytes(fetched.bytes), Some(opts))
-            .await
+        self.inner.librqbit.add(fetched.bytes, options).await
     }
 
     /// Fetches a magnet's metadata without adding it (librqbit's `list_only`): the torrent's
@@ -350,21 +344,8 @@ impl Engine {
     ) -> anyhow::Result<(Vec<u8>, Vec<std::net::SocketAddr>)> {
         let mut attempt = 0;
         loop {
-            let opts = AddTorrentOptions {
-                list_only: true,
-                initial_peers: (!peers.is_empty()).then(|| peers.to_vec()),
-                ..Default::default()
-            };
-            let result = self
-                .inner
-                .session
-                .add_torrent(AddTorrent::from_url(uri), Some(opts))
-                .await;
-            match result {
-                Ok(AddTorrentResponse::ListOnly(listed)) => {
-                    return Ok((listed.torrent_bytes.to_vec(), listed.seen_peers));
-                }
-                Ok(_) => anyhow::bail!("librqbit added a torrent it was asked only to list"),
+            match self.inner.librqbit.fetch_metadata(uri, peers).await {
+                Ok(fetched) => return Ok(fetched),
                 Err(e) if peers.is_empty() || attempt >= MAGNET_RETRIES.len() => return Err(e),
                 Err(_) => {
                     tracing::info!(
@@ -400,11 +381,8 @@ impl Engine {
 
     /// Records the outcome of a background add, in the task's turn, and starts driving the
     /// torrent towards what the user wants (see `lifecycle.rs`).
-    async fn finish_add(&self, id: &str, result: anyhow::Result<AddTorrentResponse>) {
-        let handle = result.and_then(|r| {
-            let handle = r
-                .into_handle()
-                .ok_or_else(|| anyhow::anyhow!("librqbit did not add the torrent"))?;
+    async fn finish_add(&self, id: &str, result: anyhow::Result<Arc<ManagedTorrent>>) {
+        let handle = result.and_then(|handle| {
             if handle.info_hash().as_string() != id {
                 anyhow::bail!(
                     "librqbit returned another torrent ({})",

@@ -21,7 +21,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use librqbit::api::TorrentIdOrHash;
 use librqbit::dht::Id20;
 use librqbit::{ManagedTorrent, ManagedTorrentState};
 use tokio::sync::OwnedMutexGuard;
@@ -149,7 +148,7 @@ impl Engine {
     /// Gives librqbit a file choice; once it has it, the task's own copy is dropped.
     async fn give_choice(&self, id: &str, handle: &Arc<ManagedTorrent>, chosen: BTreeSet<usize>) {
         let only = chosen.iter().copied().collect();
-        match self.inner.session.update_only_files(handle, &only).await {
+        match self.inner.librqbit.choose_files(handle, &only).await {
             Ok(()) => {
                 if let Ok(task) = find(&mut self.tasks(), id) {
                     if task.chosen_files.as_ref() == Some(&chosen) {
@@ -220,19 +219,14 @@ impl Engine {
         }
         let mut result = Ok(());
         if let Some(info_hash) = parse_id(&task.id) {
-            if self
-                .inner
-                .session
-                .get(TorrentIdOrHash::Hash(info_hash))
-                .is_some()
-            {
+            if self.inner.librqbit.holds(info_hash) {
                 // librqbit deletes every file of the torrent; with files to keep, Magnetar
                 // deletes the others itself.
                 let librqbit_deletes = delete_files && kept.is_empty();
                 result = self
                     .inner
-                    .session
-                    .delete(TorrentIdOrHash::Hash(info_hash), librqbit_deletes)
+                    .librqbit
+                    .delete(info_hash, librqbit_deletes)
                     .await
                     .map_err(|e| EngineError::Internal(format!("task removed, but: {e:#}")));
                 if delete_files && !kept.is_empty() {
@@ -333,7 +327,7 @@ impl Engine {
             Step::Wait => self.spawn_driver(id),
             Step::Pause => {
                 let stopping = self.with_task(id, |t| !t.intent.paused).unwrap_or(false);
-                if let Err(e) = self.inner.session.pause(handle).await {
+                if let Err(e) = self.inner.librqbit.pause(handle).await {
                     if !handle.is_paused() {
                         return Err(e);
                     }
@@ -345,7 +339,7 @@ impl Engine {
             }
             Step::Resume => {
                 self.inner.sidecar.set_finished(id, false);
-                self.inner.session.unpause(handle).await?;
+                self.inner.librqbit.unpause(handle).await?;
             }
             Step::ChooseFiles => {
                 let chosen = self.with_task(id, |t| t.chosen_files.clone())?;

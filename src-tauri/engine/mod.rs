@@ -18,8 +18,11 @@
 //! - `source.rs`, `validate.rs`, `bencode.rs`: what a client or a peer sends, checked before
 //!   librqbit sees it; `placement.rs` and `existing.rs`: where files go, and the user's files
 //!   already there.
-//! - `sidecar.rs` and `restore.rs`: what must survive a restart, and the start from it.
+//! - `adapter.rs`: every call into librqbit's session; `bus.rs`: the events to every client.
+//! - `journal.rs`, `sidecar.rs` and `restore.rs`: what must survive a restart (every answered
+//!   add in O(1), the rest written behind), and the start from it.
 
+mod adapter;
 mod adding;
 mod bencode;
 mod bus;
@@ -40,13 +43,11 @@ mod validate;
 mod watcher;
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bus::Bus;
-use librqbit::api::TorrentIdOrHash;
-use librqbit::{ManagedTorrent, Session};
+use librqbit::ManagedTorrent;
 use serde_json::value::RawValue;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -58,6 +59,7 @@ pub use source::{parse_magnet, parse_torrent, Source, SourceKind};
 use crate::protocol::{
     Event, Published, SessionInfo, TaskId, TaskMetadata, TaskState, TaskStatus, TaskSummary,
 };
+use adapter::Librqbit;
 use registry::Registry;
 use sidecar::Sidecar;
 use task::{AtCompletion, Intent, Lifecycle, ListRow, Origin, PeerMeter, Task};
@@ -88,8 +90,8 @@ pub struct Engine {
 }
 
 struct Inner {
-    session: Arc<Session>,
-    api: librqbit::Api,
+    /// Every call into librqbit's session.
+    librqbit: Librqbit,
     config: EngineConfig,
     /// The tasks, their paths and the removals in flight, behind one lock.
     registry: Mutex<Registry>,
@@ -102,10 +104,6 @@ struct Inner {
     /// Every answered add, until librqbit's session surely holds it.
     journal: journal::Journal,
     started: Instant,
-    /// The next librqbit torrent id. librqbit derives one from its persisted ids, which races
-    /// when adds overlap (two adds get the same id and the second is "already managed" as the
-    /// first); so the facade hands out the ids itself.
-    next_torrent_id: AtomicUsize,
     /// Wakes the watcher from its idle wait: something may have started to move.
     watcher_wake: tokio::sync::Notify,
 }
@@ -129,16 +127,10 @@ impl Engine {
         if let Ok(absolute) = std::fs::canonicalize(&config.download_dir) {
             config.download_dir = absolute;
         }
-        let session = Session::new_with_opts(
-            config.download_dir.clone(),
-            restore::session_options(&config),
-        )
-        .await
-        .map_err(|e| EngineError::Internal(format!("cannot start the engine: {e:#}")))?;
+        let librqbit = Librqbit::start(&config).await?;
         let engine = Engine {
             inner: Arc::new(Inner {
-                api: librqbit::Api::new(session.clone(), None),
-                session,
+                librqbit,
                 sidecar: Arc::new(Sidecar::load(Some(config.state_dir.join("tasks.json")))),
                 journal: journal::Journal::new(config.state_dir.join("adds.journal")),
                 config,
@@ -148,7 +140,6 @@ impl Engine {
                 cancel: cancel.child_token(),
                 watcher_wake: tokio::sync::Notify::new(),
                 started: Instant::now(),
-                next_torrent_id: AtomicUsize::new(0),
             }),
         };
         engine.restore();
@@ -176,7 +167,7 @@ impl Engine {
         }
         self.save_uploaded();
         self.inner.sidecar.save_now();
-        self.inner.session.stop().await;
+        self.inner.librqbit.stop().await;
     }
 
     /// Saves every task's uploaded bytes, so that they survive a restart.
@@ -272,14 +263,10 @@ impl Engine {
         if files.len() < file_count {
             files.resize(file_count, 0);
         }
-        let pieces = match self
-            .inner
-            .api
-            .api_dump_haves(TorrentIdOrHash::Hash(handle.info_hash()))
-        {
-            Ok((bits, count)) => unpack_bits(bits.as_raw_slice(), count as usize),
+        let pieces = match self.inner.librqbit.haves(&handle) {
+            Some((bits, count)) => unpack_bits(&bits, count),
             // Initializing or failed: no bitfield yet, but the piece count is known.
-            Err(_) => vec![false; piece_count(&handle)],
+            None => vec![false; piece_count(&handle)],
         };
         let peers = if handle.live().is_some() {
             peers
@@ -304,13 +291,13 @@ impl Engine {
             download_dir: self.inner.config.download_dir.display().to_string(),
             peer_listen_addresses: self
                 .inner
-                .session
-                .listen_addr()
+                .librqbit
+                .peer_listen_address()
                 .map(|a| a.to_string())
                 .into_iter()
                 .collect(),
             listen_addresses: Vec::new(),
-            dht: self.inner.session.get_dht().is_some(),
+            dht: self.inner.librqbit.dht_on(),
             tasks: summaries.len() as u32,
             dl_bytes: sum(|s| s.dl_bytes),
             dl_speed: sum(|s| s.dl_speed),

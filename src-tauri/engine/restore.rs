@@ -2,15 +2,10 @@
 //! fastresume always on) and the tasks rebuilt from librqbit's session file and our sidecar.
 
 use std::net::{Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use librqbit::api::TorrentIdOrHash;
 use librqbit::dht::DhtPersistenceConfig;
-use librqbit::{
-    DhtSessionConfig, ListenerOptions, ManagedTorrent, SessionOptions, SessionPersistenceConfig,
-};
+use librqbit::{DhtSessionConfig, ListenerOptions, SessionOptions, SessionPersistenceConfig};
 
 use super::task::{Lifecycle, Origin};
 use super::{parse_magnet, parse_torrent, registry, Engine, EngineConfig, SourceKind};
@@ -18,15 +13,9 @@ use super::{parse_magnet, parse_torrent, registry, Engine, EngineConfig, SourceK
 impl Engine {
     /// Builds tasks for what librqbit restored from its session file, then re-adds pending magnets.
     pub(super) fn restore(&self) {
-        let mut restored: Vec<(usize, Arc<ManagedTorrent>)> = self
-            .inner
-            .session
-            .with_torrents(|torrents| torrents.map(|(id, h)| (id, h.clone())).collect());
-        restored.sort_by_key(|(id, _)| *id);
-        let next_id = restored.last().map_or(0, |(id, _)| id + 1);
-        self.inner.next_torrent_id.store(next_id, Ordering::Relaxed);
+        let restored = self.inner.librqbit.restored();
         let mut tasks = self.tasks();
-        for (_, handle) in restored {
+        for handle in restored {
             let id = handle.info_hash().as_string();
             let bytes = handle
                 .with_metadata(|m| m.torrent_bytes.to_vec())
@@ -46,7 +35,7 @@ impl Engine {
                 Ok(torrent) => task.fill_metadata(&torrent),
                 Err(e) => tracing::warn!(task = %id, "restored torrent does not validate: {e}"),
             }
-            if let Some(files) = self.restored_paths(&handle) {
+            if let Some(files) = self.inner.librqbit.files_on_disk(&handle) {
                 tasks.claim_restored(&id, files);
             }
             // librqbit keeps one paused flag: a user's pause, or the stop at completion.
@@ -126,26 +115,6 @@ impl Engine {
         if let Err(e) = self.inner.journal.compact(&lost) {
             tracing::warn!("cannot compact the add journal: {e}");
         }
-    }
-
-    /// The files of a restored torrent, where librqbit keeps them (its persisted output
-    /// folder, which may predate BEP 3 placement).
-    fn restored_paths(&self, handle: &ManagedTorrent) -> Option<Vec<PathBuf>> {
-        let details = self
-            .inner
-            .api
-            .api_torrent_details(TorrentIdOrHash::Hash(handle.info_hash()))
-            .ok()?;
-        let folder = PathBuf::from(details.output_folder);
-        Some(
-            details
-                .files
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|f| !f.attributes.padding)
-                .map(|f| f.components.iter().fold(folder.clone(), |p, c| p.join(c)))
-                .collect(),
-        )
     }
 }
 

@@ -54,7 +54,7 @@ impl Engine {
                 Some(handle.clone())
             });
             let Ok(Some(handle)) = handle else { return };
-            let session = &engine.inner.session;
+            let session = &engine.inner.librqbit;
             if let Err(e) = session.pause(&handle).await {
                 tracing::debug!(task = %id, "restart: pause failed: {e:#}");
             }
