@@ -67,7 +67,7 @@ impl Engine {
             self.observe_task(&id);
         }
         if let Some((kept, bytes)) = torrent {
-            self.journal_add(&id, &bytes, kept, paused).await;
+            self.journal_add(&id, &bytes, kept).await;
         }
         if let Some(version) = must_save {
             self.inner.sidecar.saved(version).await;
@@ -126,26 +126,29 @@ impl Engine {
 
     /// Puts an added torrent on disk before its add is answered: one line in the add journal
     /// (see `journal.rs`), synced. A task removed meanwhile is not recorded.
-    async fn journal_add(&self, id: &str, bytes: &[u8], kept: Option<Kept>, paused: bool) {
+    async fn journal_add(&self, id: &str, bytes: &[u8], kept: Option<Kept>) {
         if let Some(kept) = kept {
             self.inner.sidecar.set_surveyed(id, kept);
         }
-        let record = Record::Add {
-            id: id.to_owned(),
-            torrent: base64::engine::general_purpose::STANDARD.encode(bytes),
-            paused,
-        };
+        let torrent = base64::engine::general_purpose::STANDARD.encode(bytes);
         let engine = self.clone();
         let id = id.to_owned();
         let written = tokio::task::spawn_blocking(move || {
             // Written under the registry's lock: a removal that overtook this add has taken
             // the task out, and must not find it recorded after its own "forget". Synced after
             // the lock is let go, so that no other call waits for the disk.
+            // With the intent of this moment: a pause answered meanwhile found nothing recorded
+            // to record itself beside.
             {
-                let tasks = engine.tasks();
-                if !tasks.contains(&id) {
+                let mut tasks = engine.tasks();
+                let Ok(task) = find(&mut tasks, &id) else {
                     return Ok(());
-                }
+                };
+                let record = Record::Add {
+                    id: id.clone(),
+                    torrent,
+                    paused: task.intent.paused,
+                };
                 engine.inner.journal.append(&record, false)?;
             }
             engine.inner.journal.sync()
@@ -317,8 +320,7 @@ impl Engine {
             }
             // From here on the magnet is remembered as its torrent: librqbit drops the pending
             // magnet's place in its session without fsync.
-            let paused = self.with_task(id, |t| t.intent.paused)?;
-            self.journal_add(id, &fetched.bytes, None, paused).await;
+            self.journal_add(id, &fetched.bytes, None).await;
         }
         let (layout, paused, only_files) = self.with_task(id, |t| {
             (t.layout.clone(), t.intent.paused, t.chosen_files.clone())

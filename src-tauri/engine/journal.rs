@@ -5,9 +5,12 @@
 //! right after the answer lost it. Rewriting a whole state file per add would cost O(N) each
 //! (O(N²) for a library added in one go), and a file per torrent two fsyncs more. So each add
 //! appends one line (the torrent, base64, and whether it starts paused) to `adds.journal`; a
-//! removal appends a line that forgets it. At start, every add the journal still has and that
-//! librqbit's session lost is added again, then the journal is rewritten with only those (after
-//! the file system is synced, so that librqbit's own copies of the others are on disk).
+//! removal appends a line that forgets it, and a pause or resume a line with the task's new
+//! intent (librqbit also persists its paused flag later, without fsync). At start, every add the
+//! journal still has and that librqbit's session lost is added again, every task takes the
+//! intent the journal saved for it, and the journal is rewritten with just that: the lost adds,
+//! and each task's intent (after the file system is synced, so that librqbit's own copies of the
+//! others are on disk).
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -36,10 +39,11 @@ pub enum Record {
     Forget { id: String },
 }
 
-/// An add the journal still holds.
+/// What the journal holds of one task: its torrent, if librqbit may not have it yet, and the
+/// user's last pause or resume.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    pub torrent: Vec<u8>,
+    pub torrent: Option<Vec<u8>>,
     pub paused: bool,
 }
 
@@ -76,13 +80,16 @@ impl Journal {
                     paused,
                 } => {
                     if let Ok(torrent) = base64::engine::general_purpose::STANDARD.decode(torrent) {
+                        let torrent = Some(torrent);
                         entries.insert(id, Entry { torrent, paused });
                     }
                 }
                 Record::Paused { id, paused } => {
-                    if let Some(entry) = entries.get_mut(&id) {
-                        entry.paused = paused;
-                    }
+                    let torrent = None;
+                    entries
+                        .entry(id)
+                        .or_insert(Entry { torrent, paused })
+                        .paused = paused;
                 }
                 Record::Forget { id } => {
                     entries.remove(&id);
@@ -137,16 +144,23 @@ impl Journal {
         handle.sync_data()
     }
 
-    /// Replaces the journal with `keep` (the adds librqbit does not hold yet), once the file
-    /// system holds what librqbit wrote of the others. Blocking; run once, at start.
+    /// Replaces the journal with `keep` (the adds librqbit does not hold yet, with their torrent;
+    /// every other task's intent), once the file system holds what librqbit wrote of the others.
+    /// Blocking; run once, at start.
     pub fn compact(&self, keep: &BTreeMap<String, Entry>) -> std::io::Result<()> {
         sync_file_system(&self.path);
         let mut text = Vec::new();
         for (id, entry) in keep {
-            let record = Record::Add {
-                id: id.clone(),
-                torrent: base64::engine::general_purpose::STANDARD.encode(&entry.torrent),
-                paused: entry.paused,
+            let record = match &entry.torrent {
+                Some(torrent) => Record::Add {
+                    id: id.clone(),
+                    torrent: base64::engine::general_purpose::STANDARD.encode(torrent),
+                    paused: entry.paused,
+                },
+                None => Record::Paused {
+                    id: id.clone(),
+                    paused: entry.paused,
+                },
             };
             text.extend(serde_json::to_vec(&record).map_err(std::io::Error::other)?);
             text.push(b'\n');
@@ -241,18 +255,31 @@ mod tests {
         journal
             .append(&Record::Forget { id: "e".into() }, true)
             .unwrap();
+        // A pause of a task whose add was compacted away still counts.
+        let old = Record::Paused {
+            id: "old".into(),
+            paused: true,
+        };
+        journal.append(&old, true).unwrap();
         let entries = journal.read();
-        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert_eq!(entries.len(), 2, "{entries:?}");
         assert_eq!(
             entries["a"],
             Entry {
-                torrent: b"one".to_vec(),
+                torrent: Some(b"one".to_vec()),
+                paused: true
+            }
+        );
+        assert_eq!(
+            entries["old"],
+            Entry {
+                torrent: None,
                 paused: true
             }
         );
         journal.compact(&entries).unwrap();
         assert_eq!(journal.read(), entries);
         journal.append(&add("d", b"four"), true).unwrap();
-        assert_eq!(journal.read().len(), 2, "appends go on after a compaction");
+        assert_eq!(journal.read().len(), 3, "appends go on after a compaction");
     }
 }

@@ -53,7 +53,7 @@ impl Engine {
     pub async fn pause(&self, id: &TaskId) -> Result<(), EngineError> {
         let id = id.as_str();
         let _turn = self.turn(id).await?;
-        {
+        let saved = {
             let mut tasks = self.tasks();
             let task = find(&mut tasks, id)?;
             match &task.lifecycle {
@@ -72,9 +72,11 @@ impl Engine {
             if task.current_state() != TaskState::Finished {
                 task.intent.paused = true;
             }
-            self.remember_intent(task);
-        }
+            self.remember_intent(task)
+        };
         self.settle(id).await;
+        // Answered only once the pause is on disk: a kill -9 right after keeps it.
+        self.wait_saved(saved).await;
         // Publish the transition now, before answering: a quick pause-resume must not slip
         // between two looks of the watcher.
         self.observe_task(id);
@@ -86,7 +88,7 @@ impl Engine {
     pub async fn resume(&self, id: &TaskId) -> Result<(), EngineError> {
         let id = id.as_str();
         let _turn = self.turn(id).await?;
-        let failed = {
+        let (failed, saved) = {
             let mut tasks = self.tasks();
             let task = find(&mut tasks, id)?;
             let finished = task.current_state() == TaskState::Finished;
@@ -101,11 +103,13 @@ impl Engine {
                 }
                 _ => {}
             }
-            self.remember_intent(task);
+            let saved = self.remember_intent(task);
             // librqbit's own error state (a disk error): a resume retries it.
-            task.handle()
+            let failed = task
+                .handle()
                 .filter(|h| h.with_state(|s| matches!(s, ManagedTorrentState::Error(_))))
-                .cloned()
+                .cloned();
+            (failed, saved)
         };
         if let Some(handle) = failed {
             if let Err(e) = self.try_step(id, &handle, Step::Resume).await {
@@ -113,6 +117,8 @@ impl Engine {
             }
         }
         self.settle(id).await;
+        // Answered only once the resume is on disk (see `pause`).
+        self.wait_saved(saved).await;
         self.observe_task(id);
         Ok(())
     }
@@ -267,9 +273,11 @@ impl Engine {
         }
     }
 
-    /// Saves what the user wants of a task, so that it holds after a restart: a magnet still
-    /// without metadata is remembered with it; a torrent's pause is saved beside it.
-    fn remember_intent(&self, task: &Task) {
+    /// Records what the user wants of a task, so that it holds after a restart: a magnet still
+    /// without metadata is remembered with it in the sidecar; any other task's pause or resume
+    /// is a line in the journal. Returns what to wait for before answering
+    /// ([`Engine::wait_saved`]).
+    fn remember_intent(&self, task: &Task) -> Saved {
         let paused = task.intent.paused;
         match &task.origin {
             Origin::Magnet { uri, peers } if !task.metadata_known() => {
@@ -278,7 +286,7 @@ impl Engine {
                     peers: peers.clone(),
                     paused,
                 };
-                self.inner.sidecar.set_pending(&task.id, Some(pending));
+                Saved::Sidecar(self.inner.sidecar.set_pending(&task.id, Some(pending)))
             }
             _ => {
                 let record = Record::Paused {
@@ -287,6 +295,21 @@ impl Engine {
                 };
                 if let Err(e) = self.inner.journal.append(&record, false) {
                     tracing::warn!(task = %task.id, "cannot record a pause in the journal: {e}");
+                }
+                Saved::Journal
+            }
+        }
+    }
+
+    /// Waits until an intent recorded by [`Engine::remember_intent`] is on disk.
+    async fn wait_saved(&self, saved: Saved) {
+        match saved {
+            Saved::Sidecar(version) => self.inner.sidecar.saved(version).await,
+            Saved::Journal => {
+                let engine = self.clone();
+                let synced = tokio::task::spawn_blocking(move || engine.inner.journal.sync()).await;
+                if !matches!(synced, Ok(Ok(()))) {
+                    tracing::error!("cannot sync the journal: {synced:?}");
                 }
             }
         }
@@ -405,6 +428,12 @@ impl Engine {
         });
         task.driver = Some(job.abort_handle());
     }
+}
+
+/// Where a recorded intent waits to be on disk.
+enum Saved {
+    Sidecar(u64),
+    Journal,
 }
 
 /// A file choice as a set of indices, or why it is not one.

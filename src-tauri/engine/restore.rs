@@ -1,19 +1,24 @@
 //! Starting from what the previous run left: the librqbit session options (persistence and
 //! fastresume always on) and the tasks rebuilt from librqbit's session file and our sidecar.
 
+use std::collections::BTreeMap;
 use std::net::{Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use librqbit::dht::DhtPersistenceConfig;
 use librqbit::{DhtSessionConfig, ListenerOptions, SessionOptions, SessionPersistenceConfig};
 
-use super::task::{Lifecycle, Origin};
+use super::journal::Entry;
+use super::task::{Lifecycle, Origin, Step};
 use super::{parse_magnet, parse_torrent, registry, Engine, EngineConfig, SourceKind};
 
 impl Engine {
     /// Builds tasks for what librqbit restored from its session file, then re-adds pending magnets.
     pub(super) fn restore(&self) {
         let restored = self.inner.librqbit.restored();
+        // The user's last pause or resume, and the adds librqbit may not hold: on disk before
+        // they were answered, where librqbit's own paused flag may lag behind.
+        let journal = self.inner.journal.read();
         let mut tasks = self.tasks();
         for handle in restored {
             let id = handle.info_hash().as_string();
@@ -39,13 +44,14 @@ impl Engine {
                 tasks.claim_restored(&id, files);
             }
             // librqbit keeps one paused flag: a user's pause, or the stop at completion.
-            task.intent.paused = handle.is_paused() && !self.inner.sidecar.is_finished(&id);
-            // A paused task that librqbit checks again may end the check live: it is driven
-            // back to paused, and reports paused all along.
-            let initializing = handle.with_state(|state| {
-                matches!(state, librqbit::ManagedTorrentState::Initializing(_))
-            });
-            if initializing && task.intent.paused {
+            task.intent.paused = match journal.get(&id) {
+                Some(entry) => entry.paused,
+                None => handle.is_paused() && !self.inner.sidecar.is_finished(&id),
+            };
+            // librqbit not where the intent says (its flag lagged behind, or a paused task that
+            // it checks again may end the check live): driven there, reporting the intent's
+            // state all along.
+            if task.next_step() != Step::Settled {
                 self.spawn_driver_for(&mut task);
             }
             task.state = task.current_state();
@@ -73,19 +79,24 @@ impl Engine {
             tasks.push(task);
         }
         drop(tasks);
-        self.restore_journaled_adds();
+        self.restore_journaled_adds(journal);
     }
 
     /// Adds again every answered add that librqbit's session lost (it persists adds later
     /// than they are answered, and without fsync: a kill -9 loses the newest), from the add
     /// journal, paused if the user last paused it; then leaves in the journal only those.
-    fn restore_journaled_adds(&self) {
-        let mut lost = self.inner.journal.read();
+    fn restore_journaled_adds(&self, journal: BTreeMap<String, Entry>) {
+        let mut keep = BTreeMap::new();
         {
             let mut tasks = self.tasks();
-            lost.retain(|id, _| !tasks.contains(id));
-            for (id, entry) in &lost {
-                let source = match parse_torrent(entry.torrent.clone()) {
+            for (id, entry) in &journal {
+                let Some(torrent) = entry.torrent.clone() else {
+                    continue;
+                };
+                if tasks.contains(id) {
+                    continue;
+                }
+                let source = match parse_torrent(torrent) {
                     Ok(source) if source.id == *id => source,
                     _ => {
                         tracing::warn!(task = %id, "a journaled add cannot be read back");
@@ -110,9 +121,21 @@ impl Engine {
                 task.lifecycle = self.start_add(&task.id, &task.origin, task.queue.clone());
                 task.state = task.current_state();
                 tasks.push(task);
+                keep.insert(id.clone(), entry.clone());
+            }
+            // Every other task keeps its intent (a magnet still without metadata has the
+            // sidecar for that).
+            for task in tasks.iter() {
+                if task.metadata_known() && !keep.contains_key(&task.id) {
+                    let entry = Entry {
+                        torrent: None,
+                        paused: task.intent.paused,
+                    };
+                    keep.insert(task.id.clone(), entry);
+                }
             }
         }
-        if let Err(e) = self.inner.journal.compact(&lost) {
+        if let Err(e) = self.inner.journal.compact(&keep) {
             tracing::warn!("cannot compact the add journal: {e}");
         }
     }
