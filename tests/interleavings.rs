@@ -349,6 +349,14 @@ enum Op {
     Restart {
         kill: bool,
     },
+    /// Once all answers are in: an add on the torrent's connection and, at the same moment,
+    /// another command on the same torrent on another connection (pause, resume, setFiles or
+    /// remove), which may come before the task exists (-4) or during its add.
+    Race {
+        add: Box<Op>,
+        then: Box<Op>,
+        delay_ms: u64,
+    },
 }
 
 impl Op {
@@ -361,6 +369,7 @@ impl Op {
             | Op::SetFiles { t, .. }
             | Op::WaitComplete { t } => Some(*t),
             Op::Restart { .. } => None,
+            Op::Race { add, .. } => add.torrent(),
         }
     }
 }
@@ -414,7 +423,7 @@ fn draw(seed: u64, pool: &Pool) -> Sequence {
         }
     };
     while ops.len() < len {
-        let kind = rng.below(100);
+        let kind = rng.below(104);
         let t = pick(&mut rng, &present, kind >= 30);
         match kind {
             0..=29 => {
@@ -453,7 +462,36 @@ fn draw(seed: u64, pool: &Pool) -> Sequence {
                 let files = files(&mut rng, t);
                 ops.push(Op::SetFiles { t, files });
             }
-            86..=95 => ops.push(Op::WaitComplete { t }),
+            86..=91 => ops.push(Op::WaitComplete { t }),
+            92..=99 => {
+                let t = pick(&mut rng, &present, false);
+                let add = Op::Add {
+                    t,
+                    magnet: rng.below(5) < 2,
+                    paused: rng.coin(),
+                };
+                present[t] = true;
+                let then = match rng.below(4) {
+                    0 => Op::Pause { t },
+                    1 => Op::Resume { t },
+                    2 => Op::SetFiles {
+                        t,
+                        files: files(&mut rng, t),
+                    },
+                    _ => {
+                        present[t] = false;
+                        Op::Remove {
+                            t,
+                            delete: rng.coin(),
+                        }
+                    }
+                };
+                ops.push(Op::Race {
+                    add: Box::new(add),
+                    then: Box::new(then),
+                    delay_ms: rng.below(4) * 5,
+                });
+            }
             _ if restarts < 2 => {
                 restarts += 1;
                 ops.push(Op::Restart {
@@ -501,6 +539,7 @@ impl Model {
         };
         let task = &self.tasks[t];
         let expected: &[i64] = match op {
+            Op::Race { .. } => &[],
             _ if !task.present && !matches!(op, Op::Add { .. }) => &[-4],
             Op::Add { .. } if task.present => &[-5],
             Op::SetFiles { .. } if task.magnet => &[0, -2],
@@ -583,7 +622,12 @@ impl Run<'_> {
     }
 
     async fn fire(&mut self, index: usize) {
-        let op = &self.seq.ops[index];
+        let op = self.seq.ops[index].clone();
+        let c = self.seq.conn_of[op.torrent().expect("a command on a torrent")];
+        self.fire_on(index, &op, c).await;
+    }
+
+    async fn fire_on(&mut self, index: usize, op: &Op, c: usize) {
         let t = op.torrent().expect("a command on a torrent");
         let id = &self.pool.torrents[t].info_hash;
         let (method, params) = match op {
@@ -606,9 +650,8 @@ impl Run<'_> {
                 json!({"task_id": id, "delete_files": delete}),
             ),
             Op::SetFiles { files, .. } => ("task.setFiles", json!({"task_id": id, "files": files})),
-            Op::WaitComplete { .. } | Op::Restart { .. } => unreachable!(),
+            Op::WaitComplete { .. } | Op::Restart { .. } | Op::Race { .. } => unreachable!(),
         };
-        let c = self.seq.conn_of[t];
         let request = self.conns[c].send(method, params).await;
         self.in_flight[c].push_back(InFlight {
             id: request,
@@ -916,12 +959,67 @@ impl Run<'_> {
         }
     }
 
+    /// The add and the other command of a race, on two connections at once.
+    async fn race(
+        &mut self,
+        index: usize,
+        add: &Op,
+        then: &Op,
+        delay: Duration,
+    ) -> Result<(), String> {
+        self.collect().await?;
+        let t = add.torrent().unwrap();
+        let own = self.seq.conn_of[t];
+        let other = (own + 1) % self.conns.len();
+        self.fire_on(index, add, own).await;
+        tokio::time::sleep(delay).await;
+        self.fire_on(index, then, other).await;
+        let dir = self.server.download_dir();
+        let mut codes = Vec::new();
+        for c in [own, other] {
+            let sent = self.in_flight[c].pop_front().unwrap();
+            let response = self.conns[c]
+                .next_response(ANSWER_PATIENCE)
+                .await
+                .ok_or_else(|| format!("op {index}: no answer"))?;
+            if response["id"] != sent.id {
+                return Err(format!("op {index}: answers out of order: {response}"));
+            }
+            codes.push((response["error"].as_i64().unwrap_or(i64::MIN), response));
+        }
+        let existed = self.model.tasks[t].present;
+        let (add_code, add_response) = &codes[0];
+        let (then_code, then_response) = &codes[1];
+        self.log.push(format!(
+            "op {index} race {add:?} -> {add_code}, {then:?} -> {then_code}"
+        ));
+        self.model
+            .apply(add, *add_code, self.pool, &dir)
+            .map_err(|e| format!("op {index}: {e} ({add_response})"))?;
+        // Before the add registered the task: -4, nothing done.
+        if *then_code == -4 && !existed {
+            return Ok(());
+        }
+        self.model
+            .apply(then, *then_code, self.pool, &dir)
+            .map_err(|e| format!("op {index} (the racing command): {e} ({then_response})"))
+    }
+
     async fn play(&mut self) -> Result<(), String> {
         for index in 0..self.seq.ops.len() {
             match &self.seq.ops[index] {
                 Op::Restart { kill: false } => self.clean_restart().await?,
                 Op::Restart { kill: true } => self.kill_restart().await?,
                 Op::WaitComplete { t } => self.wait_complete(*t).await?,
+                Op::Race {
+                    add,
+                    then,
+                    delay_ms,
+                } => {
+                    let (add, then) = (add.as_ref().clone(), then.as_ref().clone());
+                    let delay = Duration::from_millis(*delay_ms);
+                    self.race(index, &add, &then, delay).await?
+                }
                 _ => self.fire(index).await,
             }
         }
@@ -988,6 +1086,14 @@ struct Stats {
 impl Stats {
     fn add(&mut self, seq: &Sequence, log: &[String]) {
         for line in log {
+            if line.contains(" race ") {
+                let code = line.rsplit_once(" -> ").map_or("?", |(_, c)| c);
+                *self
+                    .answers
+                    .entry(format!("race: the other command {code}"))
+                    .or_default() += 1;
+                continue;
+            }
             if let Some((op, code)) = line.split_once(" -> ") {
                 let kind = op.split_whitespace().nth(2).unwrap_or("?");
                 let kind = kind.trim_end_matches(|c: char| !c.is_alphanumeric());
