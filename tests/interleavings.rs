@@ -9,7 +9,9 @@
 //! two or three connections: every command on one torrent goes to the connection drawn for that
 //! torrent, so their order is known (a connection answers one request at a time, in order),
 //! while commands on different torrents, and the engine's own jobs (adds into librqbit, checks,
-//! completion), run concurrently. The torrents are small (a few 16 KiB pieces, some multi-file)
+//! completion), run concurrently. A `Race` fires an add and, 0 to 15 ms later, a command on the
+//! same torrent from another connection, so that the command lands before the task exists
+//! (`-4`) or while it is being added. The torrents are small (a few 16 KiB pieces, some multi-file)
 //! and seeded by real librqbit sessions on loopback that also announce to a local opentracker.
 //!
 //! The test's own model (not the engine's code) says what each answer must be and what must
@@ -152,11 +154,16 @@ impl Pool {
 }
 
 /// The real binary, in `root/data` and `root/downloads`; its log in `root/serve-N.log`.
+///
+/// Its peer port is the same across restarts: the tracker keeps every address announced to it
+/// (for half an hour), and after a hundred restarts on fresh ports the seeder's own address was
+/// no longer among the 50 it returns, so that a .torrent task found no peer.
 struct Server {
     child: Option<Child>,
     url: String,
     root: PathBuf,
     starts: usize,
+    peer_port: u16,
 }
 
 impl Server {
@@ -166,6 +173,7 @@ impl Server {
             url: String::new(),
             root: root.to_owned(),
             starts: 0,
+            peer_port: support::peers::free_port(),
         };
         server.spawn();
         server
@@ -175,7 +183,15 @@ impl Server {
         self.starts += 1;
         let log = std::fs::File::create(self.root.join(format!("serve-{}.log", self.starts)))
             .expect("log file");
-        let mut child = support::serve_command(&self.data_dir(), &self.download_dir())
+        // `support::serve_command`, with this server's own peer port.
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_magnetar"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--peer-port"])
+            .arg(self.peer_port.to_string())
+            .args(["--no-dht", "--no-upnp", "--no-lsd"])
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--download-dir")
+            .arg(self.download_dir())
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
