@@ -66,7 +66,7 @@ impl Engine {
             self.observe_task(&id);
         }
         if let Some((kept, bytes)) = torrent {
-            must_save = self.store_torrent(&id, bytes, kept, paused).await;
+            must_save = self.store_torrent(&id, bytes, kept).await;
         }
         if let Some(version) = must_save {
             self.inner.sidecar.saved(version).await;
@@ -130,13 +130,7 @@ impl Engine {
     /// Puts an added torrent on disk: its bytes in `torrents/<id>.torrent` (written and
     /// fsynced), and the task in the sidecar. librqbit persists it only later, without fsync.
     /// Returns the sidecar version to wait for (none if the task was removed meanwhile).
-    async fn store_torrent(
-        &self,
-        id: &str,
-        bytes: Vec<u8>,
-        kept: Option<Kept>,
-        paused: bool,
-    ) -> Option<u64> {
+    async fn store_torrent(&self, id: &str, bytes: Vec<u8>, kept: Option<Kept>) -> Option<u64> {
         let path = self.stored_torrent_path(id);
         let write_path = path.clone();
         let written = tokio::task::spawn_blocking(move || {
@@ -148,12 +142,15 @@ impl Engine {
         }
         // Recorded under the task table's lock: a removal that overtook this add has taken the
         // task out of the table, and must not find it remembered afterwards.
-        let tasks = self.tasks();
-        if !tasks.contains(id) {
+        let mut tasks = self.tasks();
+        let Ok(task) = find(&mut tasks, id) else {
             drop(tasks);
             let _ = std::fs::remove_file(&path);
             return None;
-        }
+        };
+        // The intent now, not the add's: a pause or resume answered meanwhile found nothing
+        // stored to record itself in.
+        let paused = task.intent.paused;
         if let Some(kept) = kept {
             self.inner.sidecar.set_surveyed(id, kept);
         }
@@ -340,9 +337,7 @@ impl Engine {
             }
             // From here on the magnet is remembered as its torrent: librqbit drops the pending
             // magnet's place in its session without fsync.
-            let paused = self.with_task(id, |t| t.intent.paused)?;
-            self.store_torrent(id, fetched.bytes.clone(), None, paused)
-                .await;
+            self.store_torrent(id, fetched.bytes.clone(), None).await;
         }
         let (layout, paused, only_files) = self.with_task(id, |t| {
             (t.layout.clone(), t.intent.paused, t.chosen_files.clone())

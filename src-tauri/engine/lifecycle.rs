@@ -52,7 +52,7 @@ impl Engine {
     /// Pauses a task. Pausing a paused or finished task is not an error and changes nothing.
     pub async fn pause(&self, id: &str) -> Result<(), EngineError> {
         let _turn = self.turn(id).await?;
-        {
+        let version = {
             let mut tasks = self.tasks();
             let task = find(&mut tasks, id)?;
             match &task.lifecycle {
@@ -71,9 +71,11 @@ impl Engine {
             if task.current_state() != TaskState::Finished {
                 task.intent.paused = true;
             }
-            self.remember_intent(task);
-        }
+            self.remember_intent(task)
+        };
         self.settle(id).await;
+        // Answered only once the pause is on disk: a kill -9 right after keeps it.
+        self.inner.sidecar.saved(version).await;
         // Publish the transition now, before answering: a quick pause-resume must not slip
         // between two looks of the watcher.
         self.observe_task(id);
@@ -84,7 +86,7 @@ impl Engine {
     /// Resuming a finished task (seeding off) means "seed it", for good.
     pub async fn resume(&self, id: &str) -> Result<(), EngineError> {
         let _turn = self.turn(id).await?;
-        let failed = {
+        let (failed, version) = {
             let mut tasks = self.tasks();
             let task = find(&mut tasks, id)?;
             let finished = task.current_state() == TaskState::Finished;
@@ -99,11 +101,13 @@ impl Engine {
                 }
                 _ => {}
             }
-            self.remember_intent(task);
+            let version = self.remember_intent(task);
             // librqbit's own error state (a disk error): a resume retries it.
-            task.handle()
+            let failed = task
+                .handle()
                 .filter(|h| h.with_state(|s| matches!(s, ManagedTorrentState::Error(_))))
-                .cloned()
+                .cloned();
+            (failed, version)
         };
         if let Some(handle) = failed {
             if let Err(e) = self.try_step(id, &handle, Step::Resume).await {
@@ -111,6 +115,8 @@ impl Engine {
             }
         }
         self.settle(id).await;
+        // Answered only once the resume is on disk (see `pause`).
+        self.inner.sidecar.saved(version).await;
         self.observe_task(id);
         Ok(())
     }
@@ -253,7 +259,7 @@ impl Engine {
 
     /// Saves what the user wants of a task, so that it holds after a restart: a magnet still
     /// without metadata is remembered with it; a torrent's pause is saved beside it.
-    fn remember_intent(&self, task: &Task) {
+    fn remember_intent(&self, task: &Task) -> u64 {
         let paused = task.intent.paused;
         match &task.origin {
             Origin::Magnet { uri, peers } if !task.metadata_known() => {
@@ -262,7 +268,7 @@ impl Engine {
                     peers: peers.clone(),
                     paused,
                 };
-                self.inner.sidecar.set_pending(&task.id, Some(pending));
+                self.inner.sidecar.set_pending(&task.id, Some(pending))
             }
             _ => self.inner.sidecar.set_torrent_paused(&task.id, paused),
         }

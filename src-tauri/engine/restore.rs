@@ -12,7 +12,7 @@ use librqbit::{
     DhtSessionConfig, ListenerOptions, ManagedTorrent, SessionOptions, SessionPersistenceConfig,
 };
 
-use super::task::{Lifecycle, Origin};
+use super::task::{Lifecycle, Origin, Step};
 use super::{parse_magnet, parse_torrent, Engine, EngineConfig, SourceKind};
 
 impl Engine {
@@ -25,6 +25,15 @@ impl Engine {
         restored.sort_by_key(|(id, _)| *id);
         let next_id = restored.last().map_or(0, |(id, _)| id + 1);
         self.inner.next_torrent_id.store(next_id, Ordering::Relaxed);
+        // The user's last pause or resume, saved before it was answered: librqbit persists its
+        // own paused flag later, and a kill -9 can leave it behind.
+        let stored: std::collections::HashMap<String, bool> = self
+            .inner
+            .sidecar
+            .torrents()
+            .into_iter()
+            .map(|(id, t)| (id, t.paused))
+            .collect();
         let mut tasks = self.tasks();
         for (_, handle) in restored {
             let id = handle.info_hash().as_string();
@@ -48,13 +57,14 @@ impl Engine {
             }
             self.claim_restored_paths(&id, &handle);
             // librqbit keeps one paused flag: a user's pause, or the stop at completion.
-            task.intent.paused = handle.is_paused() && !self.inner.sidecar.is_finished(&id);
-            // A paused task that librqbit checks again may end the check live: it is driven
-            // back to paused, and reports paused all along.
-            let initializing = handle.with_state(|state| {
-                matches!(state, librqbit::ManagedTorrentState::Initializing(_))
-            });
-            if initializing && task.intent.paused {
+            task.intent.paused = match stored.get(&id) {
+                Some(paused) => *paused,
+                None => handle.is_paused() && !self.inner.sidecar.is_finished(&id),
+            };
+            // librqbit not where the intent says (its paused flag lagged behind, or a paused
+            // task that it checks again may end the check live): driven there, reporting the
+            // intent's state all along.
+            if task.next_step() != Step::Settled {
                 self.spawn_driver_for(&mut task);
             }
             task.state = task.current_state();

@@ -261,15 +261,16 @@ impl Sidecar {
         self.update(|data| data.torrents.insert(id.to_owned(), torrent) != Some(torrent))
     }
 
-    /// Records the user's pause or resume of a task added from a .torrent.
-    pub fn set_torrent_paused(&self, id: &str, paused: bool) {
+    /// Records the user's pause or resume of a task added from a .torrent; returns the
+    /// version to await with [`Sidecar::saved`].
+    pub fn set_torrent_paused(&self, id: &str, paused: bool) -> u64 {
         self.update(|data| match data.torrents.get_mut(id) {
             Some(stored) if stored.paused != paused => {
                 stored.paused = paused;
                 true
             }
             _ => false,
-        });
+        })
     }
 
     /// Every .torrent add remembered.
