@@ -376,8 +376,9 @@ async fn a_thousand_tasks_measured() {
     browser.wait_until("window.magnetarReady", PATIENCE).await;
     let rendered = browser.js("return window.magnetarRenderedAt;").await;
     let apply = browser
-        .js("const { store } = window.magnetar;
-             const rows = store.all().slice(0, 50).map(t => ({ ...t, dl_speed: 12345, dl_bytes: t.dl_bytes + 1 }));
+        .js("const { store, table } = window.magnetar;
+             const rows = table.view.slice(0, 50).map(id => store.get(id))
+               .map(t => ({ ...t, dl_speed: 12345, dl_bytes: t.dl_bytes + 1 }));
              const t0 = performance.now();
              store.push({ name: 'task.updated', data: { tasks: rows } });
              store.flush();
@@ -397,7 +398,43 @@ async fn a_thousand_tasks_measured() {
         dom_rows > 0 && dom_rows < 100,
         "rows are not virtualized: {dom_rows}"
     );
+    // Every figure on the screen comes from the same state in the same frame: the sidebar's
+    // counts, the rows and the status bar, read in the frame that applied the events. The
+    // task.updated above gave 50 paused tasks a speed: a paused task shows none.
+    let seen = "const { store, table } = window.magnetar;
+        const count = (key) => Number(document.querySelector(`#filters [data-filter=${key}] .count`)?.textContent);
+        const seen = () => ({
+          all: count('all'), paused: count('paused'), preparing: count('preparing'),
+          rows: table.view.length, tasks: store.tasks.size,
+          speeds: [...document.querySelectorAll('.row:not([hidden])')]
+            .filter(r => r.querySelector('.td-down')?.textContent || r.querySelector('.td-up')?.textContent)
+            .map(r => r.dataset.id),
+          totals: document.getElementById('totals').textContent,
+        });";
+    let at_rest = browser.js(&format!("{seen} return seen();")).await;
+    let expected = |paused: u64, preparing: u64| {
+        json!({"all": 1000, "paused": paused, "preparing": preparing, "rows": 1000, "tasks": 1000,
+               "speeds": [], "totals": "↓ 0 B/s  ↑ 0 B/s  ·  1000 tasks, 0 downloading"})
+    };
+    assert_eq!(at_rest, expected(1000, 0), "after a task.updated");
+    // One task leaves Paused and comes back: the counts follow in the same frame.
+    let frames = browser
+        .js(&format!(
+            "{seen}
+             const id = table.view[0];
+             store.push({{ name: 'task.stateUpdated', data: {{ task_id: id, old_state: 4, new_state: 0 }} }});
+             store.flush();
+             const away = seen();
+             store.push({{ name: 'task.stateUpdated', data: {{ task_id: id, old_state: 0, new_state: 4 }} }});
+             store.flush();
+             return [away, seen()];"
+        ))
+        .await;
+    assert_eq!(frames[0], expected(999, 1), "a task out of Paused");
+    assert_eq!(frames[1], expected(1000, 0), "back in Paused");
     browser.screenshot("thousand").await;
+    let shot = browser.js(&format!("{seen} return seen();")).await;
+    assert_eq!(shot, expected(1000, 0), "at the screenshot");
 }
 
 /// A tiny HTTP server on 127.0.0.1 that answers every request with `html`; its port.
