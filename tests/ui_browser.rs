@@ -437,6 +437,65 @@ async fn a_thousand_tasks_measured() {
     assert_eq!(shot, expected(1000, 0), "at the screenshot");
 }
 
+/// A magnet added without a name shows its id; when its metadata arrives, its row shows the
+/// real name within a second, with no click. The same with a search typed: the row appears as
+/// soon as its new name matches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_magnets_row_shows_its_real_name_when_its_metadata_arrives() {
+    let build = |name: &'static str, seed| {
+        TestTorrent::build(TorrentSpec {
+            name,
+            files: vec![(name, 64 * 1024)],
+            seed,
+            ..Default::default()
+        })
+    };
+    let server = TestServer::start().await;
+    let mut api = server.client().await;
+    let browser = Browser::start(1280, 720).await;
+    browser.client.goto(&server.http_base()).await.unwrap();
+    browser.wait_until("window.magnetarReady", PATIENCE).await;
+    for (torrent, search) in [
+        (build("first-real-name.bin", 51), ""),
+        (build("second-real-name.bin", 52), "second-real"),
+    ] {
+        // The magnet's only peer comes up late, so that the page shows the task before its
+        // metadata: the engine tries the peer again after 1, 3 and 10 s.
+        let port = support::peers::free_port();
+        let id = &torrent.info_hash;
+        api.add_magnet(&format!("magnet:?xt=urn:btih:{id}&x.pe=127.0.0.1:{port}"))
+            .await;
+        let shown = format!("{}:not([hidden])", row(id));
+        let name = format!("document.querySelector(\"{shown} .td-name\")?.textContent");
+        browser
+            .wait_until(&format!("{name} === '{id}'"), PATIENCE)
+            .await;
+        browser.type_into("#search", search).await;
+        if !search.is_empty() {
+            browser
+                .wait_until(&format!("!document.querySelector(\"{shown}\")"), PATIENCE)
+                .await;
+        }
+        let seeder = LibrqbitSeeder::start_on(&torrent, None, port).await;
+        api.wait_event("task.metadataReceived", |data| data["id"] == json!(id))
+            .await;
+        let arrived = Instant::now();
+        browser
+            .wait_until(
+                &format!("{name} === '{}'", torrent.name),
+                Duration::from_secs(1),
+            )
+            .await;
+        eprintln!(
+            "{}: shown {:?} after its metadata reached another client",
+            torrent.name,
+            arrived.elapsed()
+        );
+        drop(seeder);
+    }
+    browser.screenshot("names").await;
+}
+
 /// A tiny HTTP server on 127.0.0.1 that answers every request with `html`; its port.
 async fn serve_html(html: String) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
