@@ -496,6 +496,84 @@ async fn a_magnets_row_shows_its_real_name_when_its_metadata_arrives() {
     browser.screenshot("names").await;
 }
 
+/// A limit set elsewhere (1,500,000 B/s, and 300 B/s, under 1 KiB) survives a Set of the
+/// other limit in the status bar, exactly; the small one does not show as 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_set_elsewhere_survives_a_set_of_the_other() {
+    let server = TestServer::start().await;
+    let mut api = server.client().await;
+    api.ok(
+        "session.setLimits",
+        json!({"download_bps": 1_500_000, "upload_bps": 300}),
+    )
+    .await;
+    let browser = Browser::start(1280, 720).await;
+    browser.client.goto(&server.http_base()).await.unwrap();
+    browser.wait_until("window.magnetarReady", PATIENCE).await;
+    let shown = browser
+        .wait_until(
+            "document.getElementById('limit-up').value && [document.getElementById('limit-down').value, document.getElementById('limit-up').value]",
+            PATIENCE,
+        )
+        .await;
+    let up: f64 = shown[1].as_str().unwrap().parse().unwrap();
+    assert!(up > 0.0, "300 B/s shows as {shown}");
+    limits_after_set(
+        &browser,
+        &mut api,
+        "#limit-up",
+        "100",
+        json!({"download_bps": 1_500_000, "upload_bps": 102_400}),
+    )
+    .await;
+    api.ok("session.setLimits", json!({"upload_bps": 300}))
+        .await;
+    browser
+        .wait_until(
+            "Number(document.getElementById('limit-up').value) > 0 && Number(document.getElementById('limit-up').value) < 1",
+            PATIENCE,
+        )
+        .await;
+    limits_after_set(
+        &browser,
+        &mut api,
+        "#limit-down",
+        "2000",
+        json!({"download_bps": 2_048_000, "upload_bps": 300}),
+    )
+    .await;
+    browser.screenshot("limits").await;
+}
+
+/// Types `value` into the limit field `input`, presses Set, and waits for the server's limits
+/// to be `want`.
+async fn limits_after_set(
+    browser: &Browser,
+    api: &mut support::Client,
+    input: &str,
+    value: &str,
+    want: Value,
+) {
+    browser.type_into(input, value).await;
+    browser.click("#limits-form button").await;
+    support::poll_until(
+        "the limits set in the page",
+        PATIENCE,
+        Duration::from_millis(100),
+        async || {
+            let info = api.ok("session.info", Value::Null).await;
+            let limits =
+                json!({"download_bps": info["download_bps"], "upload_bps": info["upload_bps"]});
+            if limits == want {
+                Ok(())
+            } else {
+                Err(limits)
+            }
+        },
+    )
+    .await;
+}
+
 /// A tiny HTTP server on 127.0.0.1 that answers every request with `html`; its port.
 async fn serve_html(html: String) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
