@@ -19,7 +19,7 @@ use support::browser::{row, Browser};
 use support::netns::RemoteServer;
 use support::peers::{LibrqbitSeeder, Tracker};
 use support::torrent::{TestTorrent, TorrentSpec};
-use support::TestServer;
+use support::{ServeProcess, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -572,6 +572,40 @@ async fn limits_after_set(
         },
     )
     .await;
+}
+
+/// The server process stopped (SIGSTOP: its socket stays open, nothing answers): within 45 s
+/// the page says it is reconnecting; continued (SIGCONT), it says connected again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_server_shows_as_reconnecting_then_connected_again() {
+    let server = ServeProcess::start();
+    let page = server.url.replace("ws://", "http://").replace("/ws", "/");
+    let browser = Browser::start(1280, 720).await;
+    browser.client.goto(&page).await.unwrap();
+    let state =
+        |state: &str| format!("document.getElementById('connection').dataset.state === '{state}'");
+    browser.wait_until(&state("connected"), PATIENCE).await;
+    let pid = i32::try_from(server.pid()).unwrap();
+    // SAFETY: kill only sends a signal, to the server this test started (killed on drop,
+    // stopped or not).
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let stopped = Instant::now();
+    browser
+        .wait_until(&state("reconnecting"), Duration::from_secs(45))
+        .await;
+    eprintln!(
+        "reconnecting {:?} after the server stopped",
+        stopped.elapsed()
+    );
+    browser.screenshot("reconnecting").await;
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let continued = Instant::now();
+    browser.wait_until(&state("connected"), PATIENCE).await;
+    eprintln!(
+        "connected {:?} after the server continued",
+        continued.elapsed()
+    );
 }
 
 /// A tiny HTTP server on 127.0.0.1 that answers every request with `html`; its port.
