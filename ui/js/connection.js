@@ -14,11 +14,21 @@ const SILENCE_MS = 20000;
 const OPEN_TIMEOUT_MS = 10000;
 const CHECK_MS = 1000;
 
-/** The API URL of the server this page came from, or the one the desktop shell gave. */
+/**
+ * The API URL of the server this page came from, or the one the desktop shell gave: `ws` beside
+ * the page, so that a page served at `https://nas/magnetar/` by a reverse proxy connects to
+ * `wss://nas/magnetar/ws`, and one at `http://host:7345/` to `ws://host:7345/ws`.
+ */
 export function defaultUrl() {
   if (window.MAGNETAR_API_URL) return window.MAGNETAR_API_URL;
-  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  return `${scheme}://${location.host}/ws`;
+  return wsUrlBeside(location.href);
+}
+
+/** The WebSocket URL `ws` relative to the page at `pageUrl` (its query and fragment dropped). */
+export function wsUrlBeside(pageUrl) {
+  const url = new URL('ws', pageUrl);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  return url.toString();
 }
 
 /**
