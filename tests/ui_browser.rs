@@ -998,3 +998,73 @@ async fn a_token_goes_only_to_its_own_server_and_is_saved_only_when_asked() {
     assert_eq!(browser.js(saved_tokens).await, json!([]));
     drop(other);
 }
+
+/// A server that answers every request with `-7` (an internal error): the page must not take the
+/// failed first `session.info` for a connection, but try again, with back-off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_first_session_info_is_not_a_connection() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let server = TestServer::start().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let failing = listener.local_addr().unwrap();
+    let connections = Arc::new(Mutex::new(0usize));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            *counted.lock().unwrap() += 1;
+            tokio::spawn(async move {
+                let Ok(mut socket) = tokio_tungstenite::accept_async(tcp).await else {
+                    return;
+                };
+                while let Some(Ok(Message::Text(text))) = socket.next().await {
+                    let id = serde_json::from_str::<Value>(&text).unwrap_or_default()["id"].clone();
+                    let answer =
+                        json!({"id": id, "error": -7, "result": null, "message": "broken"});
+                    if socket
+                        .send(Message::text(answer.to_string()))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let browser = Browser::start(1280, 720).await;
+    browser.client.goto(&server.http_base()).await.unwrap();
+    browser
+        .wait_until(
+            "document.getElementById('connection').dataset.state === 'connected'",
+            PATIENCE,
+        )
+        .await;
+    browser.click("#connect-button").await;
+    browser
+        .wait_until("document.getElementById('connect-dialog').open", PATIENCE)
+        .await;
+    browser
+        .type_into("#connect-url", &format!("ws://{failing}/ws"))
+        .await;
+    browser.click("#connect-form button[value=ok]").await;
+    support::poll_until(
+        "a second connection to the failing server",
+        PATIENCE,
+        Duration::from_millis(100),
+        async || {
+            let seen = *connections.lock().unwrap();
+            if seen >= 2 {
+                Ok(())
+            } else {
+                Err(seen)
+            }
+        },
+    )
+    .await;
+    let state = browser
+        .js("const c = document.getElementById('connection'); return [c.dataset.state, c.textContent];")
+        .await;
+    assert_ne!(state[0], json!("connected"), "{state}");
+}
