@@ -442,7 +442,7 @@ async fn a_thousand_tasks_measured() {
 
 /// A magnet added without a name shows its id; when its metadata arrives, its row shows the
 /// real name within a second, with no click. The same with a search typed: the row appears as
-/// soon as its new name matches.
+/// soon as its new name matches; and sorted by name: the row moves to where its new name sorts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_magnets_row_shows_its_real_name_when_its_metadata_arrives() {
     let build = |name: &'static str, seed| {
@@ -496,6 +496,43 @@ async fn a_magnets_row_shows_its_real_name_when_its_metadata_arrives() {
         );
         drop(seeder);
     }
+    // Sorted by name, a task whose name changes moves: "zzz-placeholder" (its magnet's dn) sorts
+    // last until its metadata names it "a-third.bin", which sorts first.
+    browser
+        .js("const s = document.getElementById('search'); s.value = '';
+             s.dispatchEvent(new Event('input')); return true;")
+        .await;
+    browser.click(".th[data-key=name]").await;
+    let third = build("a-third.bin", 53);
+    let port = support::peers::free_port();
+    let id = &third.info_hash;
+    let first_row = "[...document.querySelectorAll('.row:not([hidden])')]
+        .find(r => r.style.transform === 'translateY(0px)')";
+    api.add_magnet(&format!(
+        "magnet:?xt=urn:btih:{id}&dn=zzz-placeholder&x.pe=127.0.0.1:{port}"
+    ))
+    .await;
+    browser
+        .wait_until(
+            &format!(
+                "window.magnetar.table.view.length === 3 && {first_row}?.dataset.id !== '{id}'"
+            ),
+            PATIENCE,
+        )
+        .await;
+    let seeder = LibrqbitSeeder::start_on(&third, None, port).await;
+    api.wait_event("task.metadataReceived", |data| data["id"] == json!(id))
+        .await;
+    browser
+        .wait_until(
+            &format!(
+                "{first_row}?.dataset.id === '{id}' && \
+                 {first_row}.querySelector('.td-name').textContent === 'a-third.bin'"
+            ),
+            Duration::from_secs(1),
+        )
+        .await;
+    drop(seeder);
     browser.screenshot("names").await;
 }
 
