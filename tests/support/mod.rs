@@ -152,6 +152,11 @@ impl ServeProcess {
         }
     }
 
+    /// The server's process id (to stop and continue it with signals).
+    pub fn pid(&self) -> u32 {
+        self._child.0.id()
+    }
+
     /// The log lines so far that contain every one of `words`.
     pub fn log_lines(&self, words: &[&str]) -> Vec<String> {
         let log = self.log.lock().unwrap();

@@ -98,31 +98,37 @@ async function showState({ state, detail: why }) {
   }
 }
 
-// Filters with live counts.
+// Filters with live counts. The buttons are made once (a rebuild would take the focus away);
+// their counts are updated in the same frame as the rows and the status bar, from the same state.
+const filterButtons = new Map(FILTERS.map((filter) => {
+  const button = document.createElement('button');
+  button.dataset.filter = filter.key;
+  button.innerHTML = '<span class="label"></span><span class="count"></span>';
+  button.firstChild.textContent = filter.label;
+  button.addEventListener('click', () => {
+    table.setFilter(filter.key);
+    renderFilters();
+  });
+  return [filter.key, button];
+}));
+$('filters').replaceChildren(...filterButtons.values());
+
 function renderFilters() {
-  const all = store.all();
-  $('filters').replaceChildren(...FILTERS.map((filter) => {
-    const button = document.createElement('button');
-    button.dataset.filter = filter.key;
-    button.className = filter.key === table.filter ? 'active' : '';
-    const count = all.filter(filter.test).length;
-    button.innerHTML = '<span class="label"></span><span class="count"></span>';
-    button.firstChild.textContent = filter.label;
-    button.lastChild.textContent = String(count);
-    button.addEventListener('click', () => {
-      table.setFilter(filter.key);
-      renderFilters();
-    });
-    return button;
-  }));
+  const counts = new Map(FILTERS.map((filter) => [filter.key, 0]));
+  for (const task of store.tasks.values()) {
+    for (const filter of FILTERS) if (filter.test(task)) counts.set(filter.key, counts.get(filter.key) + 1);
+  }
+  for (const [key, button] of filterButtons) {
+    button.className = key === table.filter ? 'active' : '';
+    const text = String(counts.get(key));
+    if (button.lastChild.textContent !== text) button.lastChild.textContent = text;
+  }
 }
 
-let filterTimer = null;
 store.addEventListener('change', (e) => {
   if (e.detail) table.update(e.detail);
   else table.refresh();
-  // Counts need a pass over every task: at most a few times a second.
-  if (!filterTimer) filterTimer = setTimeout(() => { filterTimer = null; renderFilters(); }, 250);
+  renderFilters();
   $('empty').hidden = store.tasks.size > 0;
 });
 table.addEventListener('select', () => {

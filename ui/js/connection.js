@@ -4,12 +4,31 @@
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
 const REQUEST_TIMEOUT_MS = 30000;
+// The keep-alive: a `session.info` every 15 s; when no frame at all has come since one was sent
+// 20 s ago, the socket is dead (a sleeping laptop, a NAT that dropped it, a stopped server) and
+// is replaced. So a dead connection is seen within 36 s. Frames are checked once a second (once
+// a minute in a background tab, where the keep-alive slows down with the check).
+const KEEPALIVE_MS = 15000;
+const SILENCE_MS = 20000;
+// A socket that is not open, with its first `session.info` answered, within 10 s is replaced.
+const OPEN_TIMEOUT_MS = 10000;
+const CHECK_MS = 1000;
 
-/** The API URL of the server this page came from, or the one the desktop shell gave. */
+/**
+ * The API URL of the server this page came from, or the one the desktop shell gave: `ws` beside
+ * the page, so that a page served at `https://nas/magnetar/` by a reverse proxy connects to
+ * `wss://nas/magnetar/ws`, and one at `http://host:7345/` to `ws://host:7345/ws`.
+ */
 export function defaultUrl() {
   if (window.MAGNETAR_API_URL) return window.MAGNETAR_API_URL;
-  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  return `${scheme}://${location.host}/ws`;
+  return wsUrlBeside(location.href);
+}
+
+/** The WebSocket URL `ws` relative to the page at `pageUrl` (its query and fragment dropped). */
+export function wsUrlBeside(pageUrl) {
+  const url = new URL('ws', pageUrl);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  return url.toString();
 }
 
 /**
@@ -118,6 +137,7 @@ export class Connection extends EventTarget {
 
   connect() {
     this.closed = false;
+    this.stopWatching();
     this.setState(this.attempt ? 'reconnecting' : 'connecting');
     const url = new URL(this.url);
     if (this.token) url.searchParams.set('token', this.token);
@@ -129,29 +149,76 @@ export class Connection extends EventTarget {
       return;
     }
     this.socket = socket;
+    this.started = Date.now();
+    this.pinged = null;
+    this.lastFrame = 0;
     socket.onopen = () => this.opened(socket);
     socket.onmessage = (message) => this.received(message.data);
     socket.onclose = () => this.lost(socket);
+    this.watch = setInterval(() => this.check(socket), CHECK_MS);
   }
 
   async opened(socket) {
     try {
       await this.request('session.info', null);
     } catch (e) {
+      if (socket !== this.socket) return;
       if (e.code === -6) {
         this.unauthorized = e.message;
         this.closed = true;
+        this.stopWatching();
         socket.close();
         this.setState('unauthorized', e.message);
         return;
       }
+      // Any other error is no connection: try again, with back-off.
+      this.drop(socket);
+      return;
     }
+    if (socket !== this.socket) return;
     this.attempt = 0;
     this.setState('connected');
     this.dispatchEvent(new Event('open'));
   }
 
+  /** Once a second: the keep-alive, and replacing a socket that is dead or never opened. */
+  check(socket) {
+    if (socket !== this.socket) return;
+    const now = Date.now();
+    if (this.state !== 'connected') {
+      if (now - this.started > OPEN_TIMEOUT_MS) this.drop(socket);
+      return;
+    }
+    // A keep-alive not answered yet, and no other frame since it: wait for it, up to SILENCE_MS.
+    if (this.pinged !== null && this.lastFrame < this.pinged) {
+      if (now - this.pinged > SILENCE_MS) this.drop(socket);
+      return;
+    }
+    if (this.pinged === null || now - this.pinged >= KEEPALIVE_MS) {
+      this.pinged = now;
+      this.request('session.info', null).catch(() => {});
+    }
+  }
+
+  stopWatching() {
+    clearInterval(this.watch);
+    this.watch = null;
+  }
+
+  /**
+   * Gives up on `socket` at once and reconnects: a dead socket's close handshake would take
+   * as long as the browser waits for it, so its close event is not awaited.
+   */
+  drop(socket) {
+    socket.onopen = null;
+    socket.onmessage = null;
+    socket.onclose = null;
+    socket.close();
+    this.lost(socket);
+  }
+
   received(text) {
+    this.lastFrame = Date.now();
     let message;
     try {
       message = JSON.parse(text);
@@ -171,7 +238,9 @@ export class Connection extends EventTarget {
   }
 
   lost(socket) {
-    if (socket !== this.socket) return;
+    if (!socket || socket !== this.socket) return;
+    this.socket = null;
+    this.stopWatching();
     for (const waiter of this.pending.values()) {
       clearTimeout(waiter.timer);
       waiter.reject(new ApiError(-100, 'the connection to the server was lost'));
@@ -188,6 +257,7 @@ export class Connection extends EventTarget {
 
   close() {
     this.closed = true;
+    this.stopWatching();
     this.socket?.close();
   }
 

@@ -33,24 +33,38 @@ export class StatusBar {
     this.el.totals.textContent = `↓ ${fmt.speed(down) || '0 B/s'}  ↑ ${fmt.speed(up) || '0 B/s'}  ·  ${count} task${count === 1 ? '' : 's'}, ${active} downloading`;
   }
 
+  /**
+   * Shows the server's limits in KiB/s, exactly (1,500,000 B/s is 1464.84375, 300 B/s is
+   * 0.29296875, never 0), except in a field the user is typing in or has changed and not set.
+   */
   showLimits({ download_bps: down, upload_bps: up }) {
-    const kib = (bps) => (bps ? String(Math.round(bps / 1024)) : '');
-    if (document.activeElement !== this.el.down) this.el.down.value = kib(down);
-    if (document.activeElement !== this.el.up) this.el.up.value = kib(up);
+    const kib = (bps) => (bps ? String(bps / 1024) : '');
+    for (const [input, bps] of [[this.el.down, down], [this.el.up, up]]) {
+      const edited = input.value !== input.dataset.shown;
+      if (document.activeElement === input || (input.dataset.shown !== undefined && edited)) {
+        continue;
+      }
+      input.value = kib(bps);
+      input.dataset.shown = input.value;
+    }
   }
 
+  /** Sends only the limits the user changed, in exact bytes per second; the others stay. */
   async submit() {
-    const value = (input) => {
+    const params = {};
+    const sent = [];
+    for (const [input, key] of [[this.el.down, 'download_bps'], [this.el.up, 'upload_bps']]) {
+      if (input.value === input.dataset.shown) continue;
       const text = input.value.trim();
-      if (!text) return null;
-      return Math.round(Number(text) * 1024);
-    };
+      params[key] = text ? Math.round(Number(text) * 1024) : null;
+      sent.push([input, input.value]);
+    }
     this.el.error.textContent = '';
+    if (!sent.length) return;
     try {
-      await this.connection.request('session.setLimits', {
-        download_bps: value(this.el.down),
-        upload_bps: value(this.el.up),
-      });
+      await this.connection.request('session.setLimits', params);
+      // What was set is the server's now (its session.limitsUpdated may have come first).
+      for (const [input, value] of sent) input.dataset.shown = value;
       this.el.error.textContent = 'Saved';
       setTimeout(() => { if (this.el.error.textContent === 'Saved') this.el.error.textContent = ''; }, 2000);
     } catch (e) {

@@ -13,7 +13,7 @@ export class Store extends EventTarget {
 
   /** Replaces everything with a `task.list` result. */
   snapshot(list) {
-    this.tasks = new Map(list.map((task) => [task.id, task]));
+    this.tasks = new Map(list.map((task) => [task.id, still(task)]));
     this.changed(null);
   }
 
@@ -51,15 +51,14 @@ export class Store extends EventTarget {
           if (!this.tasks.has(data.task_id)) structural = true;
           task.state = data.new_state;
           // Paused, finished or failed: nothing moves any more, even before the next numbers.
-          if (data.new_state >= 3) task.dl_speed = task.ul_speed = 0;
-          this.tasks.set(data.task_id, task);
+          this.tasks.set(data.task_id, still(task));
           touched.add(data.task_id);
           break;
         }
         case 'task.updated':
           for (const row of data.tasks) {
             if (!this.tasks.has(row.id)) structural = true;
-            this.tasks.set(row.id, { ...(this.tasks.get(row.id) ?? {}), ...row });
+            this.tasks.set(row.id, still({ ...(this.tasks.get(row.id) ?? {}), ...row }));
             touched.add(row.id);
           }
           break;
@@ -68,7 +67,7 @@ export class Store extends EventTarget {
           structural = true;
           break;
         case 'session.resync':
-          this.tasks = new Map(data.tasks.map((task) => [task.id, task]));
+          this.tasks = new Map(data.tasks.map((task) => [task.id, still(task)]));
           structural = true;
           break;
         case 'session.limitsUpdated':
@@ -102,4 +101,16 @@ function blank(id) {
     id, name: id, state: 0, total_bytes: 0, dl_bytes: 0, dl_speed: 0, ul_bytes: 0, ul_speed: 0,
     connected_peers: 0, connected_seeds: 0, added: Math.floor(Date.now() / 1000),
   };
+}
+
+/**
+ * A paused (4), finished (3) or failed (5) task moves nothing: its speeds are 0 whatever numbers
+ * came with it (a last sample taken before it stopped), so no row or total shows one.
+ */
+function still(task) {
+  if (task.state >= 3) {
+    task.dl_speed = 0;
+    task.ul_speed = 0;
+  }
+  return task;
 }

@@ -41,6 +41,7 @@ export class Table extends EventTarget {
     this.rows = [];
     this.view = [];
     this.index = new Map();
+    this.sortedBy = new Map();
     this.selected = new Set();
     this.anchor = null;
     this.focus = null;
@@ -119,30 +120,47 @@ export class Table extends EventTarget {
     this.refresh();
   }
 
+  /** Whether `task` passes the filter and the search. */
+  shows(task) {
+    const filter = FILTERS.find((f) => f.key === this.filter) ?? FILTERS[0];
+    return filter.test(task) && (!this.search || task.name.toLowerCase().includes(this.search));
+  }
+
+  sortColumn() {
+    return COLUMNS.find((c) => c.key === this.sortKey) ?? COLUMNS[0];
+  }
+
   /** Recomputes the visible list (filter, search, sort), then paints. */
   refresh() {
-    const filter = FILTERS.find((f) => f.key === this.filter) ?? FILTERS[0];
-    const column = COLUMNS.find((c) => c.key === this.sortKey) ?? COLUMNS[0];
-    const view = this.store.all().filter((t) => filter.test(t)
-      && (!this.search || t.name.toLowerCase().includes(this.search)));
+    const column = this.sortColumn();
+    const view = this.store.all().filter((t) => this.shows(t));
     const keyed = view.map((t) => [column.sort(t), t]);
     keyed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1].id < b[1].id ? -1 : 1));
     if (this.sortDesc) keyed.reverse();
     this.view = keyed.map(([, t]) => t.id);
     this.index = new Map(this.view.map((id, i) => [id, i]));
+    // What each shown task was sorted by, to know when an update moves it.
+    this.sortedBy = new Map(keyed.map(([key, t]) => [t.id, key]));
     for (const id of this.selected) if (!this.store.get(id)) this.selected.delete(id);
     this.empty.hidden = this.store.tasks.size > 0;
     this.paint(true);
   }
 
-  /** A cheap update: only these rows' numbers changed (no re-sort unless sorted by them). */
+  /**
+   * These tasks changed: repaint their rows (every cell, the name included), and re-sort and
+   * re-filter when one of them now sorts elsewhere or enters or leaves the filter or search.
+   */
   update(ids) {
-    const volatile = ['progress', 'downloaded', 'down', 'up', 'eta', 'ratio', 'peers', 'state'];
-    if (volatile.includes(this.sortKey) || this.filter !== 'all') {
-      this.refresh();
-      return;
+    const column = this.sortColumn();
+    for (const id of ids) {
+      const task = this.store.get(id);
+      const shown = this.index.has(id);
+      if (!task || shown !== this.shows(task) || (shown && column.sort(task) !== this.sortedBy.get(id))) {
+        this.refresh();
+        return;
+      }
     }
-    for (const row of this.pool) if (ids.has(row.id)) row.fill(this.store.get(row.id), this, true);
+    for (const row of this.pool) if (ids.has(row.id)) row.fill(this.store.get(row.id), this);
   }
 
   rowHeight() {
@@ -164,7 +182,7 @@ export class Table extends EventTarget {
       }
       const id = this.view[index];
       row.place(index, height);
-      if (force || row.id !== id) row.fill(this.store.get(id), this, false);
+      if (force || row.id !== id) row.fill(this.store.get(id), this);
     });
   }
 
@@ -259,7 +277,7 @@ class Row {
     this.id = null;
   }
 
-  fill(task, table, numbersOnly) {
+  fill(task, table) {
     if (!task) return;
     this.id = task.id;
     this.el.dataset.id = task.id;
@@ -275,7 +293,6 @@ class Row {
         cell.lastChild.textContent = `${pct.toFixed(1)}%`;
         return;
       }
-      if (numbersOnly && column.key === 'name') return;
       const text = column.text(task);
       if (cell.textContent !== text) cell.textContent = text;
     });
