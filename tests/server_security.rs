@@ -28,6 +28,14 @@ async fn upgrade_status(url: &str, headers: &[(&str, &str)]) -> u16 {
 
 /// A raw HTTP/1.1 GET; returns the status line and the body.
 async fn http_get(server: &TestServer, path: &str, host: &str) -> (String, String) {
+    let response = http_raw(server, path, host).await;
+    let status = response.lines().next().unwrap_or("").to_owned();
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+/// A raw HTTP/1.1 GET; returns the whole response, headers included.
+async fn http_raw(server: &TestServer, path: &str, host: &str) -> String {
     let addr = server
         .url
         .trim_start_matches("ws://")
@@ -38,9 +46,7 @@ async fn http_get(server: &TestServer, path: &str, host: &str) -> (String, Strin
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
-    let status = response.lines().next().unwrap_or("").to_owned();
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-    (status, body)
+    response
 }
 
 #[tokio::test]
@@ -82,6 +88,15 @@ async fn host_and_origin_are_checked() {
     assert!(body.contains("Magnetar"));
     let (status, _) = http_get(&server, "/", "rebind.evil.example").await;
     assert!(status.contains("403"), "{status}");
+    // The refusal cannot be framed either.
+    let refusal = http_raw(&server, "/", "rebind.evil.example")
+        .await
+        .to_lowercase();
+    assert!(
+        refusal.contains("frame-ancestors 'none'")
+            && refusal.contains("x-content-type-options: nosniff"),
+        "{refusal}"
+    );
     let (status, _) = http_get(&server, "/ws", "localhost").await;
     assert!(status.contains("426"), "{status}");
     let (status, _) = http_get(&server, "/nothing-here", "localhost").await;

@@ -224,7 +224,14 @@ fn host_refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
         return None;
     }
     tracing::warn!(host, "refused a request for a foreign Host");
-    Some((StatusCode::FORBIDDEN, "Host not allowed\n").into_response())
+    Some(
+        (
+            StatusCode::FORBIDDEN,
+            ui::security_headers(),
+            "Host not allowed\n",
+        )
+            .into_response(),
+    )
 }
 
 /// Origin check, standing, connection slot, then the upgrade.

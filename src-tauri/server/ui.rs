@@ -20,7 +20,7 @@ const CONTENT_SECURITY_POLICY: &str = concat!(
 );
 
 /// The headers every answer of the UI carries.
-fn security_headers() -> [(header::HeaderName, &'static str); 3] {
+pub fn security_headers() -> [(header::HeaderName, &'static str); 3] {
     [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
