@@ -37,7 +37,6 @@ mod restore;
 mod sidecar;
 mod source;
 mod stall;
-mod table;
 mod task;
 mod validate;
 mod watcher;

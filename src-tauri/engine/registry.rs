@@ -2,19 +2,25 @@
 //! owns, and the removals in flight. One lock, so that no code has to know an order between
 //! several (an add checks all three at once: no task of that id, no removal of it, no path of
 //! another task's).
+//!
+//! The tasks are kept in the order they were added (as `task.list` shows them) and found by id
+//! in constant time: every API call on one task looks it up, and with a linear search a bulk
+//! pause of N tasks, or N adds (each checking for a duplicate), cost O(N²) compares.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use indexmap::IndexMap;
+
 use super::placement::{Layout, PathOwners};
-use super::table::TaskTable;
 use super::task::Task;
 use super::EngineError;
 
 #[derive(Default)]
 pub struct Registry {
-    pub tasks: TaskTable,
+    /// The tasks by id, in added order.
+    tasks: IndexMap<String, Task>,
     /// The paths each task owns (see `placement.rs`).
     pub owners: PathOwners,
     /// Tasks whose removal is in flight, and how to wake an add waiting for it.
@@ -27,23 +33,26 @@ impl Registry {
     }
 
     pub fn contains(&self, id: &str) -> bool {
-        self.tasks.contains(id)
+        self.tasks.contains_key(id)
     }
 
+    /// Adds a task after the others. The caller has checked that its id is new; a task with
+    /// the same id would be replaced in place.
     pub fn push(&mut self, task: Task) {
-        self.tasks.push(task);
+        self.tasks.insert(task.id.clone(), task);
     }
 
+    /// Takes a task out; the others keep their order.
     pub fn remove(&mut self, id: &str) -> Option<Task> {
-        self.tasks.remove(id)
+        self.tasks.shift_remove(id)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Task> {
-        self.tasks.iter()
+        self.tasks.values()
     }
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Task> {
-        self.tasks.iter_mut()
+        self.tasks.values_mut()
     }
 
     /// Claims `layout`'s paths (under `root`) for task `id`, or says which task holds one of

@@ -66,9 +66,9 @@ pub fn text(value: &Value) -> String {
 }
 
 /// The server's JSON, pretty-printed (the same values once parsed), with the characters serde
-/// leaves raw (DEL, C1, bidi overrides) written as `\uXXXX` escapes too. Serde escapes C0 inside
+/// leaves raw (DEL, C1, bidi overrides) written as `\u` escapes (four hex digits) too. Serde escapes C0 inside
 /// strings; outside them JSON has only ASCII punctuation, spaces and (pretty) newlines, so every
-/// character escaped here sits inside a string, where `\uXXXX` is valid.
+/// character escaped here sits inside a string, where a `\u` escape is valid.
 pub fn json(value: &Value) -> String {
     escape_json(serde_json::to_string_pretty(value).unwrap_or_default())
 }
