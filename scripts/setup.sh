@@ -13,10 +13,11 @@ build_packages=(
 # for the remote-host tests; chromium and its WebDriver for the web UI tests; an X server, a
 # session bus and X tools for the desktop tests (screenshots, clipboard, a close request); dpkg's
 # desktop database tools for the .deb test; qbittorrent-nox (with aria2 and Transmission) is a
-# daemon the benchmark's API table compares with (its quick run is a test).
+# daemon the benchmark's API table compares with (its quick run is a test); openssl computes the
+# TLS fingerprints the tests expect, independently of the code under test.
 test_packages=(aria2 transmission-daemon transmission-cli opentracker iproute2 chromium chromium-driver
   xvfb xauth dbus-daemon xdotool xclip imagemagick python3-xlib xdg-utils desktop-file-utils
-  mktorrent time qbittorrent-nox)
+  mktorrent time qbittorrent-nox openssl)
 
 packages=("${build_packages[@]}")
 # The .deb is built by the Tauri CLI from npm: Node.js and npm, unless some other install is found.
