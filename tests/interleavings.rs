@@ -706,6 +706,20 @@ impl Run<'_> {
 
     /// After a kill -9: takes the answers that arrived, and remembers the commands that were
     /// not answered.
+    /// Op `index` got no answer before the kill: any prefix of its torrent's unanswered ops may
+    /// have taken effect, and whatever it may have done to the files is allowed.
+    fn unanswered_at_kill(&mut self, index: usize, op: Op, dir: &Path) {
+        self.log.push(format!("op {index} {op:?} -> unanswered"));
+        let t = op.torrent().unwrap();
+        self.unanswered[t].push(op);
+        for path in self.pool.paths(t, dir) {
+            self.model.ever_leftover.insert(path.clone());
+            if !self.model.tasks[t].present {
+                self.model.leftover.insert(path);
+            }
+        }
+    }
+
     async fn collect_after_kill(&mut self) -> Result<(), String> {
         let dir = self.server.download_dir();
         for c in 0..self.conns.len() {
@@ -721,29 +735,11 @@ impl Run<'_> {
                             .map_err(|e| format!("op {}: {e} ({response})", sent.op))?;
                     }
                     _ => {
-                        self.log
-                            .push(format!("op {} {op:?} -> unanswered", sent.op));
-                        let t = op.torrent().unwrap();
-                        self.unanswered[t].push(op);
-                        // Whatever it may have done to the files is allowed.
-                        for path in self.pool.paths(t, &dir) {
-                            self.model.ever_leftover.insert(path.clone());
-                            if !self.model.tasks[t].present {
-                                self.model.leftover.insert(path);
-                            }
-                        }
-                        for rest in self.in_flight[c].drain(..) {
+                        self.unanswered_at_kill(sent.op, op, &dir);
+                        let rest: Vec<_> = self.in_flight[c].drain(..).collect();
+                        for rest in rest {
                             let op = self.seq.ops[rest.op].clone();
-                            self.log
-                                .push(format!("op {} {op:?} -> unanswered", rest.op));
-                            let t = op.torrent().unwrap();
-                            self.unanswered[t].push(op);
-                            for path in self.pool.paths(t, &dir) {
-                                self.model.ever_leftover.insert(path.clone());
-                                if !self.model.tasks[t].present {
-                                    self.model.leftover.insert(path);
-                                }
-                            }
+                            self.unanswered_at_kill(rest.op, op, &dir);
                         }
                     }
                 }
