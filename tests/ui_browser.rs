@@ -121,13 +121,13 @@ async fn a_person_drives_the_web_ui() {
         .wait_until(&format!("{visible} === 4"), PATIENCE)
         .await;
     browser
-        .click("#files-body .file.dir[data-dir='disc'] .file-name")
+        .click("#files-body .file.dir[data-dir='disc'] .file-toggle")
         .await;
     browser
         .wait_until(&format!("{visible} === 1"), PATIENCE)
         .await;
     browser
-        .click("#files-body .file.dir[data-dir='disc'] .file-name")
+        .click("#files-body .file.dir[data-dir='disc'] .file-toggle")
         .await;
     browser
         .wait_until(&format!("{visible} === 4"), PATIENCE)
@@ -285,12 +285,15 @@ async fn a_person_drives_the_web_ui() {
         .click()
         .await
         .unwrap();
+    // The Delete key, pressed in the task grid (its shortcuts live there only).
     browser
-        .js("document.getElementById('table-body').focus(); return true;")
-        .await;
-    browser
-        .js("document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Delete', bubbles: true})); return true;")
-        .await;
+        .client
+        .find(fantoccini::Locator::Css("#task-grid"))
+        .await
+        .unwrap()
+        .send_keys("\u{E017}")
+        .await
+        .unwrap();
     browser
         .wait_until("document.getElementById('remove-dialog').open", PATIENCE)
         .await;
@@ -405,7 +408,7 @@ async fn a_thousand_tasks_measured() {
     // counts, the rows and the status bar, read in the frame that applied the events. The
     // task.updated above gave 50 paused tasks a speed: a paused task shows none.
     let seen = "const { store, table } = window.magnetar;
-        const count = (key) => Number(document.querySelector(`#filters [data-filter=${key}] .count`)?.textContent);
+        const count = (key) => Number(document.querySelector(`#filters [data-filter=${key}] .count`)?.textContent.replace(/[^0-9]/g, ''));
         const seen = () => ({
           all: count('all'), paused: count('paused'), preparing: count('preparing'),
           rows: table.view.length, tasks: store.tasks.size,
@@ -417,7 +420,7 @@ async fn a_thousand_tasks_measured() {
     let at_rest = browser.js(&format!("{seen} return seen();")).await;
     let expected = |paused: u64, preparing: u64| {
         json!({"all": 1000, "paused": paused, "preparing": preparing, "rows": 1000, "tasks": 1000,
-               "speeds": [], "totals": "↓ 0 B/s  ↑ 0 B/s  ·  1000 tasks, 0 downloading"})
+               "speeds": [], "totals": "↓ 0 B/s  ↑ 0 B/s  ·  1,000 tasks, 0 downloading"})
     };
     assert_eq!(at_rest, expected(1000, 0), "after a task.updated");
     // One task leaves Paused and comes back: the counts follow in the same frame.
@@ -438,6 +441,318 @@ async fn a_thousand_tasks_measured() {
     browser.screenshot("thousand").await;
     let shot = browser.js(&format!("{seen} return seen();")).await;
     assert_eq!(shot, expected(1000, 0), "at the screenshot");
+
+    // All 1,000 selected (Ctrl+A in the grid), resumed, then paused from the toolbar: the
+    // requests go in order with a few in flight, none times out, and one summary says so.
+    press_in(&browser, "#task-grid", "\u{E009}a\u{E000}").await;
+    browser
+        .wait_until("window.magnetar.table.selection().length === 1000", PATIENCE)
+        .await;
+    for (button, summary, paused) in [
+        ("#resume-selected", "Resumed 1,000 tasks.", false),
+        ("#pause-selected", "Paused 1,000 tasks.", true),
+    ] {
+        let started = Instant::now();
+        browser.click(button).await;
+        browser
+            .wait_until(
+                &format!("document.getElementById('toast').textContent === '{summary}'"),
+                Duration::from_secs(300),
+            )
+            .await;
+        let list = api.ok("task.list", Value::Null).await;
+        let still_paused = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|task| task["state"] == json!(4))
+            .count();
+        eprintln!(
+            "1,000 tasks: {button} answered in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        assert_eq!(still_paused, if paused { 1000 } else { 0 }, "after {button}");
+    }
+}
+
+/// Sends `keys` (WebDriver key codes: \u{E007} Enter, \u{E008} Shift, \u{E009} Control,
+/// \u{E000} releases them) to the element `css`, which takes the focus first.
+async fn press_in(browser: &Browser, css: &str, keys: &str) {
+    browser
+        .client
+        .find(fantoccini::Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .send_keys(keys)
+        .await
+        .unwrap();
+}
+
+/// Sends `keys` to whatever has the focus, as a keyboard does.
+async fn press(browser: &Browser, keys: &str) {
+    browser
+        .client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(keys)
+        .await
+        .unwrap();
+}
+
+/// Presses Tab until the element with id `id` has the focus; returns how many presses.
+async fn tab_to(browser: &Browser, id: &str) -> usize {
+    for presses in 1..=60 {
+        press(browser, "\u{E004}").await;
+        let at = browser.js("return document.activeElement?.id ?? '';").await;
+        if at == json!(id) {
+            return presses;
+        }
+    }
+    panic!("Tab never reached #{id}");
+}
+
+/// The whole flow without a mouse: add a magnet from the paste box, reach the grid, select with
+/// the arrows, pause and resume with Space, open the actions menu with Shift+F10 and the details
+/// from it, switch tabs with the arrows, close with Escape, and remove with Delete and Enter.
+/// Also the browser notification when the download completes while the user is away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_flow_with_the_keyboard_alone() {
+    let movie = TestTorrent::build(TorrentSpec {
+        name: "keys.mkv",
+        files: vec![("keys.mkv", 2 * 1024 * 1024)],
+        seed: 61,
+        ..Default::default()
+    });
+    // Slow enough to pause it while it downloads.
+    let seeder = LibrqbitSeeder::start_limited(&movie, Some(256 * 1024)).await;
+    let server = TestServer::start().await;
+    let mut api = server.client().await;
+    let browser = Browser::start(1280, 720).await;
+    browser.client.goto(&server.http_base()).await.unwrap();
+    browser.wait_until("window.magnetarReady", PATIENCE).await;
+    // Notifications: this browser allows them when asked (the Notification API, recorded), and
+    // the user is away from the page.
+    browser
+        .js("window.shown = [];
+             window.Notification = class {
+               static permission = 'default';
+               static async requestPermission() { Notification.permission = 'granted'; return 'granted'; }
+               constructor(title, options) { window.shown.push({ title, body: options.body }); }
+               close() {}
+             };
+             document.hasFocus = () => false;
+             return true;")
+        .await;
+    tab_to(&browser, "notify-button").await;
+    press(&browser, "\u{E007}").await;
+    browser
+        .wait_until(
+            "document.getElementById('notify-button').getAttribute('aria-pressed') === 'true'",
+            PATIENCE,
+        )
+        .await;
+
+    // Add: the paste box, typed into, Enter.
+    let presses = tab_to(&browser, "add-input").await;
+    eprintln!("the paste box is {presses} Tab presses from the notify button");
+    press(&browser, &format!("{}\u{E007}", movie.magnet(&[seeder.addr]))).await;
+    let movie_row = row(&movie.info_hash);
+    browser
+        .wait_until(&format!("document.querySelector(\"{movie_row}\")"), PATIENCE)
+        .await;
+
+    // The grid: one Tab stop; Down selects the first row, and the focus ring shows where.
+    tab_to(&browser, "task-grid").await;
+    press(&browser, "\u{E015}").await;
+    browser
+        .wait_until(
+            &format!(
+                "document.querySelector(\"{movie_row}\").getAttribute('aria-selected') === 'true' && \
+                 document.getElementById('task-grid').getAttribute('aria-activedescendant') === 'row-{}'",
+                movie.info_hash
+            ),
+            PATIENCE,
+        )
+        .await;
+    let ring = browser
+        .js(&format!(
+            "return getComputedStyle(document.querySelector(\"{movie_row}\")).outlineWidth;"
+        ))
+        .await;
+    assert_eq!(ring, json!("2px"), "the current row shows a focus ring");
+    browser.screenshot("keyboard-focus").await;
+
+    // Space pauses, Space resumes.
+    press(&browser, "\u{E00D}").await;
+    api.poll_state(&movie.info_hash, 4).await;
+    press(&browser, "\u{E00D}").await;
+    support::poll_until(
+        "the task running again",
+        PATIENCE,
+        Duration::from_millis(100),
+        async || {
+            let state = api.summary(&movie.info_hash).await["state"].clone();
+            if state != json!(4) {
+                Ok(())
+            } else {
+                Err(state)
+            }
+        },
+    )
+    .await;
+
+    // It completes while the user is away: one notification, with its name.
+    api.poll_state(&movie.info_hash, 2).await;
+    browser
+        .wait_until("window.shown.length === 1", PATIENCE)
+        .await;
+    let shown = browser.js("return window.shown;").await;
+    assert_eq!(
+        shown,
+        json!([{"title": "Download complete", "body": "keys.mkv"}])
+    );
+
+    // Shift+F10: the actions menu, its first item focused; Down twice is Details.
+    press(&browser, "\u{E008}\u{E03A}\u{E000}").await;
+    browser
+        .wait_until(
+            "!document.getElementById('context-menu').hidden && document.activeElement.dataset.action === 'resume'",
+            PATIENCE,
+        )
+        .await;
+    press(&browser, "\u{E015}\u{E015}").await;
+    assert_eq!(
+        browser.js("return document.activeElement.dataset.action;").await,
+        json!("details")
+    );
+    press(&browser, "\u{E007}").await;
+    browser
+        .wait_until(
+            "!document.getElementById('detail').hidden && document.activeElement.getAttribute('role') === 'tab'",
+            PATIENCE,
+        )
+        .await;
+    // Right arrow: the Files tab, selected and shown.
+    press(&browser, "\u{E014}").await;
+    browser
+        .wait_until(
+            "document.activeElement.dataset.tab === 'files' && \
+             document.activeElement.getAttribute('aria-selected') === 'true' && \
+             !document.getElementById('tab-files').hidden",
+            PATIENCE,
+        )
+        .await;
+    // Escape closes the pane and gives the focus back to the grid.
+    press(&browser, "\u{E00C}").await;
+    browser
+        .wait_until(
+            "document.getElementById('detail').hidden && document.activeElement.id === 'task-grid'",
+            PATIENCE,
+        )
+        .await;
+
+    // Delete asks; Enter confirms.
+    press(&browser, "\u{E017}").await;
+    browser
+        .wait_until("document.getElementById('remove-dialog').open", PATIENCE)
+        .await;
+    press(&browser, "\u{E007}").await;
+    support::poll_until(
+        "the task removed",
+        PATIENCE,
+        Duration::from_millis(100),
+        async || {
+            let list = api.ok("task.list", Value::Null).await;
+            if list == json!([]) {
+                Ok(())
+            } else {
+                Err(list)
+            }
+        },
+    )
+    .await;
+    browser
+        .wait_until(
+            &format!("!document.querySelector(\"{movie_row}\") && document.activeElement.id === 'task-grid'"),
+            PATIENCE,
+        )
+        .await;
+}
+
+/// The Files tab keeps a folder the user closed, and two choices made in quick succession both
+/// hold: the second is built on the first, not on the status from before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_folder_stays_closed_and_two_quick_choices_both_hold() {
+    let set = TestTorrent::build(TorrentSpec {
+        name: "set",
+        files: vec![
+            ("a/1.bin", 64 * 1024),
+            ("a/2.bin", 64 * 1024),
+            ("b/3.bin", 64 * 1024),
+            ("c.bin", 64 * 1024),
+        ],
+        single: false,
+        seed: 62,
+        ..Default::default()
+    });
+    let server = TestServer::start().await;
+    let mut api = server.client().await;
+    api.add_torrent(&set).await;
+    let browser = Browser::start(1280, 720).await;
+    browser.client.goto(&server.http_base()).await.unwrap();
+    browser.wait_until("window.magnetarReady", PATIENCE).await;
+    browser
+        .js(&format!(
+            "document.querySelector(\"{}\").dispatchEvent(new MouseEvent('dblclick', {{bubbles: true}})); return true;",
+            row(&set.info_hash)
+        ))
+        .await;
+    browser.click("[data-tab=files]").await;
+    let visible = "document.querySelectorAll('#files-body .file:not([hidden])').length";
+    // a/, 1.bin, 2.bin, b/, 3.bin, c.bin
+    browser
+        .wait_until(&format!("{visible} === 6"), PATIENCE)
+        .await;
+    browser
+        .click("#files-body .file.dir[data-dir='a'] .file-toggle")
+        .await;
+    browser
+        .wait_until(&format!("{visible} === 4"), PATIENCE)
+        .await;
+    // Two choices, one right after the other (3.bin and c.bin skipped).
+    browser
+        .js("const box = (i) => document.querySelector(`#files-body .file[data-index='${i}'] input`);
+             box(2).click(); box(3).click(); return true;")
+        .await;
+    let wanted = json!([true, true, false, false]);
+    support::poll_until(
+        "both choices on the server",
+        PATIENCE,
+        Duration::from_millis(100),
+        async || {
+            let status = api.status(&set.info_hash).await;
+            if status["selected"] == wanted {
+                Ok(())
+            } else {
+                Err(status["selected"].clone())
+            }
+        },
+    )
+    .await;
+    // Three status ticks and the metadata event later: the folder is still closed, the boxes
+    // still say what the user chose, and so does the server.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let seen = browser
+        .js(&format!(
+            "const box = (i) => document.querySelector(`#files-body .file[data-index='${{i}}'] input`);
+             return [{visible}, box(2).checked, box(3).checked,
+                     document.querySelector(\"#files-body .file.dir[data-dir='a'] .file-toggle\").getAttribute('aria-expanded')];"
+        ))
+        .await;
+    assert_eq!(seen, json!([4, false, false, "false"]));
+    assert_eq!(api.status(&set.info_hash).await["selected"], wanted);
+    browser.screenshot("files-quick-choices").await;
 }
 
 /// A magnet added without a name shows its id; when its metadata arrives, its row shows the

@@ -1,27 +1,36 @@
 // Wiring: one connection, one store, the table, the detail pane, the status bar, and the ways
-// to add (paste, file picker, drag and drop), act on a selection, and switch servers.
+// to add (paste, file picker, the add dialog, drag and drop), act on a selection (in bulk, with
+// progress and one summary), switch servers, the language, the theme and notifications.
 
-import {
-  Connection, defaultUrl, forgetToken, saveToken, serverKey, useToken,
-} from './connection.js';
+import { Connection, defaultUrl, serverKey } from './connection.js';
+import { forgetToken, saveToken, tokenFor, useToken } from './tokens.js';
 import { Store } from './store.js';
-import { Table, COLUMNS, FILTERS } from './table.js';
+import { Table, COLUMNS, FILTERS, filterCounts } from './table.js';
 import { Detail } from './detail.js';
 import { StatusBar } from './statusbar.js';
+import { Notifier } from './notify.js';
+import * as bulk from './bulk.js';
 import * as dialogs from './dialogs.js';
+import {
+  LANGUAGES, chooseLanguage, initLanguage, language, t, translatePage,
+} from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
 
+initLanguage();
+translatePage();
 const store = new Store();
 const table = new Table(store, {
-  head: $('table-head'), body: $('table-body'), spacer: $('table-spacer'), empty: $('empty'),
+  grid: $('task-grid'), head: $('table-head'), body: $('table-body'), spacer: $('table-spacer'), empty: $('empty'),
 });
 const detail = new Detail(null, store, {
   pane: $('detail'),
   close: $('detail-close'),
+  returnFocus: $('task-grid'),
   filesBody: $('files-body'),
   filesSpacer: $('files-spacer'),
   filesError: $('files-error'),
+  filesWaiting: $('files-waiting'),
   piecesCanvas: $('pieces-canvas'),
   piecesText: $('pieces-text'),
   speedCanvas: $('speed-canvas'),
@@ -34,6 +43,7 @@ const statusBar = new StatusBar(store, {
   totals: $('totals'), form: $('limits-form'), down: $('limit-down'), up: $('limit-up'),
   error: $('limits-error'),
 });
+const notifier = new Notifier();
 
 let connection = null;
 
@@ -43,7 +53,7 @@ let connection = null;
  */
 function connectTo(url, token, remember = false) {
   connection?.close();
-  connection = new Connection(url, token);
+  connection = new Connection(url, token || tokenFor(url));
   connection.remember = remember;
   detail.setConnection(connection);
   statusBar.setConnection(connection);
@@ -75,19 +85,12 @@ async function loadAll() {
 // Diagnostics (used by the browser tests to measure): the store and the table.
 window.magnetar = { store, table };
 
-async function showState({ state, detail: why }) {
-  const el = $('connection');
-  el.dataset.state = state;
-  const host = new URL(connection.url).host;
-  el.textContent = {
-    connecting: `Connecting to ${host}…`,
-    connected: `Connected to ${host}`,
-    lost: 'Connection lost',
-    reconnecting: `Reconnecting to ${host}…`,
-    unauthorized: 'Token needed',
-  }[state] ?? state;
-  if (state === 'unauthorized') {
-    const answer = await dialogs.askToken(connection.url, why);
+let lastState = { state: 'connecting', detail: '' };
+async function showState(state) {
+  lastState = state;
+  renderState();
+  if (state.state === 'unauthorized') {
+    const answer = await dialogs.askToken(connection.url, state.detail);
     if (answer !== null) {
       useToken(connection.url, answer.token);
       connection.token = answer.token;
@@ -98,13 +101,23 @@ async function showState({ state, detail: why }) {
   }
 }
 
+function renderState() {
+  const el = $('connection');
+  const { state } = lastState;
+  el.dataset.state = state;
+  const host = connection ? new URL(connection.url).host : '';
+  const key = `connection.${state}`;
+  const text = t(key, { host });
+  if (el.textContent !== text) el.textContent = text === key ? state : text;
+}
+
 // Filters with live counts. The buttons are made once (a rebuild would take the focus away);
 // their counts are updated in the same frame as the rows and the status bar, from the same state.
 const filterButtons = new Map(FILTERS.map((filter) => {
   const button = document.createElement('button');
+  button.type = 'button';
   button.dataset.filter = filter.key;
   button.innerHTML = '<span class="label"></span><span class="count"></span>';
-  button.firstChild.textContent = filter.label;
   button.addEventListener('click', () => {
     table.setFilter(filter.key);
     renderFilters();
@@ -114,13 +127,15 @@ const filterButtons = new Map(FILTERS.map((filter) => {
 $('filters').replaceChildren(...filterButtons.values());
 
 function renderFilters() {
-  const counts = new Map(FILTERS.map((filter) => [filter.key, 0]));
-  for (const task of store.tasks.values()) {
-    for (const filter of FILTERS) if (filter.test(task)) counts.set(filter.key, counts.get(filter.key) + 1);
-  }
-  for (const [key, button] of filterButtons) {
-    button.className = key === table.filter ? 'active' : '';
-    const text = String(counts.get(key));
+  const counts = filterCounts(store.tasks.values());
+  for (const filter of FILTERS) {
+    const button = filterButtons.get(filter.key);
+    const active = filter.key === table.filter;
+    button.className = active ? 'active' : '';
+    button.setAttribute('aria-pressed', String(active));
+    const label = t(filter.label);
+    if (button.firstChild.textContent !== label) button.firstChild.textContent = label;
+    const text = new Intl.NumberFormat(language()).format(counts.get(filter.key));
     if (button.lastChild.textContent !== text) button.lastChild.textContent = text;
   }
 }
@@ -129,24 +144,49 @@ store.addEventListener('change', (e) => {
   if (e.detail) table.update(e.detail);
   else table.refresh();
   renderFilters();
-  $('empty').hidden = store.tasks.size > 0;
 });
+store.addEventListener('transition', (e) => notifier.transition(e.detail, store.get(e.detail.id)));
 table.addEventListener('select', () => {
   const selected = table.selection();
   if (selected.length === 1 && !$('detail').hidden) detail.open(selected[0]);
 });
-table.addEventListener('open', (e) => detail.open(e.detail));
+table.addEventListener('open', (e) => openDetail(e.detail));
+table.addEventListener('action', (e) => {
+  if (e.detail === 'toggle') {
+    const ids = table.selection();
+    const running = ids.some((id) => [0, 1, 2].includes(store.get(id)?.state));
+    act(running ? 'pause' : 'resume', ids);
+  } else {
+    act(e.detail);
+  }
+});
+table.addEventListener('menu', (e) => openMenu(e.detail.x, e.detail.y));
+table.addEventListener('search', () => $('search').focus());
+notifier.addEventListener('open', (e) => openDetail(e.detail));
+
+function openDetail(id) {
+  if (!id) return;
+  detail.open(id);
+  // The keyboard user lands on the pane's tabs, and Escape brings them back to the table.
+  $('detail').querySelector('[role=tab][aria-selected=true]')?.focus();
+}
 
 // Adding.
 const addError = $('add-error');
-async function add(type, uri, what) {
+async function add(type, uri, what, paused = false) {
   try {
-    await connection.request('task.add', { type, uri });
+    await connection.request('task.add', paused ? { type, uri, paused } : { type, uri });
     return true;
   } catch (e) {
     dialogs.showError(addError, `${what}: ${e.message}`);
     return false;
   }
+}
+
+async function addLinks(links, paused = false) {
+  let ok = true;
+  for (const link of links) ok = (await add('magnet', link, link.slice(0, 60), paused)) && ok;
+  return ok;
 }
 
 $('add-form').addEventListener('submit', async (e) => {
@@ -155,10 +195,7 @@ $('add-form').addEventListener('submit', async (e) => {
   const text = input.value.trim();
   if (!text) return;
   dialogs.showError(addError, '');
-  const links = text.split(/\s+/).filter(Boolean);
-  let ok = true;
-  for (const link of links) ok = (await add('magnet', link, link.slice(0, 60))) && ok;
-  if (ok) input.value = '';
+  if (await addLinks(text.split(/\s+/).filter(Boolean))) input.value = '';
 });
 
 function readAsDataUrl(file) {
@@ -170,20 +207,30 @@ function readAsDataUrl(file) {
   });
 }
 
-async function addFiles(files) {
+async function addFiles(files, paused = false) {
   dialogs.showError(addError, '');
   for (const file of files) {
     try {
-      await add('torrent', await readAsDataUrl(file), file.name);
+      await add('torrent', await readAsDataUrl(file), file.name, paused);
     } catch (e) {
       dialogs.showError(addError, `${file.name}: ${e.message}`);
     }
   }
 }
 
+// "Open…" is a real button (a label for a hidden input had no keyboard path).
+$('open-button').addEventListener('click', () => $('file-input').click());
 $('file-input').addEventListener('change', async (e) => {
   await addFiles([...e.target.files]);
   e.target.value = '';
+});
+$('add-options-button').addEventListener('click', async () => {
+  const choice = await dialogs.askAdd($('add-input').value.trim());
+  if (!choice) return;
+  dialogs.showError(addError, '');
+  const ok = await addLinks(choice.links, choice.paused);
+  await addFiles(choice.files, choice.paused);
+  if (ok) $('add-input').value = '';
 });
 
 // Drag and drop anywhere: .torrent files, or a magnet link as text.
@@ -212,85 +259,116 @@ window.addEventListener('drop', async (e) => {
 });
 
 // Acting on the selection.
+let busy = false;
 async function act(action, ids = table.selection()) {
   if (!ids.length) return;
   if (action === 'details') {
-    detail.open(ids[0]);
+    openDetail(ids[0]);
     return;
   }
   if (action === 'remove') {
     const name = store.get(ids[0])?.name ?? ids[0];
     const choice = await dialogs.confirmRemove(ids.length, name);
+    $('task-grid').focus();
     if (!choice) return;
-    await each(ids, 'task.remove', (id) => ({ task_id: id, delete_files: choice.deleteFiles }));
+    await inBulk('remove', ids, (id) => ({ task_id: id, delete_files: choice.deleteFiles }));
     return;
   }
-  await each(ids, `task.${action}`, (id) => ({ task_id: id }));
+  const tasks = bulk.targets(action, ids.map((id) => store.get(id)).filter(Boolean));
+  await inBulk(action, tasks.map((task) => task.id), (id) => ({ task_id: id }));
 }
 
-async function each(ids, method, params) {
-  const failures = [];
-  await Promise.all(ids.map((id) => connection.request(method, params(id)).catch((e) => {
-    failures.push(`${store.get(id)?.name ?? id}: ${e.message}`);
-  })));
-  if (failures.length) dialogs.toast(failures.join('\n'));
+/** One action on many tasks: in order, a progress bar while it runs, then one summary. */
+async function inBulk(action, ids, params) {
+  if (busy || !ids.length) return;
+  busy = true;
+  const progress = $('bulk-progress');
+  const status = $('bulk-status');
+  const names = new Map(ids.map((id) => [id, store.get(id)?.name ?? id]));
+  const show = (done) => {
+    progress.max = ids.length;
+    progress.value = done;
+    status.textContent = t(`bulk.${action}`, {
+      done: new Intl.NumberFormat(language()).format(done),
+      total: new Intl.NumberFormat(language()).format(ids.length),
+    });
+  };
+  // A handful of tasks is done before a bar could be read: show it only for real batches.
+  if (ids.length > 20) progress.hidden = false;
+  show(0);
+  try {
+    const failures = await bulk.runInOrder(
+      ids,
+      (id) => connection.request(`task.${action}`, params(id)),
+      { onProgress: show },
+    );
+    const message = bulk.summary(action, ids.length, failures, (id) => names.get(id));
+    status.textContent = message.split('\n')[0];
+    if (failures.length || ids.length > 1) dialogs.toast(message);
+  } finally {
+    progress.hidden = true;
+    busy = false;
+    setTimeout(() => { if (!busy) status.textContent = ''; }, 5000);
+  }
 }
 
 $('pause-selected').addEventListener('click', () => act('pause'));
 $('resume-selected').addEventListener('click', () => act('resume'));
 $('remove-selected').addEventListener('click', () => act('remove'));
+
+function openMenu(x, y) {
+  dialogs.openMenu(x, y, (action) => act(action));
+}
 dialogs.onContextMenu($('table-body'), (x, y, target) => {
   const id = table.rowId(target);
   if (!id) return;
   if (!table.selected.has(id)) table.select(id);
-  dialogs.openMenu(x, y, (action) => act(action));
+  $('task-grid').focus();
+  openMenu(x, y);
 });
 
 // Columns menu: hide and show, remembered.
-$('columns-button').addEventListener('click', (e) => {
+const columnsButton = $('columns-button');
+function closeColumns(refocus) {
+  $('columns-menu').hidden = true;
+  columnsButton.setAttribute('aria-expanded', 'false');
+  if (refocus) columnsButton.focus();
+}
+columnsButton.addEventListener('click', () => {
   const menu = $('columns-menu');
+  if (!menu.hidden) {
+    closeColumns(false);
+    return;
+  }
   menu.replaceChildren(...COLUMNS.filter((c) => c.key !== 'name').map((column) => {
     const label = document.createElement('label');
     label.innerHTML = '<input type="checkbox"> <span></span>';
     label.firstChild.checked = !table.hidden.has(column.key);
-    label.lastChild.textContent = column.label;
+    label.lastChild.textContent = t(column.label);
     label.firstChild.addEventListener('change', () => table.toggleColumn(column.key));
     return label;
   }));
-  const rect = e.target.getBoundingClientRect();
-  menu.style.left = `${Math.max(4, rect.right - 180)}px`;
+  const rect = columnsButton.getBoundingClientRect();
+  menu.style.left = `${Math.max(4, Math.min(rect.right - 180, window.innerWidth - 190))}px`;
   menu.style.top = `${rect.bottom + 4}px`;
-  menu.hidden = !menu.hidden;
+  menu.hidden = false;
+  columnsButton.setAttribute('aria-expanded', 'true');
+  menu.querySelector('input')?.focus();
 });
+$('columns-menu').addEventListener('focusout', (e) => {
+  if (!$('columns-menu').contains(e.relatedTarget) && e.relatedTarget !== columnsButton) closeColumns(false);
+});
+document.addEventListener('pointerdown', (e) => {
+  if (!$('columns-menu').hidden && !$('columns-menu').contains(e.target) && e.target !== columnsButton) closeColumns(false);
+}, true);
 
-// Search, keyboard.
+// Search; Escape closes the menus. Other keys belong to the grid (table.js), only while it
+// has the focus, so Space and Enter on a button or a link do what they do there.
 $('search').addEventListener('input', (e) => table.setSearch(e.target.value));
 document.addEventListener('keydown', (e) => {
-  const typing = ['INPUT', 'TEXTAREA'].includes(document.activeElement?.tagName);
-  if (e.key === 'Escape') {
-    $('context-menu').hidden = true;
-    $('columns-menu').hidden = true;
-  }
-  if (typing || document.querySelector('dialog[open]')) return;
-  if (e.key === '/') {
+  if (e.key === 'Escape' && !$('columns-menu').hidden) {
     e.preventDefault();
-    $('search').focus();
-  } else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 'a') {
-    e.preventDefault();
-    table.selectAll();
-  } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
-    e.preventDefault();
-    table.move(e.key === 'ArrowDown' ? 1 : -1, e.shiftKey);
-  } else if (e.key === ' ') {
-    e.preventDefault();
-    const ids = table.selection();
-    const running = ids.some((id) => [0, 1, 2].includes(store.get(id)?.state));
-    act(running ? 'pause' : 'resume', ids);
-  } else if (e.key === 'Delete') {
-    act('remove');
-  } else if (e.key === 'Enter') {
-    const [first] = table.selection();
-    if (first) detail.open(first);
+    closeColumns(true);
   }
 });
 
@@ -319,6 +397,63 @@ function forgetServer(url) {
   if (connection && serverKey(connection.url) === serverKey(url)) connection.remember = false;
 }
 
+// Notifications: asked for on this click, never on load.
+function renderNotify() {
+  const button = $('notify-button');
+  button.setAttribute('aria-pressed', String(notifier.enabled));
+  button.dataset.i18n = notifier.enabled ? 'notify.on' : 'notify.off';
+  button.textContent = t(button.dataset.i18n);
+}
+$('notify-button').addEventListener('click', async () => {
+  const problem = await notifier.toggle();
+  if (problem) dialogs.toast(problem);
+  renderNotify();
+});
+
+$('shortcuts-button').addEventListener('click', () => {
+  const dialog = $('shortcuts-dialog');
+  dialog.returnValue = '';
+  dialog.showModal();
+});
+
+// Language and theme, remembered in this browser; a change applies at once, no reload.
+$('language').replaceChildren(...LANGUAGES.map(({ code, name }) => {
+  const option = document.createElement('option');
+  option.value = code;
+  option.lang = code;
+  option.textContent = name;
+  return option;
+}));
+$('language').value = language();
+$('language').addEventListener('change', (e) => {
+  chooseLanguage(e.target.value);
+  translatePage();
+  renderNotify();
+  renderState();
+  renderFilters();
+  table.relabel();
+  statusBar.renderTotals();
+  detail.render();
+});
+
+/**
+ * The theme: light, dark, or the system's ("auto", followed live). The page's colours come from
+ * `html[data-theme]`, always "light" or "dark", so the CSS has one set of each.
+ */
+const systemDark = matchMedia('(prefers-color-scheme: dark)');
+function applyTheme(theme) {
+  const dark = theme === 'dark' || (theme !== 'light' && systemDark.matches);
+  document.documentElement.dataset.theme = dark ? 'dark' : 'light';
+}
+systemDark.addEventListener('change', () => applyTheme(localStorage.getItem('magnetar.theme') ?? 'auto'));
+applyTheme(localStorage.getItem('magnetar.theme') ?? 'auto');
+$('theme').value = localStorage.getItem('magnetar.theme') ?? 'auto';
+$('theme').addEventListener('change', (e) => {
+  localStorage.setItem('magnetar.theme', e.target.value);
+  applyTheme(e.target.value);
+});
+
+renderNotify();
 renderFilters();
 table.refresh();
 connectTo(localStorage.getItem('magnetar.server') ?? defaultUrl());

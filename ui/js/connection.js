@@ -1,18 +1,22 @@
-// The one WebSocket to a Magnetar server: requests with promised answers, events, reconnection
-// with back-off, and the tokens: each server is sent its own only, and one is saved only when
-// the user asks. Nothing here touches the page, except taking `?token=` out of its address.
+// The one WebSocket to a Magnetar server: requests with promised answers, events, a keep-alive,
+// and reconnection with back-off. It touches no page: the socket class and the clock are given
+// (the browser's by default), so that `node --test` drives it with a fake socket and a fake clock.
 
-const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
-const REQUEST_TIMEOUT_MS = 30000;
+import { t } from './i18n.js';
+
+export const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+export const REQUEST_TIMEOUT_MS = 30000;
 // The keep-alive: a `session.info` every 15 s; when no frame at all has come since one was sent
 // 20 s ago, the socket is dead (a sleeping laptop, a NAT that dropped it, a stopped server) and
 // is replaced. So a dead connection is seen within 36 s. Frames are checked once a second (once
 // a minute in a background tab, where the keep-alive slows down with the check).
-const KEEPALIVE_MS = 15000;
-const SILENCE_MS = 20000;
+export const KEEPALIVE_MS = 15000;
+export const SILENCE_MS = 20000;
 // A socket that is not open, with its first `session.info` answered, within 10 s is replaced.
-const OPEN_TIMEOUT_MS = 10000;
+export const OPEN_TIMEOUT_MS = 10000;
 const CHECK_MS = 1000;
+// WebSocket.OPEN, spelt out: the socket class may be a test's fake.
+const OPEN = 1;
 
 /**
  * The API URL of the server this page came from, or the one the desktop shell gave: `ws` beside
@@ -20,8 +24,8 @@ const CHECK_MS = 1000;
  * `wss://nas/magnetar/ws`, and one at `http://host:7345/` to `ws://host:7345/ws`.
  */
 export function defaultUrl() {
-  if (window.MAGNETAR_API_URL) return window.MAGNETAR_API_URL;
-  return wsUrlBeside(location.href);
+  if (globalThis.MAGNETAR_API_URL) return globalThis.MAGNETAR_API_URL;
+  return wsUrlBeside(globalThis.location.href);
 }
 
 /** The WebSocket URL `ws` relative to the page at `pageUrl` (its query and fragment dropped). */
@@ -45,67 +49,6 @@ export function serverKey(url) {
   }
 }
 
-// The token the page came with belongs to the page's own server only: the desktop shell's
-// (MAGNETAR_API_TOKEN, for MAGNETAR_API_URL), or `?token=` in the address of a page this server
-// served. Read once at load; `?token=` is then taken out of the address bar and the history.
-const pageToken = (() => {
-  const injected = window.MAGNETAR_API_TOKEN ?? '';
-  const params = new URLSearchParams(location.search);
-  const fromQuery = params.get('token') ?? '';
-  if (params.has('token')) {
-    params.delete('token');
-    const query = params.toString() ? `?${params}` : '';
-    history.replaceState(history.state, '', `${location.pathname}${query}${location.hash}`);
-  }
-  return { server: serverKey(defaultUrl()), token: injected || fromQuery };
-})();
-
-// Tokens typed in this page's life, per server, kept in memory only (gone on reload).
-const typedTokens = new Map();
-
-// Tokens the user asked to remember ("Remember this token"), per server, in localStorage.
-const TOKEN_PREFIX = 'magnetar.token.';
-const tokenKey = (url) => `${TOKEN_PREFIX}${serverKey(url)}`;
-
-// Earlier versions saved every working token unasked, under the full URL: drop those.
-for (const key of Object.keys(localStorage)) {
-  if (!key.startsWith(TOKEN_PREFIX)) continue;
-  const server = key.slice(TOKEN_PREFIX.length);
-  if (serverKey(server) !== server) localStorage.removeItem(key);
-}
-
-export function savedToken(url) {
-  return localStorage.getItem(tokenKey(url)) ?? '';
-}
-
-/** Remembers `token` for the server of `url` (the user asked to), or forgets it when empty. */
-export function saveToken(url, token) {
-  if (token) localStorage.setItem(tokenKey(url), token);
-  else localStorage.removeItem(tokenKey(url));
-}
-
-/** Keeps a token the user typed for this page's life, without saving it. */
-export function useToken(url, token) {
-  if (token) typedTokens.set(serverKey(url), token);
-}
-
-/**
- * Forgets the tokens the user gave for the server of `url`: the saved one and any typed in this
- * page's life. (The desktop's or `?token=` token came with the page and is never saved.)
- */
-export function forgetToken(url) {
-  saveToken(url, '');
-  typedTokens.delete(serverKey(url));
-}
-
-/** The token to send to the server of `url`: only ever one that belongs to that server. */
-export function tokenFor(url) {
-  const server = serverKey(url);
-  return typedTokens.get(server)
-    || (pageToken.server === server ? pageToken.token : '')
-    || savedToken(url);
-}
-
 /** An API error as the server sent it. */
 export class ApiError extends Error {
   constructor(code, message) {
@@ -114,20 +57,32 @@ export class ApiError extends Error {
   }
 }
 
+/** The browser's socket and clock; tests give fakes with the same shape. */
+const browserEnvironment = () => ({
+  WebSocket: globalThis.WebSocket,
+  now: () => Date.now(),
+  setTimeout: (f, ms) => globalThis.setTimeout(f, ms),
+  clearTimeout: (id) => globalThis.clearTimeout(id),
+  setInterval: (f, ms) => globalThis.setInterval(f, ms),
+  clearInterval: (id) => globalThis.clearInterval(id),
+});
+
 /**
- * Events: `state` (detail: connecting | connected | lost | reconnecting | unauthorized),
- * `open` (after every (re)connection), `event` (detail: {name, data}).
+ * Events: `state` (detail: {state: connecting | connected | lost | reconnecting | unauthorized,
+ * detail}), `open` (after every (re)connection), `event` (detail: {name, data}).
  */
 export class Connection extends EventTarget {
-  constructor(url, token) {
+  constructor(url, token = '', environment = browserEnvironment()) {
     super();
     this.url = url;
-    this.token = token || tokenFor(url);
+    this.token = token;
+    this.env = environment;
     this.pending = new Map();
     this.nextId = 1;
     this.attempt = 0;
     this.closed = false;
     this.socket = null;
+    this.state = 'connecting';
   }
 
   setState(state, detail = '') {
@@ -138,24 +93,27 @@ export class Connection extends EventTarget {
   connect() {
     this.closed = false;
     this.stopWatching();
+    this.env.clearTimeout(this.retry);
     this.setState(this.attempt ? 'reconnecting' : 'connecting');
     const url = new URL(this.url);
     if (this.token) url.searchParams.set('token', this.token);
     let socket;
     try {
-      socket = new WebSocket(url.toString());
+      socket = new this.env.WebSocket(url.toString());
     } catch (e) {
+      this.socket = null;
       this.setState('lost', String(e));
+      this.scheduleRetry();
       return;
     }
     this.socket = socket;
-    this.started = Date.now();
+    this.started = this.env.now();
     this.pinged = null;
     this.lastFrame = 0;
     socket.onopen = () => this.opened(socket);
     socket.onmessage = (message) => this.received(message.data);
     socket.onclose = () => this.lost(socket);
-    this.watch = setInterval(() => this.check(socket), CHECK_MS);
+    this.watch = this.env.setInterval(() => this.check(socket), CHECK_MS);
   }
 
   async opened(socket) {
@@ -184,7 +142,7 @@ export class Connection extends EventTarget {
   /** Once a second: the keep-alive, and replacing a socket that is dead or never opened. */
   check(socket) {
     if (socket !== this.socket) return;
-    const now = Date.now();
+    const now = this.env.now();
     if (this.state !== 'connected') {
       if (now - this.started > OPEN_TIMEOUT_MS) this.drop(socket);
       return;
@@ -201,7 +159,7 @@ export class Connection extends EventTarget {
   }
 
   stopWatching() {
-    clearInterval(this.watch);
+    this.env.clearInterval(this.watch);
     this.watch = null;
   }
 
@@ -218,7 +176,7 @@ export class Connection extends EventTarget {
   }
 
   received(text) {
-    this.lastFrame = Date.now();
+    this.lastFrame = this.env.now();
     let message;
     try {
       message = JSON.parse(text);
@@ -232,7 +190,7 @@ export class Connection extends EventTarget {
     const waiter = this.pending.get(message.id);
     if (!waiter) return;
     this.pending.delete(message.id);
-    clearTimeout(waiter.timer);
+    this.env.clearTimeout(waiter.timer);
     if (message.error === 0) waiter.resolve(message.result);
     else waiter.reject(new ApiError(message.error, message.message));
   }
@@ -242,15 +200,20 @@ export class Connection extends EventTarget {
     this.socket = null;
     this.stopWatching();
     for (const waiter of this.pending.values()) {
-      clearTimeout(waiter.timer);
-      waiter.reject(new ApiError(-100, 'the connection to the server was lost'));
+      this.env.clearTimeout(waiter.timer);
+      waiter.reject(new ApiError(-100, t('error.lost')));
     }
     this.pending.clear();
     if (this.closed) return;
     this.setState('lost');
-    const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    this.scheduleRetry();
+  }
+
+  /** The next attempt, after the back-off for the attempts so far. */
+  scheduleRetry() {
+    const delay = retryDelay(this.attempt);
     this.attempt += 1;
-    setTimeout(() => {
+    this.retry = this.env.setTimeout(() => {
       if (!this.closed) this.connect();
     }, delay);
   }
@@ -258,23 +221,29 @@ export class Connection extends EventTarget {
   close() {
     this.closed = true;
     this.stopWatching();
+    this.env.clearTimeout(this.retry);
     this.socket?.close();
   }
 
   /** Sends a request; resolves with its result, rejects with an ApiError. */
   request(method, params = null) {
     const socket = this.socket;
-    if (!socket || socket.readyState !== WebSocket.OPEN) {
-      return Promise.reject(new ApiError(-100, 'not connected to the server'));
+    if (!socket || socket.readyState !== OPEN) {
+      return Promise.reject(new ApiError(-100, t('error.notConnected')));
     }
     const id = `ui-${this.nextId++}`;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.env.setTimeout(() => {
         this.pending.delete(id);
-        reject(new ApiError(-100, `no answer to ${method}`));
+        reject(new ApiError(-100, t('error.timeout', { method })));
       }, REQUEST_TIMEOUT_MS);
       this.pending.set(id, { resolve, reject, timer });
       socket.send(JSON.stringify({ id, method, params }));
     });
   }
+}
+
+/** How long to wait before attempt number `attempt + 1` (0 is the first retry). */
+export function retryDelay(attempt) {
+  return BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)];
 }

@@ -1,13 +1,16 @@
-// The detail pane of the selected task: Overview, Files (a virtualized list with a checkbox per
-// file, sent as task.setFiles), Peers, Pieces (a canvas) and Speed (the last 5 minutes). While
-// the pane is open it asks for the one task's status once a second: a detail view, not polling
-// of the list, which comes from events only.
+// The detail pane of the selected task: Overview, Files (a virtualized tree with a checkbox per
+// file and folder, sent as task.setFiles), Peers, Pieces (a canvas) and Speed (the last 5
+// minutes on a real time axis, from the store's history). While the pane is open it asks for
+// the one task's status once a second: a detail view, not polling of the list, which comes from
+// events only. The tabs follow the WAI-ARIA tabs pattern (arrow keys move between them).
 
 import * as fmt from './format.js';
-import { buildTree, visibleRows } from './filetree.js';
+import { language, t } from './i18n.js';
+import { buildTree, findDir, FileChoices, visibleRows } from './filetree.js';
+import { HISTORY_MS } from './store.js';
 
 const FILE_ROW = 30;
-const HISTORY_SECONDS = 300;
+const TABS = ['overview', 'files', 'peers', 'pieces', 'speed'];
 
 export class Detail {
   constructor(connection, store, elements) {
@@ -18,13 +21,23 @@ export class Detail {
     this.tab = 'overview';
     this.metadata = null;
     this.status = null;
-    this.history = [];
     this.pool = [];
     this.timer = null;
-    for (const button of this.el.pane.querySelectorAll('[data-tab]')) {
+    // Folders the user closed, per task: kept while the page lives, whatever reloads.
+    this.collapsedByTask = new Map();
+    this.choices = new FileChoices((files) => this.connection.request('task.setFiles', { task_id: this.id, files }));
+    this.tabButtons = [...this.el.pane.querySelectorAll('[role=tab]')];
+    for (const button of this.tabButtons) {
       button.addEventListener('click', () => this.show(button.dataset.tab));
+      button.addEventListener('keydown', (e) => this.tabKey(e));
     }
-    this.el.close.addEventListener('click', () => this.open(null));
+    this.el.close.addEventListener('click', () => this.close());
+    this.el.pane.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' && !e.defaultPrevented) {
+        e.preventDefault();
+        this.close();
+      }
+    });
     this.el.filesBody.addEventListener('scroll', () => this.paintFiles(), { passive: true });
     this.el.filesBody.addEventListener('change', (e) => this.fileToggled(e));
     this.el.filesBody.addEventListener('click', (e) => this.folderClicked(e));
@@ -32,6 +45,9 @@ export class Detail {
       const { name, data } = e.detail;
       if (name === 'task.metadataReceived' && data.id === this.id) this.loadMetadata();
       if (name === 'task.removed' && data.task_id === this.id) this.open(null);
+    });
+    store.addEventListener('change', (e) => {
+      if (this.id && (!e.detail || e.detail.has(this.id)) && this.tab === 'overview') this.render();
     });
   }
 
@@ -45,24 +61,43 @@ export class Detail {
     this.id = id;
     this.metadata = null;
     this.status = null;
-    this.history = [];
+    this.choices.reset([]);
     clearInterval(this.timer);
     this.el.pane.hidden = !id;
     if (!id) return;
     this.loadMetadata();
     this.tick();
     this.timer = setInterval(() => this.tick(), 1000);
+    this.render();
+  }
+
+  /** Closes the pane and gives the focus back to the table. */
+  close() {
+    this.open(null);
+    this.el.returnFocus?.focus();
   }
 
   show(tab) {
     this.tab = tab;
-    for (const button of this.el.pane.querySelectorAll('[data-tab]')) {
-      button.classList.toggle('active', button.dataset.tab === tab);
+    for (const button of this.tabButtons) {
+      const active = button.dataset.tab === tab;
+      button.classList.toggle('active', active);
+      button.setAttribute('aria-selected', String(active));
+      button.tabIndex = active ? 0 : -1;
     }
-    for (const name of ['overview', 'files', 'peers', 'pieces', 'speed']) {
-      this.el.tabs[name].hidden = name !== tab;
-    }
+    for (const name of TABS) this.el.tabs[name].hidden = name !== tab;
     this.render();
+  }
+
+  /** Left/Right (and Home/End) move between the tabs, as in every tab list. */
+  tabKey(e) {
+    const at = TABS.indexOf(this.tab);
+    const to = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: TABS.length - 1 }[e.key];
+    if (to === undefined) return;
+    e.preventDefault();
+    const next = TABS[(to + TABS.length) % TABS.length];
+    this.show(next);
+    this.tabButtons.find((b) => b.dataset.tab === next)?.focus();
   }
 
   async loadMetadata() {
@@ -71,6 +106,9 @@ export class Detail {
       const metadata = await this.connection.request('task.getMetadata', { task_id: id });
       if (id !== this.id) return;
       this.metadata = metadata;
+      if (!this.choices.pending()) {
+        this.choices.reset((metadata.files ?? []).map((f, i) => f.selected ?? this.status?.selected?.[i] ?? true));
+      }
       this.render();
     } catch {
       /* the task may be gone; the next event closes the pane */
@@ -79,16 +117,13 @@ export class Detail {
 
   async tick() {
     const id = this.id;
-    const task = this.store.get(id);
-    if (task) {
-      this.history.push({ at: Date.now(), down: task.dl_speed, up: task.ul_speed });
-      while (this.history.length > HISTORY_SECONDS) this.history.shift();
-    }
-    if (document.hidden) return;
+    if (document.hidden || !id) return;
+    const stamp = this.choices.stamp;
     try {
       const status = await this.connection.request('task.getStatus', { task_id: id });
       if (id !== this.id) return;
       this.status = status;
+      this.choices.serverSaid(status.selected, stamp);
     } catch {
       /* keep the last one */
     }
@@ -103,36 +138,45 @@ export class Detail {
     if (this.tab === 'files') this.paintFiles();
     if (this.tab === 'peers') this.renderPeers();
     if (this.tab === 'pieces') this.renderPieces();
-    if (this.tab === 'speed') this.renderSpeed();
+    if (this.tab === 'speed') this.renderSpeed(task);
   }
 
   renderOverview(task) {
     const m = this.metadata ?? {};
     const rows = [
-      ['Name', task.name],
-      ['State', fmt.stateName(task.state) + (task.error ? `: ${task.error}` : '')],
-      ['Info hash', task.id],
-      ['Saved in', this.saveDir ?? '—'],
-      ['Size', fmt.size(task.total_bytes)],
-      ['Downloaded', `${fmt.size(task.dl_bytes)} (${fmt.percent(task.dl_bytes, task.total_bytes).toFixed(1)}%)`],
-      ['Uploaded', fmt.size(task.ul_bytes)],
-      ['Ratio', fmt.ratio(task)],
-      ['Peers / seeds', `${task.connected_peers} / ${task.connected_seeds}`],
-      ['Added', fmt.date(task.added)],
-      ['Files', m.files ? String(m.files.length) : '—'],
-      ['Created by', m.creator || '—'],
-      ['Comment', m.comment || '—'],
+      ['fact.name', task.name],
+      ['fact.state', fmt.stateName(task.state) + (task.error ? `: ${task.error}` : '')],
+      ['fact.hash', task.id],
+      ['fact.savedIn', this.saveDir ?? t('none')],
+      ['fact.size', fmt.size(task.total_bytes)],
+      ['fact.downloaded', `${fmt.size(task.dl_bytes)} (${fmt.percentText(task.dl_bytes, task.total_bytes)})`],
+      ['fact.uploaded', fmt.size(task.ul_bytes)],
+      ['fact.ratio', fmt.ratio(task)],
+      ['fact.peers', `${fmt.number(task.connected_peers)} / ${fmt.number(task.connected_seeds)}`],
+      ['fact.added', fmt.date(task.added)],
+      ['fact.files', m.files ? fmt.number(m.files.length) : t('none')],
+      ['fact.creator', m.creator || t('none')],
+      ['fact.comment', m.comment || t('none')],
     ];
-    const table = document.createElement('dl');
-    table.className = 'facts';
-    for (const [label, value] of rows) {
-      const dt = document.createElement('dt');
-      dt.textContent = label;
-      const dd = document.createElement('dd');
-      dd.textContent = value;
-      table.append(dt, dd);
+    // Rewritten in place (not rebuilt), so that text a user is selecting stays selected.
+    let list = this.el.tabs.overview.querySelector('dl');
+    if (!list || list.children.length !== rows.length * 2) {
+      list = document.createElement('dl');
+      list.className = 'facts';
+      for (let i = 0; i < rows.length; i += 1) list.append(document.createElement('dt'), document.createElement('dd'));
+      this.el.tabs.overview.replaceChildren(list);
     }
-    this.el.tabs.overview.replaceChildren(table);
+    rows.forEach(([label, value], i) => {
+      const [dt, dd] = [list.children[2 * i], list.children[2 * i + 1]];
+      const name = t(label);
+      if (dt.textContent !== name) dt.textContent = name;
+      if (dd.textContent !== value) dd.textContent = value;
+    });
+  }
+
+  collapsed() {
+    if (!this.collapsedByTask.has(this.id)) this.collapsedByTask.set(this.id, new Set());
+    return this.collapsedByTask.get(this.id);
   }
 
   /** The file tree, virtualized like the task table. */
@@ -141,19 +185,20 @@ export class Detail {
     if (this.treeFor !== this.metadata) {
       this.tree = buildTree(files);
       this.treeFor = this.metadata;
-      this.collapsed = new Set();
     }
-    const rows = visibleRows(this.tree, this.collapsed);
-    const selected = (i) => this.status?.selected?.[i] ?? files[i]?.selected ?? true;
+    const collapsed = this.collapsed();
+    const rows = visibleRows(this.tree, collapsed);
     const held = (i) => this.status?.files?.[i] ?? 0;
     const body = this.el.filesBody;
     this.el.filesSpacer.style.height = `${rows.length * FILE_ROW}px`;
+    this.el.filesWaiting.hidden = files.length > 0;
     const first = Math.max(0, Math.floor(body.scrollTop / FILE_ROW) - 5);
     const last = Math.min(rows.length, first + Math.ceil(body.clientHeight / FILE_ROW) + 10);
     while (this.pool.length < last - first) {
       const row = document.createElement('div');
       row.className = 'file';
-      row.innerHTML = '<input type="checkbox"><span class="file-name"></span><span class="file-size"></span><span class="bar"><span class="fill"></span></span>';
+      row.setAttribute('role', 'listitem');
+      row.innerHTML = '<input type="checkbox"><button type="button" class="file-toggle"></button><span class="file-name"></span><span class="file-size"></span><span class="bar" aria-hidden="true"><span class="fill"></span></span>';
       body.appendChild(row);
       this.pool.push(row);
     }
@@ -162,25 +207,33 @@ export class Detail {
       row.hidden = at >= last;
       if (row.hidden) return;
       const { dir, file, depth } = rows[at];
-      const [box, name, sizeEl, bar] = row.children;
+      const [box, toggle, name, sizeEl, bar] = row.children;
       const members = dir ? dir.all : [file.index];
       const size = members.reduce((sum, i) => sum + files[i].size, 0);
       const have = members.reduce((sum, i) => sum + held(i), 0);
-      const chosen = members.filter(selected).length;
+      const chosen = members.filter((i) => this.choices.isSelected(i)).length;
       row.style.transform = `translateY(${at * FILE_ROW}px)`;
       row.classList.toggle('dir', Boolean(dir));
+      toggle.hidden = !dir;
+      name.hidden = Boolean(dir);
+      const label = dir ? dir.name : file.name;
       if (dir) {
         delete row.dataset.index;
         row.dataset.dir = dir.path;
-        name.textContent = `${this.collapsed.has(dir.path) ? '▸' : '▾'} ${dir.name}`;
-        name.title = dir.path;
+        const open = !collapsed.has(dir.path);
+        toggle.textContent = `${open ? '▾' : '▸'} ${dir.name}`;
+        toggle.setAttribute('aria-expanded', String(open));
+        toggle.title = dir.path;
+        toggle.style.paddingLeft = `${depth * 1.1}rem`;
+        box.setAttribute('aria-label', t('files.folder', { name: dir.path }));
       } else {
         delete row.dataset.dir;
         row.dataset.index = file.index;
-        name.textContent = file.name;
+        name.textContent = label;
         name.title = files[file.index].path;
+        name.style.paddingLeft = `${depth * 1.1}rem`;
+        box.setAttribute('aria-label', t('files.download', { name: files[file.index].path }));
       }
-      name.style.paddingLeft = `${depth * 1.1}rem`;
       box.checked = chosen === members.length;
       box.indeterminate = chosen > 0 && chosen < members.length;
       sizeEl.textContent = `${fmt.size(have)} / ${fmt.size(size)}`;
@@ -191,28 +244,27 @@ export class Detail {
 
   /** A click on a folder's name opens or closes it. */
   folderClicked(event) {
-    const row = event.target.closest('.file.dir');
-    if (!row || event.target.tagName === 'INPUT') return;
+    const toggle = event.target.closest('.file-toggle');
+    const row = toggle?.closest('.file.dir');
+    if (!row) return;
+    const collapsed = this.collapsed();
     const path = row.dataset.dir;
-    if (this.collapsed.has(path)) this.collapsed.delete(path);
-    else this.collapsed.add(path);
+    if (collapsed.has(path)) collapsed.delete(path);
+    else collapsed.add(path);
     this.paintFiles();
   }
 
   async fileToggled(event) {
-    const files = this.metadata?.files ?? [];
     const row = event.target.closest('.file');
-    if (!row) return;
-    const current = files.map((f, i) => this.status?.selected?.[i] ?? f.selected ?? true);
+    if (!row || event.target.type !== 'checkbox') return;
     const members = row.dataset.dir
       ? findDir(this.tree, row.dataset.dir)?.all ?? []
       : [Number(row.dataset.index)];
-    for (const i of members) current[i] = event.target.checked;
-    const chosen = current.flatMap((on, i) => (on ? [i] : []));
     this.el.filesError.hidden = true;
+    const done = this.choices.toggle(members, event.target.checked);
+    this.paintFiles();
     try {
-      await this.connection.request('task.setFiles', { task_id: this.id, files: chosen });
-      if (this.status) this.status.selected = current;
+      await done;
     } catch (e) {
       this.el.filesError.textContent = e.message;
       this.el.filesError.hidden = false;
@@ -224,7 +276,16 @@ export class Detail {
     const peers = this.status?.peers ?? [];
     const table = document.createElement('table');
     table.className = 'peers';
-    table.innerHTML = '<thead><tr><th>Client</th><th>Address</th><th>↓</th><th>↑</th><th>Downloaded</th><th>Uploaded</th></tr></thead>';
+    const head = document.createElement('thead');
+    const headRow = document.createElement('tr');
+    for (const key of ['peers.client', 'peers.address', 'peers.down', 'peers.up', 'peers.downloaded', 'peers.uploaded']) {
+      const th = document.createElement('th');
+      th.scope = 'col';
+      th.textContent = t(key);
+      headRow.append(th);
+    }
+    head.append(headRow);
+    table.append(head);
     const body = document.createElement('tbody');
     for (const peer of peers) {
       const tr = document.createElement('tr');
@@ -237,8 +298,8 @@ export class Detail {
     }
     table.appendChild(body);
     const note = document.createElement('p');
-    note.textContent = peers.length ? '' : 'No peer connected.';
-    this.el.tabs.peers.replaceChildren(table, note);
+    note.textContent = peers.length ? '' : t('peers.none');
+    this.el.tabs.peers.replaceChildren(...(peers.length ? [table] : []), note);
   }
 
   renderPieces() {
@@ -264,42 +325,69 @@ export class Detail {
         if (share > 0) ctx.fillRect(x, canvas.height * (1 - share), 1, canvas.height * share);
       }
     }
-    this.el.piecesText.textContent = `${held} of ${pieces.length} pieces`;
+    const text = t('pieces.count', { held: fmt.number(held), total: fmt.number(pieces.length) });
+    this.el.piecesText.textContent = text;
+    canvas.setAttribute('aria-label', text);
   }
 
-  renderSpeed() {
+  /**
+   * The last five minutes of this task's speeds, on a real time axis: the store records each
+   * figure when it arrives, whatever tab is shown; a figure holds until the next one (a step
+   * line), and the last one holds until now.
+   */
+  renderSpeed(task) {
     const canvas = this.el.speedCanvas;
     const width = canvas.clientWidth || 600;
     canvas.width = width;
     const height = canvas.height;
     const ctx = canvas.getContext('2d');
     ctx.clearRect(0, 0, width, height);
-    const peak = Math.max(1, ...this.history.map((h) => Math.max(h.down, h.up)));
+    const now = Date.now();
+    const points = this.store.historyOf(this.id);
+    const top = Math.max(0, ...points.map((p) => Math.max(p.down, p.up)));
+    const peak = Math.max(1, top);
     const style = getComputedStyle(canvas);
+    const plotTop = 16;
+    const plotBottom = height - 16;
+    const x = (at) => width * (1 - Math.min(1, Math.max(0, (now - at) / HISTORY_MS)));
+    const y = (value) => plotBottom - (value / peak) * (plotBottom - plotTop);
+    // A faint line each minute, labelled with how long ago.
+    const minutes = new Intl.NumberFormat(language(), { style: 'unit', unit: 'minute', unitDisplay: 'narrow' });
+    ctx.strokeStyle = style.getPropertyValue('--line') || '#ccc';
+    ctx.fillStyle = style.color;
+    ctx.font = '11px system-ui, sans-serif';
+    for (let m = 0; m <= 5; m += 1) {
+      const at = x(now - m * 60000);
+      ctx.beginPath();
+      ctx.moveTo(at, plotTop);
+      ctx.lineTo(at, plotBottom);
+      ctx.stroke();
+      const label = m === 0 ? '0' : minutes.format(-m);
+      ctx.textAlign = m === 0 ? 'right' : m === 5 ? 'left' : 'center';
+      ctx.fillText(label, at, height - 3);
+    }
     const line = (key, color) => {
+      if (!points.length) return;
       ctx.strokeStyle = color;
       ctx.lineWidth = 2;
       ctx.beginPath();
-      this.history.forEach((h, i) => {
-        const x = width - (this.history.length - 1 - i) * (width / HISTORY_SECONDS);
-        const y = height - (h[key] / peak) * (height - 12) - 2;
-        if (i === 0) ctx.moveTo(x, y);
-        else ctx.lineTo(x, y);
+      points.forEach((p, i) => {
+        if (i === 0) ctx.moveTo(x(p.at), y(p[key]));
+        else {
+          ctx.lineTo(x(p.at), y(points[i - 1][key]));
+          ctx.lineTo(x(p.at), y(p[key]));
+        }
       });
+      ctx.lineTo(width, y(points[points.length - 1][key]));
       ctx.stroke();
     };
     line('down', style.getPropertyValue('--down') || '#2a7de1');
     line('up', style.getPropertyValue('--up') || '#2aa15a');
+    ctx.textAlign = 'left';
     ctx.fillStyle = style.color;
-    ctx.fillText(`peak ${fmt.speed(peak) || '0 B/s'}`, 4, 12);
+    ctx.fillText(t('speed.peak', { speed: fmt.speedOrZero(top) }), 4, 12);
+    canvas.setAttribute('aria-label', t('speed.summary', {
+      down: fmt.speedOrZero(task.dl_speed), up: fmt.speedOrZero(task.ul_speed), peak: fmt.speedOrZero(top),
+    }));
   }
-}
-
-/** The folder node at `path`. */
-function findDir(node, path) {
-  for (const dir of node.dirs.values()) {
-    if (dir.path === path) return dir;
-    if (path.startsWith(`${dir.path}/`)) return findDir(dir, path);
-  }
-  return null;
 }

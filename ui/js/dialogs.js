@@ -1,7 +1,9 @@
-// Dialogs and messages: the token prompt, "Connect to…", remove confirmation, the context menu,
-// and the one-line error shown next to what the user did.
+// Dialogs and messages: the token prompt, "Connect to…", the add dialog, remove confirmation,
+// the context menu (a WAI-ARIA menu: arrow keys, Enter, Escape, the focus given back), and the
+// one-line error shown next to what the user did. Every text goes in as text, never as HTML.
 
 import { serverKey } from './connection.js';
+import { plural, t } from './i18n.js';
 
 export function showError(element, message) {
   element.textContent = message;
@@ -9,12 +11,15 @@ export function showError(element, message) {
 }
 
 let toastTimer = null;
+/** A short message over the page, also read out (the toast is a live region). Longer messages
+ *  stay longer; a click dismisses it. */
 export function toast(message) {
   const el = document.getElementById('toast');
   el.textContent = message;
   el.hidden = false;
+  el.onclick = () => { el.hidden = true; };
   clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => { el.hidden = true; }, 4000);
+  toastTimer = setTimeout(() => { el.hidden = true; }, Math.min(15000, 4000 + message.length * 40));
 }
 
 /**
@@ -32,6 +37,7 @@ export function askToken(url, why) {
   return new Promise((resolve) => {
     dialog.onclose = () => resolve(dialog.returnValue === 'ok'
       ? { token: input.value.trim(), remember: remember.checked } : null);
+    dialog.returnValue = ''; // Escape keeps the last value: a cancel must not read as the last "ok"
     dialog.showModal();
     input.focus();
   });
@@ -82,7 +88,7 @@ export function askServer(current, forget) {
     if (!server) return;
     forget(server);
     listRecent();
-    status.textContent = `Forgot ${server}: no saved token, not a recent server.`;
+    status.textContent = t('connect.forgot', { server });
   };
   return new Promise((resolve) => {
     dialog.onclose = () => {
@@ -91,6 +97,7 @@ export function askServer(current, forget) {
         resolve({ url: url.value.trim(), token: token.value.trim(), remember: remember.checked });
       } else resolve(null);
     };
+    dialog.returnValue = ''; // Escape keeps the last value: a cancel must not read as the last "ok"
     dialog.showModal();
   });
 }
@@ -99,36 +106,99 @@ export function askServer(current, forget) {
 export function confirmRemove(count, name) {
   const dialog = document.getElementById('remove-dialog');
   document.getElementById('remove-title').textContent = count === 1
-    ? `Remove “${name}”?` : `Remove ${count} tasks?`;
+    ? t('remove.one', { name }) : plural('remove.many', count);
   const data = document.getElementById('remove-data');
   data.checked = false;
   return new Promise((resolve) => {
     dialog.onclose = () => resolve(dialog.returnValue === 'ok' ? { deleteFiles: data.checked } : null);
+    dialog.returnValue = ''; // Escape keeps the last value: a cancel must not read as the last "ok"
     dialog.showModal();
     document.getElementById('remove-confirm').focus();
   });
 }
 
-/** The context menu at (x, y); `act` receives the chosen action. */
+/**
+ * The context menu at (x, y); `act` receives the chosen action. The first item takes the focus;
+ * Up/Down/Home/End move, Enter or Space choose, Escape or Tab close; the focus then goes back to
+ * where it was (the table).
+ */
 export function openMenu(x, y, act) {
   const menu = document.getElementById('context-menu');
+  const back = document.activeElement;
+  const items = [...menu.querySelectorAll('[role=menuitem]')];
   menu.hidden = false;
   const width = menu.offsetWidth;
   const height = menu.offsetHeight;
-  menu.style.left = `${Math.min(x, window.innerWidth - width - 4)}px`;
-  menu.style.top = `${Math.min(y, window.innerHeight - height - 4)}px`;
-  menu.onclick = (e) => {
-    const action = e.target.dataset?.action;
-    if (!action) return;
+  menu.style.left = `${Math.max(4, Math.min(x, window.innerWidth - width - 4))}px`;
+  menu.style.top = `${Math.max(4, Math.min(y, window.innerHeight - height - 4))}px`;
+  const close = (refocus = true) => {
     menu.hidden = true;
+    document.removeEventListener('pointerdown', outside, true);
+    if (refocus) back?.focus?.();
+  };
+  const outside = (e) => {
+    if (!menu.contains(e.target)) close(false);
+  };
+  menu.onclick = (e) => {
+    const action = e.target.closest('[data-action]')?.dataset.action;
+    if (!action) return;
+    close();
     act(action);
   };
-  const close = (e) => {
-    if (menu.contains(e.target)) return;
-    menu.hidden = true;
-    document.removeEventListener('pointerdown', close, true);
+  menu.onkeydown = (e) => {
+    const at = items.indexOf(document.activeElement);
+    const to = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: items.length - 1 }[e.key];
+    if (to !== undefined) {
+      items[(to + items.length) % items.length].focus();
+    } else if (e.key === 'Escape') {
+      close();
+    } else if (e.key === 'Tab') {
+      close();
+    } else {
+      return;
+    }
+    e.preventDefault();
+    e.stopPropagation();
   };
-  setTimeout(() => document.addEventListener('pointerdown', close, true), 0);
+  for (const item of items) item.tabIndex = -1;
+  items[0]?.focus();
+  setTimeout(() => document.addEventListener('pointerdown', outside, true), 0);
+}
+
+/**
+ * The add dialog: links (one per line) or .torrent files, and whether to start paused. Resolves
+ * with {links, files, paused}, or null if cancelled.
+ */
+export function askAdd(initialText = '') {
+  const dialog = document.getElementById('add-dialog');
+  const links = document.getElementById('add-links');
+  const files = document.getElementById('add-files');
+  const paused = document.getElementById('add-paused');
+  const error = document.getElementById('add-dialog-error');
+  links.value = initialText;
+  files.value = '';
+  paused.checked = false;
+  showError(error, '');
+  return new Promise((resolve) => {
+    const form = document.getElementById('add-dialog-form');
+    form.onsubmit = (e) => {
+      if (e.submitter?.value !== 'ok') return;
+      const chosen = links.value.split(/\s+/).filter(Boolean);
+      if (!chosen.length && !files.files.length) {
+        e.preventDefault();
+        showError(error, t('addDialog.nothing'));
+        links.focus();
+      }
+    };
+    dialog.onclose = () => resolve(dialog.returnValue === 'ok' ? {
+      links: links.value.split(/\s+/).filter(Boolean),
+      files: [...files.files],
+      paused: paused.checked,
+    } : null);
+    dialog.returnValue = ''; // Escape keeps the last value: a cancel must not read as the last "ok"
+    dialog.showModal();
+    links.focus();
+  });
 }
 
 /** Calls `handler(x, y)` on a right click, or a touch held for half a second. */

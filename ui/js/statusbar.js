@@ -2,6 +2,7 @@
 // (session.setLimits), shown as they are on the server whoever changed them.
 
 import * as fmt from './format.js';
+import { plural, t } from './i18n.js';
 
 export class StatusBar {
   constructor(store, elements) {
@@ -29,8 +30,13 @@ export class StatusBar {
       up += task.ul_speed;
       if (task.state === 1) active += 1;
     }
-    const count = this.store.tasks.size;
-    this.el.totals.textContent = `↓ ${fmt.speed(down) || '0 B/s'}  ↑ ${fmt.speed(up) || '0 B/s'}  ·  ${count} task${count === 1 ? '' : 's'}, ${active} downloading`;
+    const text = t('status.totals', {
+      down: fmt.speedOrZero(down),
+      up: fmt.speedOrZero(up),
+      tasks: plural('status.tasks', this.store.tasks.size),
+      active: fmt.number(active),
+    });
+    if (this.el.totals.textContent !== text) this.el.totals.textContent = text;
   }
 
   /**
@@ -55,8 +61,13 @@ export class StatusBar {
     const sent = [];
     for (const [input, key] of [[this.el.down, 'download_bps'], [this.el.up, 'upload_bps']]) {
       if (input.value === input.dataset.shown) continue;
-      const text = input.value.trim();
-      params[key] = text ? Math.round(Number(text) * 1024) : null;
+      const bps = limitFromField(input.value);
+      if (bps === undefined) {
+        this.el.error.textContent = t('limits.bad');
+        input.focus();
+        return;
+      }
+      params[key] = bps;
       sent.push([input, input.value]);
     }
     this.el.error.textContent = '';
@@ -65,10 +76,23 @@ export class StatusBar {
       await this.connection.request('session.setLimits', params);
       // What was set is the server's now (its session.limitsUpdated may have come first).
       for (const [input, value] of sent) input.dataset.shown = value;
-      this.el.error.textContent = 'Saved';
-      setTimeout(() => { if (this.el.error.textContent === 'Saved') this.el.error.textContent = ''; }, 2000);
+      const saved = t('limits.saved');
+      this.el.error.textContent = saved;
+      setTimeout(() => { if (this.el.error.textContent === saved) this.el.error.textContent = ''; }, 2000);
     } catch (e) {
       this.el.error.textContent = e.message;
     }
   }
+}
+
+/**
+ * Bytes per second from a field in KiB/s: null for empty (no limit), undefined for anything that
+ * is not a number of 0 or more. Exact: 1464.84375 KiB/s is 1,500,000 B/s.
+ */
+export function limitFromField(text) {
+  const trimmed = String(text).trim();
+  if (!trimmed) return null;
+  const kib = Number(trimmed);
+  if (!Number.isFinite(kib) || kib < 0) return undefined;
+  return Math.round(kib * 1024);
 }
