@@ -104,3 +104,11 @@ test('plurals and placeholders', () => {
   assert.equal(plural('status.tasks', 1), '1 Aufgabe');
   useLanguage('en');
 });
+
+test('names from outside show their control and bidi characters as visible symbols', () => {
+  assert.equal(fmt.visible('a\u001b[31mb'), 'a\u241b[31mb');
+  assert.equal(fmt.visible('x\u202egnp.exe'), 'x⟨U+202E⟩gnp.exe');
+  assert.equal(fmt.visible('tab\there\u007f'), 'tab\u2409here\u2421');
+  assert.equal(fmt.visible('<b>bold</b> & ü 日本'), '<b>bold</b> & ü 日本');
+  assert.equal(fmt.visible(undefined), '');
+});

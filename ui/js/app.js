@@ -11,6 +11,7 @@ import { StatusBar } from './statusbar.js';
 import { Notifier } from './notify.js';
 import * as bulk from './bulk.js';
 import * as dialogs from './dialogs.js';
+import * as fmt from './format.js';
 import {
   LANGUAGES, chooseLanguage, initLanguage, language, t, translatePage,
 } from './i18n.js';
@@ -267,7 +268,7 @@ async function act(action, ids = table.selection()) {
     return;
   }
   if (action === 'remove') {
-    const name = store.get(ids[0])?.name ?? ids[0];
+    const name = fmt.visible(store.get(ids[0])?.name ?? ids[0]);
     const choice = await dialogs.confirmRemove(ids.length, name);
     $('task-grid').focus();
     if (!choice) return;
@@ -284,7 +285,7 @@ async function inBulk(action, ids, params) {
   busy = true;
   const progress = $('bulk-progress');
   const status = $('bulk-status');
-  const names = new Map(ids.map((id) => [id, store.get(id)?.name ?? id]));
+  const names = new Map(ids.map((id) => [id, fmt.visible(store.get(id)?.name ?? id)]));
   const show = (done) => {
     progress.max = ids.length;
     progress.value = done;

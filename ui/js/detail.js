@@ -144,8 +144,8 @@ export class Detail {
   renderOverview(task) {
     const m = this.metadata ?? {};
     const rows = [
-      ['fact.name', task.name],
-      ['fact.state', fmt.stateName(task.state) + (task.error ? `: ${task.error}` : '')],
+      ['fact.name', fmt.visible(task.name)],
+      ['fact.state', fmt.stateName(task.state) + (task.error ? `: ${fmt.visible(task.error)}` : '')],
       ['fact.hash', task.id],
       ['fact.savedIn', this.saveDir ?? t('none')],
       ['fact.size', fmt.size(task.total_bytes)],
@@ -155,8 +155,8 @@ export class Detail {
       ['fact.peers', `${fmt.number(task.connected_peers)} / ${fmt.number(task.connected_seeds)}`],
       ['fact.added', fmt.date(task.added)],
       ['fact.files', m.files ? fmt.number(m.files.length) : t('none')],
-      ['fact.creator', m.creator || t('none')],
-      ['fact.comment', m.comment || t('none')],
+      ['fact.creator', fmt.visible(m.creator) || t('none')],
+      ['fact.comment', fmt.visible(m.comment) || t('none')],
     ];
     // Rewritten in place (not rebuilt), so that text a user is selecting stays selected.
     let list = this.el.tabs.overview.querySelector('dl');
@@ -221,18 +221,18 @@ export class Detail {
         delete row.dataset.index;
         row.dataset.dir = dir.path;
         const open = !collapsed.has(dir.path);
-        toggle.textContent = `${open ? '▾' : '▸'} ${dir.name}`;
+        toggle.textContent = `${open ? '▾' : '▸'} ${fmt.visible(dir.name)}`;
         toggle.setAttribute('aria-expanded', String(open));
-        toggle.title = dir.path;
+        toggle.title = fmt.visible(dir.path);
         toggle.style.paddingLeft = `${depth * 1.1}rem`;
-        box.setAttribute('aria-label', t('files.folder', { name: dir.path }));
+        box.setAttribute('aria-label', t('files.folder', { name: fmt.visible(dir.path) }));
       } else {
         delete row.dataset.dir;
         row.dataset.index = file.index;
-        name.textContent = label;
-        name.title = files[file.index].path;
+        name.textContent = fmt.visible(label);
+        name.title = fmt.visible(files[file.index].path);
         name.style.paddingLeft = `${depth * 1.1}rem`;
-        box.setAttribute('aria-label', t('files.download', { name: files[file.index].path }));
+        box.setAttribute('aria-label', t('files.download', { name: fmt.visible(files[file.index].path) }));
       }
       box.checked = chosen === members.length;
       box.indeterminate = chosen > 0 && chosen < members.length;
@@ -289,7 +289,7 @@ export class Detail {
     const body = document.createElement('tbody');
     for (const peer of peers) {
       const tr = document.createElement('tr');
-      for (const value of [peer.client, peer.address, fmt.speed(peer.dl_speed), fmt.speed(peer.ul_speed), fmt.size(peer.dl_bytes), fmt.size(peer.ul_bytes)]) {
+      for (const value of [fmt.visible(peer.client), fmt.visible(peer.address), fmt.speed(peer.dl_speed), fmt.speed(peer.ul_speed), fmt.size(peer.dl_bytes), fmt.size(peer.ul_bytes)]) {
         const td = document.createElement('td');
         td.textContent = value;
         tr.appendChild(td);

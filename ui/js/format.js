@@ -95,3 +95,18 @@ export function date(seconds) {
 export function stateName(code) {
   return [0, 1, 2, 3, 4, 5].includes(code) ? t(`state.${code}`) : t('state.other', { code });
 }
+
+/**
+ * Text from outside (a torrent's name, its files, a peer's client name) made safe to show: it
+ * always goes in as text, never HTML, and here its control characters become visible symbols
+ * (ESC shows as ␛, as in the Unicode Control Pictures) and bidirectional overrides and isolates
+ * as their code point ("⟨U+202E⟩"), so a name cannot hide itself or reorder what follows it.
+ */
+export function visible(text) {
+  return String(text ?? '').replace(/[\u0000-\u001f\u007f\u0080-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const code = c.codePointAt(0);
+    if (code < 0x20) return String.fromCodePoint(0x2400 + code);
+    if (code === 0x7f) return '\u2421';
+    return `⟨U+${code.toString(16).toUpperCase().padStart(4, '0')}⟩`;
+  });
+}

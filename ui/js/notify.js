@@ -3,6 +3,7 @@
 // is remembered in this browser. A notification is shown only while the page is not looked at
 // (another tab, another window): in front of the user the row says it already.
 
+import { visible } from './format.js';
 import { t } from './i18n.js';
 
 const NOTIFY_KEY = 'magnetar.notify';
@@ -45,7 +46,8 @@ export class Notifier extends EventTarget {
   transition({ from, to }, task) {
     const kind = worthNotifying(from, to);
     if (!kind || !this.enabled || (!document.hidden && document.hasFocus())) return;
-    const body = task?.error && kind === 'failed' ? `${task.name}\n${task.error}` : (task?.name ?? '');
+    const name = visible(task?.name ?? '');
+    const body = task?.error && kind === 'failed' ? `${name}\n${visible(task.error)}` : name;
     try {
       // The tag collapses repeats for one task into one notification.
       const note = new Notification(t(`notify.${kind}.title`), { body, tag: `magnetar-${task?.id}` });

@@ -12,7 +12,7 @@ import { t } from './i18n.js';
 const MARGIN_ROWS = 8;
 
 export const COLUMNS = [
-  { key: 'name', label: 'col.name', width: 'minmax(12rem, 3fr)', text: (task) => task.name, sort: (task) => task.name.toLowerCase() },
+  { key: 'name', label: 'col.name', width: 'minmax(12rem, 3fr)', text: (task) => fmt.visible(task.name), sort: (task) => task.name.toLowerCase() },
   { key: 'state', label: 'col.state', width: '8.5rem', text: (task) => fmt.stateName(task.state), sort: (task) => task.state },
   { key: 'progress', label: 'col.progress', width: '9rem', text: null, sort: (task) => fmt.percent(task.dl_bytes, task.total_bytes) },
   { key: 'size', label: 'col.size', width: '6rem', text: (task) => fmt.size(task.total_bytes), sort: (task) => task.total_bytes },
@@ -231,6 +231,9 @@ export class Table extends EventTarget {
 
   paint(force = false) {
     const height = this.rowHeight();
+    // The header is as wide as the rows: the body's scrollbar, if any, is not under it.
+    const gutter = `${this.body.offsetWidth - this.body.clientWidth}px`;
+    if (this.head.style.paddingRight !== gutter) this.head.style.paddingRight = gutter;
     this.spacer.style.height = `${this.view.length * height}px`;
     const first = Math.max(0, Math.floor(this.body.scrollTop / height) - MARGIN_ROWS);
     const count = Math.ceil(this.body.clientHeight / height) + 2 * MARGIN_ROWS;
@@ -422,7 +425,7 @@ class Row {
     this.el.classList.toggle('selected', selected);
     this.el.setAttribute('aria-selected', String(selected));
     this.el.classList.toggle('focused', table.focus === task.id);
-    this.el.title = task.error ?? '';
+    this.el.title = task.error ? fmt.visible(task.error) : '';
     this.columns.forEach((column, i) => {
       const cell = this.cells[i];
       if (column.key === 'progress') {
