@@ -446,7 +446,10 @@ async fn a_thousand_tasks_measured() {
     // requests go in order with a few in flight, none times out, and one summary says so.
     press_in(&browser, "#task-grid", "\u{E009}a\u{E000}").await;
     browser
-        .wait_until("window.magnetar.table.selection().length === 1000", PATIENCE)
+        .wait_until(
+            "window.magnetar.table.selection().length === 1000",
+            PATIENCE,
+        )
         .await;
     for (button, summary, paused) in [
         ("#resume-selected", "Resumed 1,000 tasks.", false),
@@ -471,7 +474,11 @@ async fn a_thousand_tasks_measured() {
             "1,000 tasks: {button} answered in {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        assert_eq!(still_paused, if paused { 1000 } else { 0 }, "after {button}");
+        assert_eq!(
+            still_paused,
+            if paused { 1000 } else { 0 },
+            "after {button}"
+        );
     }
 }
 
@@ -556,10 +563,17 @@ async fn the_whole_flow_with_the_keyboard_alone() {
     // Add: the paste box, typed into, Enter.
     let presses = tab_to(&browser, "add-input").await;
     eprintln!("the paste box is {presses} Tab presses from the notify button");
-    press(&browser, &format!("{}\u{E007}", movie.magnet(&[seeder.addr]))).await;
+    press(
+        &browser,
+        &format!("{}\u{E007}", movie.magnet(&[seeder.addr])),
+    )
+    .await;
     let movie_row = row(&movie.info_hash);
     browser
-        .wait_until(&format!("document.querySelector(\"{movie_row}\")"), PATIENCE)
+        .wait_until(
+            &format!("document.querySelector(\"{movie_row}\")"),
+            PATIENCE,
+        )
         .await;
 
     // The grid: one Tab stop; Down selects the first row, and the focus ring shows where.
@@ -623,7 +637,9 @@ async fn the_whole_flow_with_the_keyboard_alone() {
         .await;
     press(&browser, "\u{E015}\u{E015}").await;
     assert_eq!(
-        browser.js("return document.activeElement.dataset.action;").await,
+        browser
+            .js("return document.activeElement.dataset.action;")
+            .await,
         json!("details")
     );
     press(&browser, "\u{E007}").await;
