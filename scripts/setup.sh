@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Magnetar needs on Debian/Ubuntu, and only what is missing.
-#   scripts/setup.sh          build packages (Tauri's GTK/WebKit stack) and the test peers
+#   scripts/setup.sh          build packages (Tauri's GTK/WebKit stack), the test peers and
+#                             the test tools from npm (package.json: axe-core)
 #   scripts/setup.sh --build  build packages only
 # Runs apt-get as root, or through sudo; otherwise prints the exact command to run.
 set -euo pipefail
@@ -20,9 +21,11 @@ test_packages=(aria2 transmission-daemon transmission-cli opentracker iproute2 c
   mktorrent time qbittorrent-nox openssl)
 
 packages=("${build_packages[@]}")
+tests=yes
+[[ "${1:-}" == "--build" ]] && tests=no
 # The .deb is built by the Tauri CLI from npm: Node.js and npm, unless some other install is found.
 command -v npx >/dev/null 2>&1 || packages+=(nodejs npm)
-[[ "${1:-}" == "--build" ]] || packages+=("${test_packages[@]}")
+[[ $tests == no ]] || packages+=("${test_packages[@]}")
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "Rust is missing: install it from https://rustup.rs, then run this again." >&2
@@ -44,12 +47,24 @@ if [[ -n "$wanted" && ( -z "$have" || $(version_number "$have") -lt $(version_nu
   exit 1
 fi
 
+# axe-core, which the accessibility test (tests/ui_a11y.rs) injects into chromium, at the exact
+# version of package-lock.json; `npm ci` only when it is missing, since it empties node_modules
+# first. Run last: npm is one of the packages above.
+npm_packages() {
+  [[ $tests == yes && ! -f "$here/../node_modules/axe-core/axe.min.js" ]] || return 0
+  echo "Installing from npm: axe-core" >&2
+  (cd "$here/.." && npm ci --no-audit --no-fund)
+}
+
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
     || missing+=("$package")
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
+if [[ ${#missing[@]} -eq 0 ]]; then
+  npm_packages
+  exit 0
+fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "Missing packages (install them with your package manager): ${missing[*]}" >&2
@@ -67,3 +82,4 @@ fi
 echo "Installing: ${missing[*]}" >&2
 "${sudo[@]}" apt-get update -qq
 DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+npm_packages
