@@ -94,6 +94,26 @@ async fn open_detail(browser: &Browser, id: &str) {
         .await;
 }
 
+trait Within {
+    /// Whether the page's `condition` becomes truthy within `seconds` (no panic).
+    async fn wait_until_within(&self, condition: &str, seconds: u64) -> bool;
+}
+
+impl Within for Browser {
+    async fn wait_until_within(&self, condition: &str, seconds: u64) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+        loop {
+            if self.js(&format!("return !!({condition});")).await == json!(true) {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
 /// Closes any open dialog (Escape, then `close()` for one that ignores it).
 async fn close_dialogs(browser: &Browser) {
     if browser
@@ -258,6 +278,31 @@ async fn survey(page: &str, torrents: &[TestTorrent], prefix: &str) -> Survey {
         eprintln!("no #add-options-button: no add dialog measured");
     }
 
+    if shown(&browser, "#shortcuts-button").await {
+        browser.click("#shortcuts-button").await;
+        browser
+            .wait_until("document.getElementById('shortcuts-dialog').open", PATIENCE)
+            .await;
+        survey.measure(&browser, "shortcuts dialog").await;
+        close_dialogs(&browser).await;
+    }
+
+    // The context menu, from the keyboard (Shift+F10 on the grid's row), in a UI that has it.
+    if shown(&browser, "#task-grid").await {
+        browser.click("[data-tab=overview]").await;
+        browser.click(&row(&torrents[0].info_hash)).await;
+        browser.chord(&[keys::SHIFT, keys::F10]).await;
+        if browser
+            .wait_until_within("!document.getElementById('context-menu').hidden", 3)
+            .await
+        {
+            survey.measure(&browser, "context menu (Shift+F10)").await;
+        } else {
+            eprintln!("Shift+F10 on a row opened no context menu");
+        }
+        browser.key(keys::ESCAPE).await;
+    }
+
     // The token dialog opens when a server answers -6, which a server on this machine never
     // does (see ui_browser's test from another host): opened directly, as the page would.
     browser
@@ -362,11 +407,13 @@ async fn the_task_grid_is_reached_and_moved_with_the_keyboard_and_its_focus_show
 }
 
 /// Names a hostile torrent may carry reach the page as text: the row, the detail pane's Overview,
-/// the remove dialog, the title and the toasts show "<b>bold</b>" literally, no element is
-/// made of it, and its onerror never runs.
+/// the remove dialog, the title and the toasts show "<b>bold" literally, no element is made of
+/// it (an <img src=x>, a <b> holding "bold"), and its onerror never runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_name_with_html_and_control_characters_renders_as_text() {
-    let name = "<img src=x onerror=\"window.pwned=1\"><b>bold</b>\u{1b}[31m\u{202e}evil";
+    // No "</b>": the server refuses a name with a path separator (-2), and HTML needs no
+    // closing tag to make an element of "<b>bold".
+    let name = "<img src=x onerror=\"window.pwned=1\"><b>bold\u{1b}[31m\u{202e}evil";
     let server = TestServer::start().await;
     let torrent = TestTorrent::build(TorrentSpec {
         name,
@@ -388,7 +435,7 @@ async fn a_task_name_with_html_and_control_characters_renders_as_text() {
             "(() => {{ const s = document.querySelector({scope:?}); \
              return {{text: s ? s.textContent : null, \
                      made: s ? [...s.querySelectorAll('img, b')].filter((e) => \
-                       e.getAttribute('src') === 'x' || e.textContent === 'bold').length : -1}}; }})()"
+                       e.getAttribute('src') === 'x' || e.textContent.startsWith('bold')).length : -1}}; }})()"
         )
     };
     let check = async |place: &str, scope: &str| {
@@ -396,7 +443,7 @@ async fn a_task_name_with_html_and_control_characters_renders_as_text() {
         eprintln!("{place}: {}", json!(seen["text"]));
         let text = seen["text"].as_str().unwrap_or_default();
         assert!(
-            text.contains("<b>bold</b>"),
+            text.contains("<b>bold"),
             "{place} ({scope}) does not show the name as text: {seen}"
         );
         assert_eq!(seen["made"], 0, "{place} made elements of the name: {seen}");
@@ -407,7 +454,7 @@ async fn a_task_name_with_html_and_control_characters_renders_as_text() {
     browser
         .wait_until(
             "(() => { const t = document.querySelector('#tab-overview, [role=tabpanel]:not([hidden])'); \
-             return t && t.textContent.includes('<b>bold</b>'); })()",
+             return t && t.textContent.includes('<b>bold'); })()",
             PATIENCE,
         )
         .await;
@@ -437,7 +484,7 @@ async fn a_task_name_with_html_and_control_characters_renders_as_text() {
              toasts: [...document.querySelectorAll('.toast, [role=status], [role=alert]')] \
                .map((e) => e.textContent), \
              made: [...document.querySelectorAll('img[src=x], b')] \
-               .filter((e) => e.getAttribute('src') === 'x' || e.textContent === 'bold').length, \
+               .filter((e) => e.getAttribute('src') === 'x' || e.textContent.startsWith('bold')).length, \
              pwned: typeof window.pwned};")
         .await;
     eprintln!("page: {page}");
@@ -445,13 +492,13 @@ async fn a_task_name_with_html_and_control_characters_renders_as_text() {
     assert_eq!(page["pwned"], "undefined", "the name's onerror ran: {page}");
     let title = page["title"].as_str().unwrap_or_default();
     assert!(
-        !title.contains("<img") || title.contains("<b>bold</b>"),
+        !title.contains("<img") || title.contains("<b>bold"),
         "the title holds part of the name, not as text: {title:?}"
     );
     for toast in page["toasts"].as_array().into_iter().flatten() {
         let toast = toast.as_str().unwrap_or_default();
         assert!(
-            !toast.contains("<img") || toast.contains("<b>bold</b>"),
+            !toast.contains("<img") || toast.contains("<b>bold"),
             "a toast holds part of the name: {toast:?}"
         );
     }
