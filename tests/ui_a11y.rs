@@ -314,6 +314,19 @@ async fn survey(page: &str, torrents: &[TestTorrent], prefix: &str) -> Survey {
 
     let phone = Browser::start(390, 844).await;
     open(&phone, page, torrents).await;
+    // After the page loads: chromedriver's navigation drops an override set before it.
+    phone.phone_viewport(390, 844).await;
+    phone
+        .wait_until(
+            "document.documentElement.clientWidth === 390",
+            Duration::from_secs(5),
+        )
+        .await;
+    // Wider content makes a mobile page zoom out: innerWidth above 390 says it overflows.
+    let widths = phone
+        .js("return {inner: window.innerWidth, scroll: document.documentElement.scrollWidth};")
+        .await;
+    eprintln!("phone: a 390 px layout viewport; {widths}");
     survey.measure(&phone, "phone 390x844, table").await;
     phone.screenshot(&format!("{prefix}-phone")).await;
     open_detail(&phone, &torrents[0].info_hash).await;

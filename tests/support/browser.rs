@@ -269,6 +269,22 @@ impl Browser {
         value["value"].clone()
     }
 
+    /// Makes the page's viewport exactly `width` x `height` CSS pixels, as a phone's (touch,
+    /// mobile): a headless chromium's window is never narrower than 500 px, whatever
+    /// `--window-size` asks.
+    pub async fn phone_viewport(&self, width: u32, height: u32) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": true}),
+        )
+        .await;
+        self.cdp(
+            "Emulation.setTouchEmulationEnabled",
+            json!({"enabled": true, "maxTouchPoints": 1}),
+        )
+        .await;
+    }
+
     /// Emulates the system's colour scheme (`prefers-color-scheme`: "dark" or "light") for the
     /// page, as a user's desktop setting would: what a UI's "auto" theme follows.
     pub async fn prefer_color_scheme(&self, scheme: &str) {
