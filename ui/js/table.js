@@ -22,7 +22,7 @@ export const COLUMNS = [
   { key: 'eta', label: 'col.eta', width: '5.5rem', text: fmt.eta, sort: (task) => (task.dl_speed ? (task.total_bytes - task.dl_bytes) / task.dl_speed : Infinity) },
   { key: 'ratio', label: 'col.ratio', width: '5rem', text: fmt.ratio, sort: (task) => (task.dl_bytes ? task.ul_bytes / task.dl_bytes : 0) },
   { key: 'peers', label: 'col.peers', width: '6.5rem', text: (task) => `${fmt.number(task.connected_peers)}/${fmt.number(task.connected_seeds)}`, sort: (task) => task.connected_peers },
-  { key: 'added', label: 'col.added', width: '8.5rem', text: (task) => fmt.date(task.added), sort: (task) => task.added ?? 0 },
+  { key: 'added', label: 'col.added', width: '9.5rem', text: (task) => fmt.date(task.added), sort: (task) => task.added ?? 0 },
 ];
 
 export const FILTERS = [
