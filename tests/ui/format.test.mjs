@@ -78,7 +78,7 @@ test('English and German have the same keys, the same placeholders, and no empty
 test('German differs from English wherever words are shown', () => {
   const { en, de } = STRINGS;
   // Only symbols, units, the brand and words German shares may be the same.
-  const shared = new Set(['app.title', 'action.details', 'connect.token', 'key.esc', 'limits.unit',
+  const shared = new Set(['action.details', 'connect.token', 'key.esc', 'limits.unit',
     'limits.none', 'peers.down', 'peers.up', 'theme.auto', 'duration.infinite', 'none', 'unit.perSecond']);
   for (const key of Object.keys(en)) {
     if (shared.has(key) || key.startsWith('unit.')) continue;
@@ -111,4 +111,33 @@ test('names from outside show their control and bidi characters as visible symbo
   assert.equal(fmt.visible('tab\there\u007f'), 'tab\u2409here\u2421');
   assert.equal(fmt.visible('<b>bold</b> & ü 日本'), '<b>bold</b> & ü 日本');
   assert.equal(fmt.visible(undefined), '');
+});
+
+test('every string of the page is in the tables, and every string in the tables is used', async () => {
+  const { readFile, readdir } = await import('node:fs/promises');
+  const root = new URL('../../ui/', import.meta.url);
+  const html = await readFile(new URL('index.html', root), 'utf8');
+  const scripts = await Promise.all((await readdir(new URL('js/', root)))
+    .filter((name) => name !== 'i18n.js')
+    .map((name) => readFile(new URL(`js/${name}`, root), 'utf8')));
+  const code = [html, ...scripts].join('\n');
+  // Keys named in the page's data-i18n attributes exist.
+  for (const [, key] of html.matchAll(/data-i18n(?:-[a-z-]+)?="([^"]+)"/g)) {
+    assert.ok(key in STRINGS.en, `index.html names a missing key: ${key}`);
+  }
+  // Every key is used: literally, or as the prefix of a key built in code (`state.${code}`,
+  // plural forms, `connection.${state}`).
+  for (const key of Object.keys(STRINGS.en)) {
+    const stem = key.replace(/\.(one|other)$/, '');
+    const prefix = key.split('.').slice(0, -1).join('.');
+    const used = code.includes(`'${key}'`) || code.includes(`"${key}"`) || code.includes(`'${stem}'`)
+      || (prefix && (code.includes(`\`${prefix}.\${`) || code.includes(`'${prefix}'`)))
+      || code.includes(`\`${key.split('.')[0]}.\${`);
+    assert.ok(used, `the string ${key} is never used`);
+  }
+  // No English text written into the page outside the tables: elements with text content in
+  // index.html carry data-i18n (the brand and symbols aside).
+  const bare = [...html.matchAll(/>([^<>{}]*[A-Za-z]{3,}[^<>]*)</g)].map((m) => m[1].trim())
+    .filter((text) => text && text !== 'Magnetar');
+  assert.deepEqual(bare, [], 'text in index.html without data-i18n');
 });

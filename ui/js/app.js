@@ -13,7 +13,7 @@ import * as bulk from './bulk.js';
 import * as dialogs from './dialogs.js';
 import * as fmt from './format.js';
 import {
-  LANGUAGES, chooseLanguage, initLanguage, language, t, translatePage,
+  LANGUAGES, chooseLanguage, initLanguage, language, plural, t, translatePage,
 } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
@@ -184,10 +184,16 @@ async function add(type, uri, what, paused = false) {
   }
 }
 
+/** Says how many tasks an add made (read out by screen readers: a live region). */
+function announceAdded(count) {
+  if (count) $('bulk-status').textContent = plural('added', count);
+}
+
 async function addLinks(links, paused = false) {
-  let ok = true;
-  for (const link of links) ok = (await add('magnet', link, link.slice(0, 60), paused)) && ok;
-  return ok;
+  let added = 0;
+  for (const link of links) if (await add('magnet', link, link.slice(0, 60), paused)) added += 1;
+  announceAdded(added);
+  return added === links.length;
 }
 
 $('add-form').addEventListener('submit', async (e) => {
@@ -210,13 +216,15 @@ function readAsDataUrl(file) {
 
 async function addFiles(files, paused = false) {
   dialogs.showError(addError, '');
+  let added = 0;
   for (const file of files) {
     try {
-      await add('torrent', await readAsDataUrl(file), file.name, paused);
+      if (await add('torrent', await readAsDataUrl(file), file.name, paused)) added += 1;
     } catch (e) {
       dialogs.showError(addError, `${file.name}: ${e.message}`);
     }
   }
+  announceAdded(added);
 }
 
 // "Open…" is a real button (a label for a hidden input had no keyboard path).

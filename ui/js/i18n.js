@@ -14,8 +14,6 @@ const LANGUAGE_KEY = 'magnetar.language';
 
 /* eslint-disable quote-props */
 const en = {
-  'app.title': 'Magnetar',
-  'toolbar.label': 'Actions',
   'add.placeholder': 'Paste a magnet link or an info hash',
   'add.label': 'Magnet link or info hash',
   'add.button': 'Add',
@@ -201,7 +199,6 @@ const en = {
   'error.notConnected': 'Not connected to the server.',
   'error.lost': 'The connection to the server was lost.',
   'error.timeout': 'No answer from the server to {method}.',
-  'error.code': 'Error {code}',
   'unit.B': 'B',
   'unit.KiB': 'KiB',
   'unit.MiB': 'MiB',
@@ -218,8 +215,6 @@ const en = {
 };
 
 const de = {
-  'app.title': 'Magnetar',
-  'toolbar.label': 'Aktionen',
   'add.placeholder': 'Magnet-Link oder Info-Hash einfügen',
   'add.label': 'Magnet-Link oder Info-Hash',
   'add.button': 'Hinzufügen',
@@ -405,7 +400,6 @@ const de = {
   'error.notConnected': 'Nicht mit dem Server verbunden.',
   'error.lost': 'Die Verbindung zum Server ist verloren.',
   'error.timeout': 'Keine Antwort des Servers auf {method}.',
-  'error.code': 'Fehler {code}',
   'unit.B': 'B',
   'unit.KiB': 'KiB',
   'unit.MiB': 'MiB',
