@@ -153,7 +153,12 @@ async fn every_documented_method_refuses_bad_input_as_documented() {
             "download_bps" | "upload_bps" => Value::Null,
             // session.setSettings: a valid value of every key (never applied: each case breaks
             // one of them, and a change is all or nothing).
-            "seed" | "dht" | "upnp" | "lsd" | "remote_admin" | "loopback_needs_token"
+            "seed"
+            | "dht"
+            | "upnp"
+            | "lsd"
+            | "remote_admin"
+            | "loopback_needs_token"
             | "tls_self_signed" => json!(false),
             "remote_adds_per_minute" => json!(60),
             "download_roots" | "allowed_origins" | "allowed_hosts" | "trusted_proxies" => json!([]),

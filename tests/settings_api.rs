@@ -71,7 +71,10 @@ async fn get_returns_the_files_values_and_hides_the_tokens() {
         assert_eq!(settings[key], file[key], "{key}: {got}");
     }
     assert!(settings.get("token").is_none() && settings.get("read_only_token").is_none());
-    assert_eq!(got["secrets"], json!({"token": true, "read_only_token": true}));
+    assert_eq!(
+        got["secrets"],
+        json!({"token": true, "read_only_token": true})
+    );
     // Defaults for what the file does not name; the command line's download folder.
     assert_eq!(settings["download_bps"], Value::Null);
     assert_eq!(settings["watch_dir"], Value::Null);
@@ -211,10 +214,19 @@ async fn every_bad_input_is_refused_naming_the_key_and_changes_nothing() {
         (with("seed", json!("yes")), "seed"),
         (with("download_bps", json!(1.5)), "download_bps"),
         (with("download_bps", json!(-3)), "download_bps"),
-        (with("download_bps", json!(4_294_967_296u64)), "download_bps"),
+        (
+            with("download_bps", json!(4_294_967_296u64)),
+            "download_bps",
+        ),
         (with("upload_bps", json!("fast")), "upload_bps"),
-        (with("remote_adds_per_minute", json!(-1)), "remote_adds_per_minute"),
-        (with("remote_adds_per_minute", Value::Null), "remote_adds_per_minute"),
+        (
+            with("remote_adds_per_minute", json!(-1)),
+            "remote_adds_per_minute",
+        ),
+        (
+            with("remote_adds_per_minute", Value::Null),
+            "remote_adds_per_minute",
+        ),
         (with("listen", json!("nowhere")), "listen"),
         (with("listen", json!(7345)), "listen"),
         (with("max_connections", json!(0)), "max_connections"),
@@ -222,14 +234,23 @@ async fn every_bad_input_is_refused_naming_the_key_and_changes_nothing() {
         (with("max_queue_bytes", json!(1000)), "max_queue_bytes"),
         (with("lockout_seconds", json!(0)), "lockout_seconds"),
         (with("lockout_seconds", json!(86_401)), "lockout_seconds"),
-        (with("trusted_proxies", json!(["not-an-ip"])), "trusted_proxies"),
+        (
+            with("trusted_proxies", json!(["not-an-ip"])),
+            "trusted_proxies",
+        ),
         (with("allowed_hosts", json!("nas.local")), "allowed_hosts"),
         (with("allowed_origins", json!([1])), "allowed_origins"),
-        (with("download_roots", json!(["relative/dir"])), "download_roots"),
+        (
+            with("download_roots", json!(["relative/dir"])),
+            "download_roots",
+        ),
         (with("download_roots", json!([missing])), "download_roots"),
         (with("download_roots", json!([a_file])), "download_roots"),
         (with("download_roots", json!([dotted])), "download_roots"),
-        (with("download_roots", json!([folder, folder])), "download_roots"),
+        (
+            with("download_roots", json!([folder, folder])),
+            "download_roots",
+        ),
         (with("download_roots", json!(folder)), "download_roots"),
         (with("download_roots", Value::Null), "download_roots"),
         (with("watch_dir", json!(missing)), "watch_dir"),
@@ -253,7 +274,10 @@ async fn every_bad_input_is_refused_naming_the_key_and_changes_nothing() {
         support::assert_error_shape(&response);
         assert_eq!(response["error"], -2, "{params}: {response}");
         let message = response["message"].as_str().unwrap();
-        assert!(message.contains(key), "{params}: the message names no {key}: {message}");
+        assert!(
+            message.contains(key),
+            "{params}: the message names no {key}: {message}"
+        );
         // The connection keeps working, and nothing changed.
         assert_eq!(
             client.ok("session.getSettings", Value::Null).await,
@@ -261,7 +285,11 @@ async fn every_bad_input_is_refused_naming_the_key_and_changes_nothing() {
             "{params} changed the settings"
         );
     }
-    assert_eq!(std::fs::read(&path).unwrap(), file_before, "settings.json changed");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        file_before,
+        "settings.json changed"
+    );
     let info = client.ok("session.info", Value::Null).await;
     assert_eq!(info["upload_bps"], Value::Null);
     // No client heard of a change.
@@ -324,13 +352,21 @@ async fn every_client_hears_settings_updated_and_limits_agree_with_set_limits() 
         .ok("session.setLimits", json!({"upload_bps": 777}))
         .await;
     let event = watcher
-        .wait_event("session.settingsUpdated", |d| d["settings"]["upload_bps"] == 777)
+        .wait_event("session.settingsUpdated", |d| {
+            d["settings"]["upload_bps"] == 777
+        })
         .await;
     assert_eq!(event["data"]["settings"]["download_bps"], 2048);
-    assert_eq!(event["data"]["changed"], json!(["download_bps", "upload_bps"]));
+    assert_eq!(
+        event["data"]["changed"],
+        json!(["download_bps", "upload_bps"])
+    );
     let got = setter.ok("session.getSettings", Value::Null).await;
     assert_eq!(
-        (&got["settings"]["download_bps"], &got["settings"]["upload_bps"]),
+        (
+            &got["settings"]["download_bps"],
+            &got["settings"]["upload_bps"]
+        ),
         (&json!(2048), &json!(777))
     );
     // 0 is unlimited, kept as null.
@@ -370,7 +406,9 @@ async fn seeding_turned_off_and_on_applies_to_a_seeding_task_at_once() {
         .ok("session.setSettings", json!({"seed": false}))
         .await;
     client.poll_state(&id, 3).await;
-    client.ok("session.setSettings", json!({"seed": true})).await;
+    client
+        .ok("session.setSettings", json!({"seed": true}))
+        .await;
     client.poll_state(&id, 2).await;
 }
 
@@ -451,7 +489,10 @@ async fn remote_clients_need_remote_admin_and_never_the_read_only_token() {
         .call("session.setSettings", json!({"seed": false}))
         .await;
     assert_eq!(response["error"], -6, "{response}");
-    assert!(response["message"].as_str().unwrap().contains("remote_admin"));
+    assert!(response["message"]
+        .as_str()
+        .unwrap()
+        .contains("remote_admin"));
     let response = reader
         .call("session.setSettings", json!({"seed": false}))
         .await;
@@ -477,10 +518,53 @@ async fn remote_clients_need_remote_admin_and_never_the_read_only_token() {
         .await;
     assert_eq!(response["error"], -6, "{response}");
     admin
-        .ok("session.setSettings", json!({"seed": false, "lockout_seconds": 120}))
+        .ok(
+            "session.setSettings",
+            json!({"seed": false, "lockout_seconds": 120}),
+        )
         .await;
     let on_disk = read_json(&settings_file(&server.data_dir));
     assert_eq!(on_disk["seed"], false);
     assert_eq!(on_disk["lockout_seconds"], 120);
     assert_eq!(on_disk["token"], TOKEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_save_changes_nothing_and_says_so() {
+    let server = TestServer::start().await;
+    let mut caller = server.client().await;
+    let mut watcher = server.client().await;
+    let before = caller.ok("session.getSettings", Value::Null).await;
+    // Not writable, even by root: settings.json is a folder now.
+    let file = settings_file(&server.data_dir);
+    let _ = std::fs::remove_file(&file);
+    std::fs::create_dir_all(file.join("in-the-way")).unwrap();
+    let response = caller
+        .call(
+            "session.setSettings",
+            json!({"download_bps": 4096, "seed": false, "peer_port": 51413}),
+        )
+        .await;
+    support::assert_error_shape(&response);
+    assert_eq!(response["error"], -7, "{response}");
+    let message = response["message"].as_str().unwrap();
+    assert!(message.contains("not saved, nothing changed"), "{message}");
+    assert!(message.contains("settings.json"), "{message}");
+    // Nothing applied, nothing announced.
+    assert_eq!(caller.ok("session.getSettings", Value::Null).await, before);
+    assert_eq!(
+        caller.ok("session.info", Value::Null).await["download_bps"],
+        Value::Null
+    );
+    watcher.ok("task.list", Value::Null).await;
+    for c in [&caller, &watcher] {
+        assert!(
+            !c.events
+                .iter()
+                .any(|e| e["name"] == "session.settingsUpdated"
+                    || e["name"] == "session.limitsUpdated"),
+            "{:?}",
+            c.events
+        );
+    }
 }

@@ -256,7 +256,10 @@ pub async fn set(api: &Api, params: Value) -> Result<Reply, ApiError> {
                 apply(&api, &next);
             }
         }
-        if changed.iter().any(|k| k == "download_bps" || k == "upload_bps") {
+        if changed
+            .iter()
+            .any(|k| k == "download_bps" || k == "upload_bps")
+        {
             api.engine.announce(Event::LimitsUpdated {
                 download_bps: next.download_bps,
                 upload_bps: next.upload_bps,
@@ -282,13 +285,18 @@ pub async fn set(api: &Api, params: Value) -> Result<Reply, ApiError> {
 fn with_changes(current: &Settings, changes: &[(&Key, Value)]) -> Result<Settings, ApiError> {
     let internal = |e: serde_json::Error| ApiError::new(ErrorCode::Internal, e.to_string());
     let Value::Object(mut all) = serde_json::to_value(current).map_err(internal)? else {
-        return Err(ApiError::new(ErrorCode::Internal, "settings are not an object"));
+        return Err(ApiError::new(
+            ErrorCode::Internal,
+            "settings are not an object",
+        ));
     };
     for (key, value) in changes {
         all.insert(key.name.to_owned(), value.clone());
     }
     let next: Settings = serde_json::from_value(Value::Object(all)).map_err(|e| {
-        ApiError::invalid_params(format!("invalid params: these settings do not go together: {e}"))
+        ApiError::invalid_params(format!(
+            "invalid params: these settings do not go together: {e}"
+        ))
     })?;
     next.validate()
         .map_err(|e| ApiError::invalid_params(format!("invalid params: {e}")))?;
@@ -393,7 +401,11 @@ mod tests {
     fn every_key_is_a_settings_field_and_no_secret_is_one() {
         let fields = settable_values(&Settings::default());
         for key in KEYS {
-            assert!(fields.contains_key(key.name), "{} is not a setting", key.name);
+            assert!(
+                fields.contains_key(key.name),
+                "{} is not a setting",
+                key.name
+            );
             assert!(!SECRETS.contains(&key.name));
         }
         assert_eq!(fields.len(), KEYS.len(), "a key is listed twice");
@@ -409,8 +421,8 @@ mod tests {
         let text = serde_json::to_string(&state.view(None)).unwrap();
         assert!(!text.contains("hunter2"), "{text}");
         let view = state.view(None);
-        assert_eq!(view.secrets["token"], true);
-        assert_eq!(view.secrets["read_only_token"], false);
+        assert!(view.secrets["token"]);
+        assert!(!view.secrets["read_only_token"]);
         assert!(view.pending_restart.is_empty());
         state.current.peer_port = 51413;
         state.current.seed = false;
