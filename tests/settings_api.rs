@@ -305,12 +305,30 @@ async fn every_bad_input_is_refused_naming_the_key_and_changes_nothing() {
             c.events
         );
     }
-    // And the good keys alone are taken.
+    // And the good keys alone are taken; with no task, the download folder may change (at
+    // the next start).
     client.ok("session.setSettings", good.clone()).await;
+    let next_downloads = root.path().join("next-downloads");
+    let result = client
+        .ok(
+            "session.setSettings",
+            json!({"download_dir": next_downloads}),
+        )
+        .await;
+    // lockout_seconds, from `good`, waits for the restart too.
+    let mut pending: Vec<&str> = result["pending_restart"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    pending.sort();
+    assert_eq!(pending, ["download_dir", "lockout_seconds"], "{result}");
     let after = read_json(&path);
     assert_eq!(after["lockout_seconds"], 600);
     assert_eq!(after["seed"], false);
     assert_eq!(after["upload_bps"], 5);
+    assert_eq!(after["download_dir"], json!(next_downloads));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -410,6 +428,20 @@ async fn seeding_turned_off_and_on_applies_to_a_seeding_task_at_once() {
         .ok("session.setSettings", json!({"seed": true}))
         .await;
     client.poll_state(&id, 2).await;
+    // With a task, the download folder cannot change (its files are found relative to it).
+    let elsewhere = root.path().join("elsewhere");
+    let response = client
+        .call("session.setSettings", json!({"download_dir": elsewhere}))
+        .await;
+    assert_eq!(response["error"], -2, "{response}");
+    assert!(response["message"]
+        .as_str()
+        .unwrap()
+        .contains("download_dir"));
+    assert_eq!(
+        read_json(&settings_file(&server.data_dir)).get("download_dir"),
+        None
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

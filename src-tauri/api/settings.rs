@@ -226,10 +226,22 @@ pub async fn set(api: &Api, params: Value) -> Result<Reply, ApiError> {
     let api = api.clone();
     let outcome = tokio::spawn(async move {
         let _turn = api.limits_turn.lock().await;
-        let next = {
+        let (next, moves_downloads) = {
             let state = api.settings_state();
-            with_changes(&state.current, &changes)?
+            let next = with_changes(&state.current, &changes)?;
+            let moves = next.download_dir != state.current.download_dir;
+            (next, moves)
         };
+        // A task's files are placed, claimed and deleted relative to the download folder of
+        // the run (engine/placement.rs, lifecycle.rs): with tasks, another folder at the next
+        // start would have them claim, and `task.remove` delete, files under the new folder
+        // with their names. Refused until every task records its own folder.
+        if moves_downloads && !api.engine.list().is_empty() {
+            return Err(ApiError::invalid_params(
+                "invalid params: setting \"download_dir\" cannot change while there are tasks: \
+                 their files are found relative to it (remove the tasks first)",
+            ));
+        }
         if let Some(path) = api.settings_file.clone() {
             let saved: Vec<(&str, Value)> =
                 changes.iter().map(|(k, v)| (k.name, v.clone())).collect();
