@@ -92,6 +92,11 @@ pub struct Settings {
     pub download_bps: Option<u32>,
     /// Global upload limit in bytes per second; none: unlimited.
     pub upload_bps: Option<u32>,
+    /// Absolute folders under which a remote `task.add` may name its `download_dir`; empty:
+    /// the download folder only.
+    pub download_roots: Vec<PathBuf>,
+    /// An absolute folder watched for `.torrent` and `.magnet` files to add; none: no watching.
+    pub watch_dir: Option<PathBuf>,
 }
 
 /// Failed tokens in a row from one address before it is locked out.
@@ -127,6 +132,8 @@ impl Default for Settings {
             tls_self_signed: false,
             download_bps: None,
             upload_bps: None,
+            download_roots: Vec::new(),
+            watch_dir: None,
         }
     }
 }
@@ -253,6 +260,13 @@ impl Settings {
         if empty(&self.token) {
             return Err(ConfigError::Invalid("token must not be empty".into()));
         }
+        for root in &self.download_roots {
+            plain_absolute(root)
+                .map_err(|why| ConfigError::Invalid(format!("download_roots: {why}")))?;
+        }
+        if let Some(dir) = &self.watch_dir {
+            plain_absolute(dir).map_err(|why| ConfigError::Invalid(format!("watch_dir: {why}")))?;
+        }
         Ok(())
     }
 
@@ -267,6 +281,25 @@ impl Settings {
             .map(Path::to_owned)
             .unwrap_or_else(|| user.home_dir().join("Downloads")))
     }
+}
+
+/// Checks that `path` is absolute and plain: no `.` or `..` part, so that "under this folder"
+/// means what it says when compared part by part.
+pub fn plain_absolute(path: &Path) -> Result<(), String> {
+    use std::path::Component;
+    if !path.is_absolute() {
+        return Err(format!("{} is not an absolute path", path.display()));
+    }
+    if path
+        .components()
+        .any(|c| matches!(c, Component::CurDir | Component::ParentDir))
+    {
+        return Err(format!(
+            "{} has a \".\" or \"..\" part: name the folder itself",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 /// Sets `changes` (top-level keys) in the settings file at `path`, keeping every other key as

@@ -43,12 +43,27 @@ pub struct RunConfig {
     pub token_generated: bool,
     /// Where the TLS certificate comes from, when the API is served over TLS.
     pub tls: Option<TlsSource>,
+    /// The settings keys the command line gave (they win over `settings.json`).
+    pub overridden: Vec<&'static str>,
 }
 
 impl RunConfig {
     /// Merges command line over settings file over defaults.
     pub fn resolve(overrides: Overrides) -> anyhow::Result<RunConfig> {
         let paths = Paths::resolve(overrides.data_dir.as_deref())?;
+        let overridden = [
+            ("listen", overrides.listen.is_some()),
+            ("download_dir", overrides.download_dir.is_some()),
+            ("peer_port", overrides.peer_port.is_some()),
+            ("dht", overrides.no_dht),
+            ("upnp", overrides.no_upnp),
+            ("lsd", overrides.no_lsd),
+            ("seed", overrides.no_seed),
+            ("tls_self_signed", overrides.tls_self_signed),
+        ]
+        .into_iter()
+        .filter_map(|(key, given)| given.then_some(key))
+        .collect();
         let mut settings = Settings::load(&paths.settings_file)?;
         if let Some(listen) = overrides.listen {
             settings.listen = listen;
@@ -90,6 +105,7 @@ impl RunConfig {
             token,
             token_generated,
             tls,
+            overridden,
         })
     }
 }
@@ -167,7 +183,15 @@ pub async fn start(run: &RunConfig) -> anyhow::Result<Running> {
     let addr = server.local_addr()?;
     let url = server::websocket_url(addr, tls.is_some());
     let api = Api::new(engine.clone(), vec![url.clone()])
-        .with_settings_file(run.paths.settings_file.clone());
+        .with_settings_file(run.paths.settings_file.clone())
+        .with_settings(
+            Settings {
+                download_dir: Some(run.download_dir.clone()),
+                token: run.token.clone(),
+                ..settings.clone()
+            },
+            &run.overridden,
+        );
     tracker.spawn(server.serve(api.clone(), cancel.clone(), tracker.clone()));
     Ok(Running {
         engine,

@@ -111,7 +111,14 @@ fn wrong_values(written: &str) -> Vec<Value> {
 async fn every_documented_method_refuses_bad_input_as_documented() {
     let methods = reference();
     let names: Vec<&str> = methods.iter().map(|m| m.name.as_str()).collect();
-    for expected in ["task.add", "task.list", "task.remove", "session.setLimits"] {
+    for expected in [
+        "task.add",
+        "task.list",
+        "task.remove",
+        "session.setLimits",
+        "session.getSettings",
+        "session.setSettings",
+    ] {
         assert!(
             names.contains(&expected),
             "{expected} missing from {names:?}"
@@ -134,6 +141,7 @@ async fn every_documented_method_refuses_bad_input_as_documented() {
         )
         .await;
     let id = torrent.info_hash.clone();
+    let settings_before = client.ok("session.getSettings", Value::Null).await;
     // A valid value for each documented field, so that one field at a time can be broken.
     let valid = |field: &str| -> Value {
         match field {
@@ -143,6 +151,24 @@ async fn every_documented_method_refuses_bad_input_as_documented() {
             "paused" | "delete_files" => json!(false),
             "files" => json!([0]),
             "download_bps" | "upload_bps" => Value::Null,
+            // session.setSettings: a valid value of every key (never applied: each case breaks
+            // one of them, and a change is all or nothing).
+            "seed"
+            | "dht"
+            | "upnp"
+            | "lsd"
+            | "remote_admin"
+            | "loopback_needs_token"
+            | "tls_self_signed" => json!(false),
+            "remote_adds_per_minute" => json!(60),
+            "download_roots" | "allowed_origins" | "allowed_hosts" | "trusted_proxies" => json!([]),
+            "watch_dir" | "download_dir" | "tls_cert" | "tls_key" => Value::Null,
+            "listen" => json!("127.0.0.1:7345"),
+            "peer_port" => json!(0),
+            "max_connections" => json!(10),
+            "max_message_bytes" => json!(65536),
+            "lockout_seconds" => json!(60),
+            "max_queue_bytes" => json!(1_048_576),
             other => panic!("no valid value known for the documented field {other:?}"),
         }
     };
@@ -229,6 +255,9 @@ async fn every_documented_method_refuses_bad_input_as_documented() {
         (info["download_bps"].clone(), info["upload_bps"].clone()),
         (Value::Null, Value::Null)
     );
+    // Every session.setSettings case broke one key among valid ones: none of them changed.
+    let settings_after = client.ok("session.getSettings", Value::Null).await;
+    assert_eq!(settings_after, settings_before);
     assert!(
         calls > 50,
         "only {calls} bad calls were made: is the reference parsed?"

@@ -6,6 +6,7 @@
 mod error;
 mod rate;
 mod session;
+mod settings;
 mod tasks;
 
 use std::panic::AssertUnwindSafe;
@@ -15,6 +16,7 @@ use serde_json::Value;
 
 pub use error::ApiError;
 pub use rate::RateLimiter;
+pub use settings::{Applies, Key, SettingsState, KEYS as SETTINGS};
 
 use crate::engine::Engine;
 use crate::protocol::{ErrorCode, Published, Reply, Response, TaskSummary};
@@ -82,6 +84,8 @@ pub const METHODS: &[Method] = &[
         Need::Admin,
         async_!(session::set_limits),
     ),
+    method("session.getSettings", Need::Read, sync!(settings::get)),
+    method("session.setSettings", Need::Admin, async_!(settings::set)),
 ];
 
 /// Who is calling, as far as permissions go.
@@ -143,8 +147,14 @@ pub struct Api {
     listen_urls: Vec<String>,
     /// Where settings changed through the API (`session.setLimits`) are saved, if anywhere.
     settings_file: Option<std::path::PathBuf>,
-    /// Held by one `session.setLimits` from reading the limits to announcing them.
+    /// The settings turn: held by one `session.setLimits` or `session.setSettings` from
+    /// reading the settings to announcing them.
     limits_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The settings as `session.getSettings` shows them.
+    settings: std::sync::Arc<std::sync::Mutex<SettingsState>>,
+    /// The bound on remote `task.add` calls, shared with the server (the setting
+    /// `remote_adds_per_minute` changes it at run time).
+    adds: std::sync::Arc<RateLimiter>,
 }
 
 impl Api {
@@ -154,7 +164,28 @@ impl Api {
             listen_urls,
             settings_file: None,
             limits_turn: Default::default(),
+            settings: std::sync::Arc::new(std::sync::Mutex::new(SettingsState::new(
+                crate::config::Settings::default(),
+                &[],
+            ))),
+            adds: std::sync::Arc::new(RateLimiter::new(
+                crate::config::Settings::default().remote_adds_per_minute,
+            )),
         }
+    }
+
+    /// The settings the server runs with (`overridden`: the keys the command line gave), as
+    /// `session.getSettings` shows them and `session.setSettings` changes them.
+    pub fn with_settings(self, settings: crate::config::Settings, overridden: &[&str]) -> Self {
+        self.adds.set_per_minute(settings.remote_adds_per_minute);
+        *self.settings.lock().unwrap_or_else(|p| p.into_inner()) =
+            SettingsState::new(settings, overridden);
+        self
+    }
+
+    /// The bound on remote `task.add` calls: the server meters with it.
+    pub fn add_limiter(&self) -> std::sync::Arc<RateLimiter> {
+        self.adds.clone()
     }
 
     /// Saves settings changed through the API in `path` (the server's `settings.json`).
@@ -304,6 +335,7 @@ mod tests {
             "task.removed",
             "session.resync",
             "session.limitsUpdated",
+            "session.settingsUpdated",
         ];
         for name in METHODS.iter().map(|m| &m.name).chain(events.iter()) {
             assert!(

@@ -11,7 +11,8 @@ const FORGET_AFTER: Duration = Duration::from_secs(600);
 
 /// Allows `per_minute` calls a minute per address, in bursts of up to `per_minute`.
 pub struct RateLimiter {
-    per_minute: u32,
+    /// Changed at run time by the `remote_adds_per_minute` setting.
+    per_minute: std::sync::atomic::AtomicU32,
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
 }
 
@@ -23,9 +24,15 @@ struct Bucket {
 impl RateLimiter {
     pub fn new(per_minute: u32) -> RateLimiter {
         RateLimiter {
-            per_minute,
+            per_minute: per_minute.into(),
             buckets: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Allows `per_minute` calls a minute from now on (buckets fill up to the new bound).
+    pub fn set_per_minute(&self, per_minute: u32) {
+        self.per_minute
+            .store(per_minute, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Takes one call for `client`, or says how long until one is allowed.
@@ -34,7 +41,7 @@ impl RateLimiter {
     }
 
     fn try_take_at(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
-        let capacity = f64::from(self.per_minute);
+        let capacity = f64::from(self.per_minute.load(std::sync::atomic::Ordering::Relaxed));
         if capacity == 0.0 {
             return Err(Duration::from_secs(60));
         }

@@ -74,6 +74,7 @@ pub async fn set_limits(api: &Api, params: Value) -> Result<Reply, ApiError> {
             download_bps: download,
             upload_bps: upload,
         });
+        api.limits_were_set(download, upload);
         saved
     })
     .await;
@@ -91,7 +92,7 @@ pub async fn set_limits(api: &Api, params: Value) -> Result<Reply, ApiError> {
 }
 
 /// Why a spawned part of a call did not finish: its panic's message, or the runtime's reason.
-fn join_failure(e: tokio::task::JoinError) -> String {
+pub(super) fn join_failure(e: tokio::task::JoinError) -> String {
     if e.is_panic() {
         crate::engine::panic_message(e.into_panic().as_ref())
     } else {

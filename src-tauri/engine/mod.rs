@@ -105,6 +105,8 @@ struct Inner {
     started: Instant,
     /// Wakes the watcher from its idle wait: something may have started to move.
     watcher_wake: tokio::sync::Notify,
+    /// Seeding on (the `seed` setting, changed at run time by [`Engine::set_seed`]).
+    seed: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -127,6 +129,7 @@ impl Engine {
             config.download_dir = absolute;
         }
         let librqbit = Librqbit::start(&config).await?;
+        let seed = config.seed;
         let engine = Engine {
             inner: Arc::new(Inner {
                 librqbit,
@@ -139,6 +142,7 @@ impl Engine {
                 cancel: cancel.child_token(),
                 watcher_wake: tokio::sync::Notify::new(),
                 started: Instant::now(),
+                seed: std::sync::atomic::AtomicBool::new(seed),
             }),
         };
         engine.restore();
@@ -322,7 +326,7 @@ impl Engine {
     }
 
     fn new_task(&self, id: String, name: String, origin: Origin, lifecycle: Lifecycle) -> Task {
-        let at_completion = if self.inner.config.seed || self.inner.sidecar.is_seeding(&id) {
+        let at_completion = if self.seeding_on() || self.inner.sidecar.is_seeding(&id) {
             AtCompletion::Seed
         } else {
             AtCompletion::Stop

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
-use super::{TaskMetadata, TaskState, TaskSummary};
+use super::{SessionSettings, TaskMetadata, TaskState, TaskSummary};
 
 /// One event. It serializes as `{"name": ..., "data": ...}`.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +32,9 @@ pub enum Event {
         download_bps: Option<u32>,
         upload_bps: Option<u32>,
     },
+    /// `session.settingsUpdated`: settings changed (`session.setSettings`, `session.setLimits`);
+    /// every settable key with its new value, secrets hidden.
+    SettingsUpdated(Box<SessionSettings>),
 }
 
 impl Event {
@@ -45,6 +48,7 @@ impl Event {
             Event::Removed { .. } => "task.removed",
             Event::Resync(_) => "session.resync",
             Event::LimitsUpdated { .. } => "session.limitsUpdated",
+            Event::SettingsUpdated(_) => "session.settingsUpdated",
         }
     }
 }
@@ -160,6 +164,7 @@ impl Serialize for Event {
                     upload_bps: *upload_bps,
                 },
             )?,
+            Event::SettingsUpdated(settings) => s.serialize_field("data", settings)?,
         }
         s.end()
     }

@@ -11,6 +11,7 @@ mod error;
 mod event;
 mod magnet;
 mod message;
+mod settings;
 mod task;
 mod task_id;
 
@@ -18,6 +19,7 @@ pub use error::ErrorCode;
 pub use event::{Event, Published};
 pub use magnet::{MagnetError, MagnetLink};
 pub use message::{null, Reply, Response};
+pub use settings::SessionSettings;
 pub use task::{
     FileEntry, PeerInfo, SessionInfo, TaskMetadata, TaskState, TaskStatus, TaskSummary,
 };

@@ -109,6 +109,9 @@ impl Server {
     /// Serves until `cancel` fires, then returns once the listener is closed. Connections are
     /// tracked on `tracker` and close themselves on `cancel`.
     pub async fn serve(self, api: Api, cancel: CancellationToken, tracker: TaskTracker) {
+        // The API's own limiter, so that `session.setSettings` can change its rate.
+        let adds = api.add_limiter();
+        adds.set_per_minute(self.config.remote_adds_per_minute);
         let state = AppState {
             api,
             guard: Arc::new(self.config.guard),
@@ -118,7 +121,7 @@ impl Server {
                 self.config.lockout_failures,
                 self.config.lockout,
             )),
-            adds: Arc::new(RateLimiter::new(self.config.remote_adds_per_minute)),
+            adds,
             max_message_bytes: self.config.max_message_bytes,
             max_queue_bytes: self.config.max_queue_bytes,
             cancel: cancel.clone(),
