@@ -287,6 +287,18 @@ async fn survey(page: &str, torrents: &[TestTorrent], prefix: &str) -> Survey {
         close_dialogs(&browser).await;
     }
 
+    if shown(&browser, "#prefs-button").await {
+        browser.click("#prefs-button").await;
+        browser
+            .wait_until(
+                "document.getElementById('prefs-dialog').open && document.querySelector('#prefs-dialog fieldset')",
+                PATIENCE,
+            )
+            .await;
+        survey.measure(&browser, "preferences dialog").await;
+        close_dialogs(&browser).await;
+    }
+
     // The context menu, from the keyboard (Shift+F10 on the grid's row), in a UI that has it.
     if shown(&browser, "#task-grid").await {
         browser.click("[data-tab=overview]").await;

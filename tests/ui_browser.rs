@@ -1436,3 +1436,67 @@ async fn a_failed_first_session_info_is_not_a_connection() {
         .await;
     assert_ne!(state[0], json!("connected"), "{state}");
 }
+
+/// The preferences dialog: a limit and "seed when complete" changed and saved reach the server
+/// (and settings.json); a value the server refuses is shown, naming the setting, and changes
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preferences_dialog_changes_settings_on_the_server() {
+    let server = TestServer::start().await;
+    let mut api = server.client().await;
+    let browser = Browser::start(1280, 900).await;
+    browser.client.goto(&server.http_base()).await.unwrap();
+    browser.wait_until("window.magnetarReady", PATIENCE).await;
+    let open = async || {
+        browser.click("#prefs-button").await;
+        browser
+            .wait_until(
+                "document.getElementById('prefs-dialog').open && document.querySelector('#prefs-dialog [name=upload_bps]')",
+                PATIENCE,
+            )
+            .await;
+    };
+    open().await;
+    browser.type_into("#prefs-dialog [name=upload_bps]", "100").await;
+    browser.click("#prefs-dialog [name=seed]").await;
+    browser.screenshot("preferences").await;
+    browser.click("#prefs-save").await;
+    browser
+        .wait_until("!document.getElementById('prefs-dialog').open", PATIENCE)
+        .await;
+    let settings = api.ok("session.getSettings", Value::Null).await;
+    assert_eq!(settings["settings"]["upload_bps"], json!(100 * 1024));
+    assert_eq!(settings["settings"]["seed"], json!(false));
+    let info = api.ok("session.info", Value::Null).await;
+    assert_eq!(info["upload_bps"], json!(100 * 1024));
+    // The status bar shows the new limit, from the event every client gets.
+    browser
+        .wait_until("document.getElementById('limit-up').value === '100'", PATIENCE)
+        .await;
+
+    // A folder the server refuses (relative): the message names the setting; nothing changes.
+    open().await;
+    browser
+        .type_into("#prefs-dialog [name=download_roots]", "relative/folder")
+        .await;
+    browser.click("#prefs-save").await;
+    let shown = browser
+        .wait_until(
+            "!document.querySelector('#prefs-dialog .preferences-error').hidden && \
+             document.querySelector('#prefs-dialog .preferences-error').textContent",
+            PATIENCE,
+        )
+        .await;
+    assert!(
+        shown.as_str().unwrap().contains("download_roots"),
+        "the error names the setting: {shown}"
+    );
+    assert!(browser
+        .js("return document.getElementById('prefs-dialog').open;")
+        .await
+        .as_bool()
+        .unwrap());
+    let after = api.ok("session.getSettings", Value::Null).await;
+    assert_eq!(after["settings"]["download_roots"], json!([]));
+    assert_eq!(after["settings"], settings["settings"]);
+}

@@ -78,7 +78,7 @@ test('English and German have the same keys, the same placeholders, and no empty
 test('German differs from English wherever words are shown', () => {
   const { en, de } = STRINGS;
   // Only symbols, units, the brand and words German shares may be the same.
-  const shared = new Set(['action.details', 'connect.token', 'key.esc', 'limits.unit',
+  const shared = new Set(['prefs.group.tls', 'prefs.dht', 'action.details', 'connect.token', 'key.esc', 'limits.unit',
     'limits.none', 'peers.down', 'peers.up', 'theme.auto', 'duration.infinite', 'none', 'unit.perSecond']);
   for (const key of Object.keys(en)) {
     if (shared.has(key) || key.startsWith('unit.')) continue;
@@ -140,4 +140,19 @@ test('every string of the page is in the tables, and every string in the tables 
   const bare = [...html.matchAll(/>([^<>{}]*[A-Za-z]{3,}[^<>]*)</g)].map((m) => m[1].trim())
     .filter((text) => text && text !== 'Magnetar');
   assert.deepEqual(bare, [], 'text in index.html without data-i18n');
+});
+
+test('preferences: fields to values and back, exactly', async () => {
+  const { fromField, toField } = await import('../../ui/js/preferences.js');
+  assert.equal(toField('bps', 1_500_000), '1464.84375');
+  assert.equal(fromField('bps', '1464.84375'), 1_500_000);
+  assert.equal(fromField('bps', ''), null);
+  assert.equal(fromField('bps', '-1'), undefined);
+  assert.equal(fromField('count', '2.5'), undefined);
+  assert.equal(fromField('count', '60'), 60);
+  assert.equal(fromField('ratio', '1.5'), 1.5);
+  assert.deepEqual(fromField('paths', ' /srv/a \n\n/srv/b'), ['/srv/a', '/srv/b']);
+  assert.equal(toField('paths', ['/srv/a', '/srv/b']), '/srv/a\n/srv/b');
+  assert.equal(fromField('path', '  '), null);
+  assert.equal(toField('path', null), '');
 });

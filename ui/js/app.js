@@ -9,6 +9,7 @@ import { Table, COLUMNS, FILTERS, filterCounts } from './table.js';
 import { Detail } from './detail.js';
 import { StatusBar } from './statusbar.js';
 import { Notifier } from './notify.js';
+import { Preferences } from './preferences.js';
 import * as bulk from './bulk.js';
 import * as dialogs from './dialogs.js';
 import * as fmt from './format.js';
@@ -45,6 +46,7 @@ const statusBar = new StatusBar(store, {
   error: $('limits-error'),
 });
 const notifier = new Notifier();
+const preferences = new Preferences($('prefs-dialog'));
 
 let connection = null;
 
@@ -58,6 +60,7 @@ function connectTo(url, token, remember = false) {
   connection.remember = remember;
   detail.setConnection(connection);
   statusBar.setConnection(connection);
+  preferences.setConnection(connection);
   connection.addEventListener('state', (e) => showState(e.detail));
   connection.addEventListener('event', (e) => store.push(e.detail));
   connection.addEventListener('open', () => loadAll());
@@ -145,6 +148,9 @@ store.addEventListener('change', (e) => {
   if (e.detail) table.update(e.detail);
   else table.refresh();
   renderFilters();
+});
+store.addEventListener('event', (e) => {
+  if (e.detail.name === 'session.settingsUpdated') preferences.updated(e.detail.data);
 });
 store.addEventListener('transition', (e) => notifier.transition(e.detail, store.get(e.detail.id)));
 table.addEventListener('select', () => {
@@ -419,6 +425,7 @@ $('notify-button').addEventListener('click', async () => {
   renderNotify();
 });
 
+$('prefs-button').addEventListener('click', () => preferences.open());
 $('shortcuts-button').addEventListener('click', () => {
   const dialog = $('shortcuts-dialog');
   dialog.returnValue = '';
