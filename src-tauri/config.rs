@@ -92,6 +92,11 @@ pub struct Settings {
     pub download_bps: Option<u32>,
     /// Global upload limit in bytes per second; none: unlimited.
     pub upload_bps: Option<u32>,
+    /// The folders under which clients from other machines may name a task's `download_dir`;
+    /// empty means only the download folder. Loopback clients may name any absolute folder.
+    pub download_roots: Vec<PathBuf>,
+    /// The session's labels (`session.setLabels`).
+    pub labels: Vec<crate::protocol::Label>,
 }
 
 /// Failed tokens in a row from one address before it is locked out.
@@ -127,6 +132,8 @@ impl Default for Settings {
             tls_self_signed: false,
             download_bps: None,
             upload_bps: None,
+            download_roots: Vec::new(),
+            labels: Vec::new(),
         }
     }
 }
@@ -252,6 +259,27 @@ impl Settings {
         }
         if empty(&self.token) {
             return Err(ConfigError::Invalid("token must not be empty".into()));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for label in &self.labels {
+            crate::protocol::check_label_name(&label.name)
+                .map_err(|why| ConfigError::Invalid(format!("labels: {why}")))?;
+            if !names.insert(label.name.to_lowercase()) {
+                return Err(ConfigError::Invalid(format!(
+                    "labels: {:?} is listed twice",
+                    label.name
+                )));
+            }
+            if label
+                .folder
+                .as_ref()
+                .is_some_and(|f| !Path::new(f).is_absolute())
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "labels: the folder of {:?} must be an absolute path",
+                    label.name
+                )));
+            }
         }
         Ok(())
     }

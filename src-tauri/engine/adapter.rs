@@ -33,6 +33,9 @@ pub struct AddOptions {
     pub only_files: Option<Vec<usize>>,
     /// The torrent's folder in the download folder (empty for a single-file torrent).
     pub sub_folder: String,
+    /// The torrent's own folder when it goes elsewhere than the download folder (then
+    /// `sub_folder` is not used).
+    pub output_folder: Option<PathBuf>,
     pub peers: Vec<SocketAddr>,
 }
 
@@ -96,7 +99,13 @@ impl Librqbit {
             only_files: options.only_files,
             preferred_id: Some(self.next_id.fetch_add(1, Ordering::Relaxed)),
             overwrite: true,
-            sub_folder: Some(options.sub_folder),
+            sub_folder: match options.output_folder {
+                Some(_) => None,
+                None => Some(options.sub_folder),
+            },
+            output_folder: options
+                .output_folder
+                .map(|folder| folder.to_string_lossy().into_owned()),
             initial_peers: (!options.peers.is_empty()).then_some(options.peers),
             ..Default::default()
         };

@@ -29,7 +29,9 @@ mod bus;
 mod choices;
 mod error;
 mod existing;
+mod folders;
 mod journal;
+mod labels;
 mod lifecycle;
 mod placement;
 mod registry;
@@ -52,7 +54,9 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use adding::AddChoices;
 pub use error::EngineError;
+pub use folders::Refusal;
 pub use source::{parse_magnet, parse_torrent, Source, SourceKind};
 
 use crate::protocol::{
@@ -105,6 +109,8 @@ struct Inner {
     started: Instant,
     /// Wakes the watcher from its idle wait: something may have started to move.
     watcher_wake: tokio::sync::Notify,
+    /// The download roots and the labels (see `folders.rs`).
+    folders: Mutex<folders::Folders>,
 }
 
 impl Engine {
@@ -131,6 +137,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 librqbit,
                 sidecar: Arc::new(Sidecar::load(Some(config.state_dir.join("tasks.json")))),
+                folders: Mutex::new(folders::Folders::new(&config.download_dir)),
                 journal: journal::Journal::new(config.state_dir.join("adds.journal")),
                 config,
                 registry: Mutex::new(Registry::default()),
@@ -328,6 +335,12 @@ impl Engine {
             AtCompletion::Stop
         };
         Task {
+            dir: self
+                .inner
+                .sidecar
+                .dir(&id)
+                .unwrap_or_else(|| self.inner.config.download_dir.clone()),
+            label: self.inner.sidecar.label(&id),
             uploaded_before: self.inner.sidecar.uploaded(&id),
             added: self.inner.sidecar.added(&id),
             id,

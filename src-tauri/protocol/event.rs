@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
-use super::{TaskMetadata, TaskState, TaskSummary};
+use super::{Label, TaskMetadata, TaskState, TaskSummary};
 
 /// One event. It serializes as `{"name": ..., "data": ...}`.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +32,9 @@ pub enum Event {
         download_bps: Option<u32>,
         upload_bps: Option<u32>,
     },
+    /// `session.labelsUpdated`: the session's labels changed (`session.setLabels`); the whole
+    /// new list.
+    LabelsUpdated(Vec<Label>),
 }
 
 impl Event {
@@ -45,6 +48,7 @@ impl Event {
             Event::Removed { .. } => "task.removed",
             Event::Resync(_) => "session.resync",
             Event::LimitsUpdated { .. } => "session.limitsUpdated",
+            Event::LabelsUpdated(_) => "session.labelsUpdated",
         }
     }
 }
@@ -60,6 +64,11 @@ struct StateUpdatedData<'a> {
 struct LimitsData {
     download_bps: Option<u32>,
     upload_bps: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct LabelsData<'a> {
+    labels: &'a [Label],
 }
 
 #[derive(Serialize)]
@@ -160,6 +169,7 @@ impl Serialize for Event {
                     upload_bps: *upload_bps,
                 },
             )?,
+            Event::LabelsUpdated(labels) => s.serialize_field("data", &LabelsData { labels })?,
         }
         s.end()
     }
