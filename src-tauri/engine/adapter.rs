@@ -15,13 +15,19 @@ use std::sync::Arc;
 
 use librqbit::api::TorrentIdOrHash;
 use librqbit::dht::Id20;
+use librqbit::storage::StorageFactoryExt;
 use librqbit::{AddTorrent, AddTorrentOptions, AddTorrentResponse, ManagedTorrent, Session};
 
 use super::restore::session_options;
+use super::storage::LazyFilesFactory;
 use super::{EngineConfig, EngineError};
 
 pub struct Librqbit {
     session: Arc<Session>,
+    /// The storage of every torrent: told each torrent's folder (see `storage.rs`).
+    storage: LazyFilesFactory,
+    /// The download folder (a torrent's folder is its sub folder in it, unless given whole).
+    download_dir: PathBuf,
     api: librqbit::Api,
     /// The next torrent id to give librqbit (see the module's doc).
     next_id: AtomicUsize,
@@ -29,6 +35,8 @@ pub struct Librqbit {
 
 /// What an add into librqbit needs beside the torrent's bytes.
 pub struct AddOptions {
+    /// The info hash, lower-case hex (the task id).
+    pub id: String,
     pub paused: bool,
     pub only_files: Option<Vec<usize>>,
     /// The torrent's folder in the download folder (empty for a single-file torrent).
@@ -42,10 +50,16 @@ pub struct AddOptions {
 impl Librqbit {
     /// Starts a session on `config` (persistence and fastresume on, see `restore.rs`).
     pub async fn start(config: &EngineConfig) -> Result<Librqbit, EngineError> {
-        let session = Session::new_with_opts(config.download_dir.clone(), session_options(config))
+        let storage = LazyFilesFactory::default();
+        storage.read_session_file(&config.state_dir.join("session").join("session.json"));
+        let mut options = session_options(config);
+        options.default_storage_factory = Some(storage.clone().boxed());
+        let session = Session::new_with_opts(config.download_dir.clone(), options)
             .await
             .map_err(|e| EngineError::Internal(format!("cannot start the engine: {e:#}")))?;
         Ok(Librqbit {
+            storage,
+            download_dir: config.download_dir.clone(),
             api: librqbit::Api::new(session.clone(), None),
             session,
             next_id: AtomicUsize::new(0),
@@ -94,6 +108,11 @@ impl Librqbit {
         bytes: Vec<u8>,
         options: AddOptions,
     ) -> anyhow::Result<Arc<ManagedTorrent>> {
+        let folder = match &options.output_folder {
+            Some(folder) => folder.clone(),
+            None => self.download_dir.join(&options.sub_folder),
+        };
+        self.storage.set_folder(&options.id, folder);
         let opts = AddTorrentOptions {
             paused: options.paused,
             only_files: options.only_files,

@@ -414,6 +414,7 @@ impl Engine {
         let output_folder =
             (dir != self.inner.config.download_dir).then(|| dir.join(&layout.sub_folder));
         let options = AddOptions {
+            id: id.to_owned(),
             paused,
             only_files: only_files.map(|chosen| chosen.into_iter().collect()),
             sub_folder: layout.sub_folder,

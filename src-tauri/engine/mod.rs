@@ -39,6 +39,7 @@ mod restore;
 mod sidecar;
 mod source;
 mod stall;
+mod storage;
 mod task;
 mod validate;
 mod watcher;
