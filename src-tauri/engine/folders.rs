@@ -143,6 +143,12 @@ fn resolve_existing_prefix(path: &Path) -> Result<PathBuf, String> {
                 rest.push(name.to_owned());
                 existing = parent;
             }
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+                return Err(format!(
+                    "{} is not a folder (a file is in its way)",
+                    path.display()
+                ));
+            }
             Err(e) => return Err(format!("{} cannot be read: {e}", existing.display())),
         }
     }

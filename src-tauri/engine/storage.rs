@@ -183,7 +183,9 @@ impl TorrentStorage for LazyFiles {
 
     fn pwrite_all(&self, file_id: usize, offset: u64, buf: &[u8]) -> anyhow::Result<()> {
         let file = self.file(file_id)?;
-        if file.padding {
+        // librqbit writes a piece that ends where a file ends with an empty write into the
+        // next file: that is no reason to create it.
+        if file.padding || buf.is_empty() {
             return Ok(());
         }
         Ok(file.handle(true)?.write_all_at(buf, offset)?)
