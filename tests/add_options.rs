@@ -135,7 +135,10 @@ async fn a_torrent_goes_into_its_folder_with_its_label_and_only_two_of_five_file
             json!({"labels": [{"name": "tv", "folder": label_folder}]}),
         )
         .await;
-    assert_eq!(set["labels"][0]["folder"], label_folder.display().to_string());
+    assert_eq!(
+        set["labels"][0]["folder"],
+        label_folder.display().to_string()
+    );
     let (stop, watcher) = watch_tree(root.join("chosen"));
     let id = torrent.info_hash.clone();
     let added = client
@@ -168,7 +171,11 @@ async fn a_torrent_goes_into_its_folder_with_its_label_and_only_two_of_five_file
     // Only the two files ever appeared: a, c and e never existed, not even empty.
     let expected: BTreeSet<PathBuf> = paths(&["deeper"])
         .into_iter()
-        .chain(chosen_tree().into_iter().map(|p| Path::new("deeper").join(p)))
+        .chain(
+            chosen_tree()
+                .into_iter()
+                .map(|p| Path::new("deeper").join(p)),
+        )
         .collect();
     assert_eq!(seen, expected);
     // Nothing went to the download folder or the label's folder.
@@ -207,7 +214,10 @@ async fn a_magnet_gets_its_file_choice_before_a_byte_is_written() {
         )
         .await;
     let created = client.wait_event("task.created", |d| d["id"] == id).await;
-    assert_eq!(created["data"]["download_dir"], label_folder.display().to_string());
+    assert_eq!(
+        created["data"]["download_dir"],
+        label_folder.display().to_string()
+    );
     assert_eq!(created["data"]["ready"], false);
     let received = client
         .wait_event("task.metadataReceived", |d| d["id"] == id)
@@ -282,15 +292,16 @@ async fn bad_folders_are_refused_and_create_nothing() {
     std::fs::write(downloads.join("a-file"), b"x").unwrap();
     std::os::unix::fs::symlink(&elsewhere, downloads.join("escape")).unwrap();
     let before = walk(&root);
-    let add = |dir: String| {
-        json!({"type": "torrent", "uri": torrent.base64(), "download_dir": dir, "paused": true})
-    };
+    let add = |dir: String| json!({"type": "torrent", "uri": torrent.base64(), "download_dir": dir, "paused": true});
     let cases = [
         ("relative/folder".to_owned(), "absolute"),
         ("".to_owned(), "empty"),
         (format!("{}/new/../x", downloads.display()), ".."),
         (format!("{}/a-file", downloads.display()), "not a folder"),
-        (format!("{}/a-file/below", downloads.display()), "not a folder"),
+        (
+            format!("{}/a-file/below", downloads.display()),
+            "not a folder",
+        ),
         (format!("{}/escape/x", downloads.display()), "symlink"),
     ];
     for (dir, why) in cases {
@@ -306,7 +317,9 @@ async fn bad_folders_are_refused_and_create_nothing() {
     }
     assert_eq!(walk(&root), before, "a refused add changed the disk");
     // Loopback may name a folder outside the roots.
-    client.ok("task.add", add(elsewhere.display().to_string())).await;
+    client
+        .ok("task.add", add(elsewhere.display().to_string()))
+        .await;
     let metadata = client
         .ok("task.getMetadata", json!({"task_id": torrent.info_hash}))
         .await;
@@ -333,21 +346,31 @@ async fn a_remote_client_is_held_to_the_download_roots() {
         return;
     };
     let downloads = server.data_dir.parent().unwrap().join("downloads");
-    let mut client = try_connect(&server.url, &[("Authorization", &format!("Bearer {token}"))])
-        .await
-        .unwrap_or_else(|status| panic!("refused with HTTP {status}"));
+    let mut client = try_connect(
+        &server.url,
+        &[("Authorization", &format!("Bearer {token}"))],
+    )
+    .await
+    .unwrap_or_else(|status| panic!("refused with HTTP {status}"));
     let torrent = TestTorrent::build(five_files(Vec::new(), 45));
     let add = |dir: &Path| {
         json!({"type": "torrent", "uri": torrent.base64(), "paused": true,
                "download_dir": dir})
     };
     let before = (walk(&outer), walk(&downloads));
-    for outside in [secret.join("new"), secret.clone(), PathBuf::from("/tmp/magnetar-remote")] {
+    for outside in [
+        secret.join("new"),
+        secret.clone(),
+        PathBuf::from("/tmp/magnetar-remote"),
+    ] {
         let response = client.call("task.add", add(&outside)).await;
         support::assert_error_shape(&response);
         assert_eq!(response["error"], -6, "{}: {response}", outside.display());
         assert!(
-            response["message"].as_str().unwrap().contains("download roots"),
+            response["message"]
+                .as_str()
+                .unwrap()
+                .contains("download roots"),
             "{response}"
         );
     }
@@ -357,18 +380,28 @@ async fn a_remote_client_is_held_to_the_download_roots() {
     // A label folder outside the roots cannot be set remotely either (remote_admin is off:
     // the method itself is refused).
     let response = client
-        .call("session.setLabels", json!({"labels": [{"name": "x", "folder": secret}]}))
+        .call(
+            "session.setLabels",
+            json!({"labels": [{"name": "x", "folder": secret}]}),
+        )
         .await;
     assert_eq!(response["error"], -6, "{response}");
     assert_eq!(client.ok("task.list", Value::Null).await, json!([]));
-    assert_eq!((walk(&outer), walk(&downloads)), before, "a refused add changed the disk");
+    assert_eq!(
+        (walk(&outer), walk(&downloads)),
+        before,
+        "a refused add changed the disk"
+    );
     assert!(!Path::new("/tmp/magnetar-remote").exists());
     // Under a root, and under the download folder: fine.
     client.ok("task.add", add(&library.join("tv"))).await;
     let metadata = client
         .ok("task.getMetadata", json!({"task_id": torrent.info_hash}))
         .await;
-    assert_eq!(metadata["download_dir"], library.join("tv").display().to_string());
+    assert_eq!(
+        metadata["download_dir"],
+        library.join("tv").display().to_string()
+    );
     let other = TestTorrent::build(five_files(Vec::new(), 46));
     let params = json!({"type": "torrent", "uri": other.base64(), "paused": true,
                         "download_dir": downloads.canonicalize().unwrap().join("sub")});
@@ -387,7 +420,9 @@ async fn labels_and_folders_survive_a_kill() {
     {
         let (mut server, url) = serve(&root);
         let mut client = Client::connect(&url).await;
-        client.ok("session.setLabels", json!({"labels": labels})).await;
+        client
+            .ok("session.setLabels", json!({"labels": labels}))
+            .await;
         client
             .ok(
                 "task.add",
@@ -416,8 +451,14 @@ async fn labels_and_folders_survive_a_kill() {
     let mut client = Client::connect(&url).await;
     let got = client.ok("session.getLabels", Value::Null).await;
     assert_eq!(got["labels"][0]["name"], "tv");
-    assert_eq!(got["labels"][0]["folder"], root.join("tv").display().to_string());
-    assert_eq!(got["labels"][1], json!({"name": "music", "folder": null, "seed_goal": null}));
+    assert_eq!(
+        got["labels"][0]["folder"],
+        root.join("tv").display().to_string()
+    );
+    assert_eq!(
+        got["labels"][1],
+        json!({"name": "music", "folder": null, "seed_goal": null})
+    );
     assert_eq!(client.summary(&torrent.info_hash).await["label"], "music");
     let metadata = client
         .ok("task.getMetadata", json!({"task_id": torrent.info_hash}))
@@ -426,19 +467,34 @@ async fn labels_and_folders_survive_a_kill() {
     let pending = client.summary(&magnet_only.info_hash).await;
     assert_eq!(pending["label"], "tv", "{pending}");
     let metadata = client
-        .ok("task.getMetadata", json!({"task_id": magnet_only.info_hash}))
+        .ok(
+            "task.getMetadata",
+            json!({"task_id": magnet_only.info_hash}),
+        )
         .await;
-    assert_eq!(metadata["download_dir"], root.join("tv").display().to_string());
+    assert_eq!(
+        metadata["download_dir"],
+        root.join("tv").display().to_string()
+    );
     // Clearing a label, and deleting a label that a task carries: both leave no label.
     client
-        .ok("task.setLabel", json!({"task_id": torrent.info_hash, "label": null}))
+        .ok(
+            "task.setLabel",
+            json!({"task_id": torrent.info_hash, "label": null}),
+        )
         .await;
-    assert_eq!(client.summary(&torrent.info_hash).await["label"], Value::Null);
+    assert_eq!(
+        client.summary(&torrent.info_hash).await["label"],
+        Value::Null
+    );
     client
         .ok("session.setLabels", json!({"labels": [{"name": "music"}]}))
         .await;
     let event = client.wait_event("session.labelsUpdated", |_| true).await;
-    assert_eq!(event["data"]["labels"], json!([{"name": "music", "folder": null, "seed_goal": null}]));
+    assert_eq!(
+        event["data"]["labels"],
+        json!([{"name": "music", "folder": null, "seed_goal": null}])
+    );
     client
         .poll_summary(&magnet_only.info_hash, "the deleted label gone", |s| {
             s["label"].is_null()
@@ -459,7 +515,10 @@ async fn bad_inputs_are_refused_on_a_connection_that_keeps_working() {
         .ok("session.setLabels", json!({"labels": [{"name": "tv"}]}))
         .await;
     client
-        .ok("task.add", json!({"type": "torrent", "uri": torrent.base64(), "paused": true}))
+        .ok(
+            "task.add",
+            json!({"type": "torrent", "uri": torrent.base64(), "paused": true}),
+        )
         .await;
     // Another name: a refusal must come from the option, not from a path collision.
     let other = TestTorrent::build(TorrentSpec {
@@ -476,11 +535,31 @@ async fn bad_inputs_are_refused_on_a_connection_that_keeps_working() {
     let long = "x".repeat(65);
     let id = torrent.info_hash.clone();
     let cases: Vec<(&str, Value, i64, &str)> = vec![
-        ("task.add", add(json!({"download_dir": 5})), -2, "download_dir"),
-        ("task.add", add(json!({"download_dir": ["/x"]})), -2, "download_dir"),
-        ("task.add", add(json!({"download_dir": "a\u{0}b"})), -2, "download_dir"),
+        (
+            "task.add",
+            add(json!({"download_dir": 5})),
+            -2,
+            "download_dir",
+        ),
+        (
+            "task.add",
+            add(json!({"download_dir": ["/x"]})),
+            -2,
+            "download_dir",
+        ),
+        (
+            "task.add",
+            add(json!({"download_dir": "a\u{0}b"})),
+            -2,
+            "download_dir",
+        ),
         ("task.add", add(json!({"label": 5})), -2, "label"),
-        ("task.add", add(json!({"label": "nope"})), -2, "unknown label"),
+        (
+            "task.add",
+            add(json!({"label": "nope"})),
+            -2,
+            "unknown label",
+        ),
         ("task.add", add(json!({"label": ""})), -2, "label"),
         ("task.add", add(json!({"files": "0"})), -2, "files"),
         ("task.add", add(json!({"files": [-1]})), -2, "files"),
@@ -491,30 +570,130 @@ async fn bad_inputs_are_refused_on_a_connection_that_keeps_working() {
         ("task.setLabel", json!([]), -2, "params"),
         ("task.setLabel", json!({"label": "tv"}), -2, "task_id"),
         ("task.setLabel", json!({"task_id": id}), -2, "label"),
-        ("task.setLabel", json!({"task_id": 7, "label": "tv"}), -2, "task_id"),
-        ("task.setLabel", json!({"task_id": "zz", "label": "tv"}), -4, "not found"),
-        ("task.setLabel", json!({"task_id": id, "label": 5}), -2, "label"),
-        ("task.setLabel", json!({"task_id": id, "label": "nope"}), -2, "unknown label"),
-        ("task.setLabel", json!({"task_id": id, "label": "tv", "move": true}), -2, "moving"),
-        ("task.setLabel", json!({"task_id": id, "label": "tv", "x": 1}), -2, "unknown field"),
-        ("task.setLabel", json!({"task_id": "0".repeat(40), "label": "tv"}), -4, "not found"),
+        (
+            "task.setLabel",
+            json!({"task_id": 7, "label": "tv"}),
+            -2,
+            "task_id",
+        ),
+        (
+            "task.setLabel",
+            json!({"task_id": "zz", "label": "tv"}),
+            -4,
+            "not found",
+        ),
+        (
+            "task.setLabel",
+            json!({"task_id": id, "label": 5}),
+            -2,
+            "label",
+        ),
+        (
+            "task.setLabel",
+            json!({"task_id": id, "label": "nope"}),
+            -2,
+            "unknown label",
+        ),
+        (
+            "task.setLabel",
+            json!({"task_id": id, "label": "tv", "move": true}),
+            -2,
+            "moving",
+        ),
+        (
+            "task.setLabel",
+            json!({"task_id": id, "label": "tv", "x": 1}),
+            -2,
+            "unknown field",
+        ),
+        (
+            "task.setLabel",
+            json!({"task_id": "0".repeat(40), "label": "tv"}),
+            -4,
+            "not found",
+        ),
         ("session.setLabels", Value::Null, -2, "params"),
         ("session.setLabels", json!({}), -2, "labels"),
         ("session.setLabels", json!({"labels": {}}), -2, "labels"),
-        ("session.setLabels", json!({"labels": [], "x": 1}), -2, "unknown field"),
-        ("session.setLabels", json!({"labels": ["tv"]}), -2, "labels[0]"),
+        (
+            "session.setLabels",
+            json!({"labels": [], "x": 1}),
+            -2,
+            "unknown field",
+        ),
+        (
+            "session.setLabels",
+            json!({"labels": ["tv"]}),
+            -2,
+            "labels[0]",
+        ),
         ("session.setLabels", json!({"labels": [{}]}), -2, "name"),
-        ("session.setLabels", json!({"labels": [{"name": ""}]}), -2, "empty"),
-        ("session.setLabels", json!({"labels": [{"name": long}]}), -2, "64"),
-        ("session.setLabels", json!({"labels": [{"name": "a\nb"}]}), -2, "control"),
-        ("session.setLabels", json!({"labels": [{"name": " a"}]}), -2, "spaces"),
-        ("session.setLabels", json!({"labels": [{"name": 5}]}), -2, "labels[0]"),
-        ("session.setLabels", json!({"labels": [{"name": "A"}, {"name": "a"}]}), -2, "twice"),
-        ("session.setLabels", json!({"labels": [{"name": "a", "x": 1}]}), -2, "unknown field"),
-        ("session.setLabels", json!({"labels": [{"name": "a", "folder": "rel"}]}), -2, "labels[0].folder"),
-        ("session.setLabels", json!({"labels": [{"name": "a", "folder": root.join("a-file")}]}), -2, "not a folder"),
-        ("session.setLabels", json!({"labels": [{"name": "a", "folder": 5}]}), -2, "labels[0]"),
-        ("session.setLabels", json!({"labels": [{"name": "a", "seed_goal": 5}]}), -2, "seed_goal"),
+        (
+            "session.setLabels",
+            json!({"labels": [{"name": ""}]}),
+            -2,
+            "empty",
+        ),
+        (
+            "session.setLabels",
+            json!({"labels": [{"name": long}]}),
+            -2,
+            "64",
+        ),
+        (
+            "session.setLabels",
+            json!({"labels": [{"name": "a\nb"}]}),
+            -2,
+            "control",
+        ),
+        (
+            "session.setLabels",
+            json!({"labels": [{"name": " a"}]}),
+            -2,
+            "spaces",
+        ),
+        (
+            "session.setLabels",
+            json!({"labels": [{"name": 5}]}),
+            -2,
+            "labels[0]",
+        ),
+        (
+            "session.setLabels",
+            json!({"labels": [{"name": "A"}, {"name": "a"}]}),
+            -2,
+            "twice",
+        ),
+        (
+            "session.setLabels",
+            json!({"labels": [{"name": "a", "x": 1}]}),
+            -2,
+            "unknown field",
+        ),
+        (
+            "session.setLabels",
+            json!({"labels": [{"name": "a", "folder": "rel"}]}),
+            -2,
+            "labels[0].folder",
+        ),
+        (
+            "session.setLabels",
+            json!({"labels": [{"name": "a", "folder": root.join("a-file")}]}),
+            -2,
+            "not a folder",
+        ),
+        (
+            "session.setLabels",
+            json!({"labels": [{"name": "a", "folder": 5}]}),
+            -2,
+            "labels[0]",
+        ),
+        (
+            "session.setLabels",
+            json!({"labels": [{"name": "a", "seed_goal": 5}]}),
+            -2,
+            "seed_goal",
+        ),
         ("session.getLabels", json!([]), -2, "params"),
     ];
     for (method, params, code, why) in cases {
@@ -525,7 +704,10 @@ async fn bad_inputs_are_refused_on_a_connection_that_keeps_working() {
         assert!(message.contains(why), "{method} {params}: {message}");
         // The connection keeps working, and nothing changed.
         let labels = client.ok("session.getLabels", Value::Null).await;
-        assert_eq!(labels, json!({"labels": [{"name": "tv", "folder": null, "seed_goal": null}]}));
+        assert_eq!(
+            labels,
+            json!({"labels": [{"name": "tv", "folder": null, "seed_goal": null}]})
+        );
         let list = client.ok("task.list", Value::Null).await;
         assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
         assert_eq!(list[0]["label"], Value::Null);

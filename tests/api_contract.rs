@@ -143,6 +143,8 @@ async fn every_documented_method_refuses_bad_input_as_documented() {
             "paused" | "delete_files" => json!(false),
             "files" => json!([0]),
             "download_bps" | "upload_bps" => Value::Null,
+            "download_dir" | "label" => Value::Null,
+            "labels" => json!([]),
             other => panic!("no valid value known for the documented field {other:?}"),
         }
     };

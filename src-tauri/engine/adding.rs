@@ -24,8 +24,8 @@ use super::adapter::AddOptions;
 
 use super::existing::{self, Kept};
 use super::folders::{self, Refusal};
-use super::lifecycle::validate_choice;
 use super::journal::Record;
+use super::lifecycle::validate_choice;
 use super::placement::Layout;
 use super::sidecar::PendingMagnet;
 use super::task::{Lifecycle, Origin};
@@ -129,15 +129,10 @@ impl Engine {
         }
         match label_folder {
             // Checked again: the folder may have changed on disk since the label was set.
-            Some((folder, roots)) => {
-                folders::resolve(&folder, &roots, false, "the label's folder").map_err(|r| {
-                    match r {
-                        Refusal::Invalid(why) | Refusal::Outside(why) => {
-                            EngineError::InvalidInput(why)
-                        }
-                    }
-                })
-            }
+            Some((folder, roots)) => folders::resolve(&folder, &roots, false, "the label's folder")
+                .map_err(|r| match r {
+                    Refusal::Invalid(why) | Refusal::Outside(why) => EngineError::InvalidInput(why),
+                }),
             None => Ok(default),
         }
     }
@@ -246,7 +241,9 @@ impl Engine {
         let elsewhere = (placed.dir != self.inner.config.download_dir).then(|| placed.dir.clone());
         let placed_saved = (elsewhere.is_some() || placed.label.is_some()).then(|| {
             self.inner.sidecar.set_dir(&source.id, elsewhere);
-            self.inner.sidecar.set_label(&source.id, placed.label.clone())
+            self.inner
+                .sidecar
+                .set_label(&source.id, placed.label.clone())
         });
         let mut must_save = None;
         let origin = match &source.kind {
@@ -458,7 +455,8 @@ impl Engine {
             anyhow::bail!("the task was removed");
         };
         let dir = task.dir.clone();
-        if let (Some(chosen), SourceKind::Torrent { files, .. }) = (&task.chosen_files, &torrent.kind)
+        if let (Some(chosen), SourceKind::Torrent { files, .. }) =
+            (&task.chosen_files, &torrent.kind)
         {
             if let Some(last) = chosen.last().filter(|last| **last >= files.len()) {
                 anyhow::bail!(

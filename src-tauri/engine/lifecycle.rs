@@ -440,7 +440,10 @@ enum Saved {
 }
 
 /// A file choice as a set of indices, or why it is not one.
-pub(super) fn validate_choice(indices: &[u64], count: usize) -> Result<BTreeSet<usize>, EngineError> {
+pub(super) fn validate_choice(
+    indices: &[u64],
+    count: usize,
+) -> Result<BTreeSet<usize>, EngineError> {
     let mut chosen = BTreeSet::new();
     for &index in indices {
         let valid = usize::try_from(index).ok().filter(|i| *i < count);

@@ -49,7 +49,14 @@ mod tests {
         for good in ["tv", "Films 4K", "é", &"x".repeat(MAX_LABEL_CHARS)] {
             check_label_name(good).unwrap();
         }
-        for bad in ["", " tv", "tv ", "a\nb", "a\u{7f}", &"x".repeat(MAX_LABEL_CHARS + 1)] {
+        for bad in [
+            "",
+            " tv",
+            "tv ",
+            "a\nb",
+            "a\u{7f}",
+            &"x".repeat(MAX_LABEL_CHARS + 1),
+        ] {
             assert!(check_label_name(bad).is_err(), "{bad:?}");
         }
     }
