@@ -427,7 +427,7 @@ async fn labels_and_folders_survive_a_kill() {
             .ok(
                 "task.add",
                 json!({"type": "torrent", "uri": torrent.base64(), "paused": true,
-                       "label": "tv", "download_dir": folder}),
+                       "label": "tv", "download_dir": folder, "files": [0]}),
             )
             .await;
         // A magnet waiting for its metadata (paused: nothing is fetched), with its options.
@@ -464,6 +464,30 @@ async fn labels_and_folders_survive_a_kill() {
         .ok("task.getMetadata", json!({"task_id": torrent.info_hash}))
         .await;
     assert_eq!(metadata["download_dir"], folder.display().to_string());
+    // The restored torrent still creates only its chosen file (librqbit restores it from its
+    // session file, and the storage learns its folder from there too).
+    client
+        .poll_summary(&torrent.info_hash, "the restored task checked", |s| {
+            s["state"] == 4
+        })
+        .await;
+    let chosen_file = folder.join("five/a.bin");
+    support::poll_until(
+        "the chosen file made at its length",
+        support::PATIENCE,
+        Duration::from_millis(50),
+        async || match std::fs::metadata(&chosen_file) {
+            Ok(m) if m.len() == 64 * 1024 => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    )
+    .await;
+    assert_eq!(
+        walk(&folder),
+        paths(&["five", "five/a.bin"])
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
     let pending = client.summary(&magnet_only.info_hash).await;
     assert_eq!(pending["label"], "tv", "{pending}");
     let metadata = client
