@@ -248,6 +248,7 @@ mod tests {
             connected_peers: 0,
             connected_seeds: 0,
             added: 0,
+            label: None,
             error: None,
         }
     }

@@ -97,6 +97,8 @@ pub struct Settings {
     pub download_roots: Vec<PathBuf>,
     /// An absolute folder watched for `.torrent` and `.magnet` files to add; none: no watching.
     pub watch_dir: Option<PathBuf>,
+    /// The session's labels (`session.setLabels`).
+    pub labels: Vec<crate::protocol::Label>,
 }
 
 /// Failed tokens in a row from one address before it is locked out.
@@ -134,6 +136,7 @@ impl Default for Settings {
             upload_bps: None,
             download_roots: Vec::new(),
             watch_dir: None,
+            labels: Vec::new(),
         }
     }
 }
@@ -266,6 +269,27 @@ impl Settings {
         }
         if let Some(dir) = &self.watch_dir {
             plain_absolute(dir).map_err(|why| ConfigError::Invalid(format!("watch_dir: {why}")))?;
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for label in &self.labels {
+            crate::protocol::check_label_name(&label.name)
+                .map_err(|why| ConfigError::Invalid(format!("labels: {why}")))?;
+            if !names.insert(label.name.to_lowercase()) {
+                return Err(ConfigError::Invalid(format!(
+                    "labels: {:?} is listed twice",
+                    label.name
+                )));
+            }
+            if label
+                .folder
+                .as_ref()
+                .is_some_and(|f| !Path::new(f).is_absolute())
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "labels: the folder of {:?} must be an absolute path",
+                    label.name
+                )));
+            }
         }
         Ok(())
     }

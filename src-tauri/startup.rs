@@ -151,6 +151,8 @@ pub async fn start(run: &RunConfig) -> anyhow::Result<Running> {
     )
     .await?;
     engine.set_limits(settings.download_bps, settings.upload_bps);
+    engine.set_download_roots(&settings.download_roots);
+    engine.set_labels(settings.labels.clone());
     let server = Server::bind(ServerConfig {
         listen: settings.listen,
         guard: Guard {

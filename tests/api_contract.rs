@@ -169,6 +169,8 @@ async fn every_documented_method_refuses_bad_input_as_documented() {
             "max_message_bytes" => json!(65536),
             "lockout_seconds" => json!(60),
             "max_queue_bytes" => json!(1_048_576),
+            "label" => Value::Null,
+            "labels" => json!([]),
             other => panic!("no valid value known for the documented field {other:?}"),
         }
     };

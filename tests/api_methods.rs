@@ -44,6 +44,7 @@ async fn add_torrent_reports_metadata_status_and_events_to_every_client() {
             {"path": "cd1/track 2.flac", "size": 50000, "selected": true},
             {"path": "cover.jpg", "size": 3000, "selected": true}
         ],
+        "download_dir": server.download_dir.canonicalize().unwrap(),
         "ready": true
     });
     for client in [&mut alice, &mut bob] {
@@ -192,7 +193,8 @@ async fn magnet_task_exists_at_once_with_its_name() {
     let created = client.wait_event("task.created", |d| d["id"] == hash).await;
     assert_eq!(
         created["data"],
-        json!({"id": hash, "name": "Some Name", "creator": "", "comment": "", "files": [], "ready": false})
+        json!({"id": hash, "name": "Some Name", "creator": "", "comment": "", "files": [], "ready": false,
+               "download_dir": server.download_dir.canonicalize().unwrap()})
     );
     let summary = client.summary(hash).await;
     assert_eq!(summary["state"], 0);

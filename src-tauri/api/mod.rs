@@ -21,8 +21,9 @@ pub use settings::{Applies, Key, SettingsState, KEYS as SETTINGS};
 use crate::engine::Engine;
 use crate::protocol::{ErrorCode, Published, Reply, Response, TaskSummary};
 
-/// A method's handler: the API and the request's params in, a JSON result or an error out.
-type Handler = for<'a> fn(&'a Api, Value) -> BoxFuture<'a, Result<Reply, ApiError>>;
+/// A method's handler: the API, the caller and the request's params in, a JSON result or an
+/// error out.
+type Handler = for<'a> fn(&'a Api, &'a Caller, Value) -> BoxFuture<'a, Result<Reply, ApiError>>;
 
 /// A boxed handler future (the handlers differ in type, the table needs one).
 type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
@@ -30,14 +31,21 @@ type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 
 /// Wraps a synchronous handler as a table entry.
 macro_rules! sync {
     ($f:path) => {
-        |api, params| Box::pin(std::future::ready($f(api, params)))
+        |api, _caller, params| Box::pin(std::future::ready($f(api, params)))
     };
 }
 
 /// Wraps an async handler as a table entry.
 macro_rules! async_ {
     ($f:path) => {
-        |api, params| Box::pin($f(api, params))
+        |api, _caller, params| Box::pin($f(api, params))
+    };
+}
+
+/// Wraps an async handler that needs to know its caller (where it is) as a table entry.
+macro_rules! async_as {
+    ($f:path) => {
+        |api, caller, params| Box::pin($f(api, caller, params))
     };
 }
 
@@ -70,7 +78,7 @@ const fn method(name: &'static str, need: Need, handler: Handler) -> Method {
 /// Every method this API answers: the one list that dispatch, permissions and the docs check
 /// read. docs/API.md documents each.
 pub const METHODS: &[Method] = &[
-    method("task.add", Need::Write, async_!(tasks::add)),
+    method("task.add", Need::Write, async_as!(tasks::add)),
     method("task.list", Need::Read, sync!(tasks::list)),
     method("task.getStatus", Need::Read, sync!(tasks::get_status)),
     method("task.getMetadata", Need::Read, sync!(tasks::get_metadata)),
@@ -78,6 +86,7 @@ pub const METHODS: &[Method] = &[
     method("task.resume", Need::Write, async_!(tasks::resume)),
     method("task.remove", Need::Write, async_!(tasks::remove)),
     method("task.setFiles", Need::Write, async_!(tasks::set_files)),
+    method("task.setLabel", Need::Write, async_!(tasks::set_label)),
     method("session.info", Need::Read, sync!(session::info)),
     method(
         "session.setLimits",
@@ -86,6 +95,12 @@ pub const METHODS: &[Method] = &[
     ),
     method("session.getSettings", Need::Read, sync!(settings::get)),
     method("session.setSettings", Need::Admin, async_!(settings::set)),
+    method("session.getLabels", Need::Read, sync!(session::get_labels)),
+    method(
+        "session.setLabels",
+        Need::Admin,
+        async_as!(session::set_labels),
+    ),
 ];
 
 /// Who is calling, as far as permissions go.
@@ -106,6 +121,11 @@ impl Caller {
         can_admin: true,
         add_budget: None,
     };
+
+    /// Is the caller on another machine? (Only remote callers have an add budget.)
+    pub fn is_remote(&self) -> bool {
+        self.add_budget.is_some()
+    }
 
     fn refusal(&self, method: &Method) -> Option<ApiError> {
         let refused = match method.need {
@@ -155,6 +175,8 @@ pub struct Api {
     /// The bound on remote `task.add` calls, shared with the server (the setting
     /// `remote_adds_per_minute` changes it at run time).
     adds: std::sync::Arc<RateLimiter>,
+    /// Held by one `session.setLabels` from applying the labels to announcing them.
+    labels_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Api {
@@ -171,6 +193,7 @@ impl Api {
             adds: std::sync::Arc::new(RateLimiter::new(
                 crate::config::Settings::default().remote_adds_per_minute,
             )),
+            labels_turn: Default::default(),
         }
     }
 
@@ -256,7 +279,7 @@ impl Api {
                 ));
             }
         }
-        (entry.handler)(self, params).await
+        (entry.handler)(self, caller, params).await
     }
 }
 
@@ -336,6 +359,7 @@ mod tests {
             "session.resync",
             "session.limitsUpdated",
             "session.settingsUpdated",
+            "session.labelsUpdated",
         ];
         for name in METHODS.iter().map(|m| &m.name).chain(events.iter()) {
             assert!(

@@ -2,10 +2,81 @@
 
 use serde_json::{json, Value};
 
-use super::tasks::{no_params, to_json};
-use super::{Api, ApiError};
+use super::tasks::{no_params, refusal, to_json};
+use super::{Api, ApiError, Caller};
 use crate::protocol::{null, Reply};
-use crate::protocol::{ErrorCode, Event};
+use crate::protocol::{ErrorCode, Event, Label};
+
+/// `session.getLabels`: `{labels: [...]}`.
+pub fn get_labels(api: &Api, params: Value) -> Result<Reply, ApiError> {
+    no_params(params)?;
+    to_json(&json!({ "labels": api.engine.labels() }))
+}
+
+/// `session.setLabels {labels: [{name, folder?, seed_goal?}]}`: replaces the whole list.
+/// Checked whole before anything changes; applied, saved in the settings file (`labels`) and
+/// announced to every client (`session.labelsUpdated`), one call at a time. Answers the list as
+/// kept (folders resolved). A task whose label is gone loses it.
+pub async fn set_labels(api: &Api, caller: &Caller, params: Value) -> Result<Reply, ApiError> {
+    let Value::Object(mut params) = params else {
+        return Err(ApiError::invalid_params(
+            "\"params\" must be an object with labels",
+        ));
+    };
+    if let Some(unknown) = params.keys().find(|k| *k != "labels") {
+        return Err(ApiError::invalid_params(format!(
+            "unknown field {unknown:?}: expected labels"
+        )));
+    }
+    let Some(Value::Array(items)) = params.remove("labels") else {
+        return Err(ApiError::invalid_params(
+            "labels: must be an array of {name, folder?, seed_goal?}",
+        ));
+    };
+    let labels = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            serde_json::from_value::<Label>(item)
+                .map_err(|e| ApiError::invalid_params(format!("labels[{i}]: {e}")))
+        })
+        .collect::<Result<Vec<Label>, ApiError>>()?;
+    let labels = api
+        .engine
+        .check_labels(labels, caller.is_remote())
+        .map_err(refusal)?;
+    let api = api.clone();
+    let applied = tokio::spawn(async move {
+        let _turn = api.labels_turn.lock().await;
+        api.engine.set_labels(labels.clone());
+        let saved = match api.settings_file.clone() {
+            Some(path) => {
+                let value = json!(labels);
+                tokio::task::spawn_blocking(move || {
+                    crate::config::update_settings_file(&path, &[("labels", value)])
+                        .map_err(|e| e.to_string())
+                })
+                .await
+                .unwrap_or_else(|e| Err(join_failure(e)))
+            }
+            None => Ok(()),
+        };
+        api.engine.announce(Event::LabelsUpdated(labels.clone()));
+        saved.map(|()| labels)
+    })
+    .await;
+    match applied {
+        Ok(Ok(labels)) => to_json(&json!({ "labels": labels })),
+        Ok(Err(why)) => Err(ApiError::new(
+            ErrorCode::Internal,
+            format!("labels applied, but not saved: {why}"),
+        )),
+        Err(e) => Err(ApiError::new(
+            ErrorCode::Internal,
+            format!("internal error: {}", join_failure(e)),
+        )),
+    }
+}
 
 /// `session.info`: version, directories, listen addresses, totals and limits.
 pub fn info(api: &Api, params: Value) -> Result<Reply, ApiError> {

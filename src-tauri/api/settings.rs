@@ -28,8 +28,7 @@ use crate::protocol::{ErrorCode, Event, Reply, SessionSettings};
 /// When a new value takes effect.
 #[derive(Clone, Copy)]
 pub enum Applies {
-    /// At once: the function takes the engine or the API to the new settings. (A setting read
-    /// where it is used, such as `download_roots`, needs nothing: [`read_at_use`].)
+    /// At once: the function takes the engine or the API to the new settings.
     Live(fn(&Api, &Settings)),
     /// At the next start of the server: saved now, listed in `pending_restart` until then.
     Restart,
@@ -69,7 +68,7 @@ pub const KEYS: &[Key] = &[
     key("upload_bps", "null, or a whole number of bytes per second up to 4294967295 (0: unlimited)", limit, Live(apply_limits)),
     key("seed", "a boolean", typed::<bool>, Live(|api, s| api.engine.set_seed(s.seed))),
     key("remote_adds_per_minute", "a whole number from 0 to 4294967295", typed::<u32>, Live(|api, s| api.adds.set_per_minute(s.remote_adds_per_minute))),
-    key("download_roots", "an array of absolute paths of existing folders", folders, Live(read_at_use)),
+    key("download_roots", "an array of absolute paths of existing folders", folders, Live(|api, s| api.engine.set_download_roots(&s.download_roots))),
     key("watch_dir", "null, or the absolute path of an existing folder", optional_folder, Restart),
     key("download_dir", "null (the user's Downloads folder), or an absolute path", optional_absolute, Restart),
     key("listen", "an address and port, such as \"127.0.0.1:7345\"", typed::<SocketAddr>, Restart),
@@ -403,7 +402,6 @@ fn apply_limits(api: &Api, settings: &Settings) {
 }
 
 /// For a setting read where it is used: nothing to do when it changes.
-fn read_at_use(_: &Api, _: &Settings) {}
 
 #[cfg(test)]
 mod tests {

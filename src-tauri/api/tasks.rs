@@ -5,9 +5,9 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Api, ApiError};
-use crate::engine::{parse_magnet, parse_torrent};
-use crate::protocol::{null, Reply, TaskId};
+use super::{Api, ApiError, Caller};
+use crate::engine::{parse_magnet, parse_torrent, AddChoices, Refusal};
+use crate::protocol::{null, ErrorCode, Reply, TaskId};
 
 #[derive(Deserialize)]
 struct AddParams {
@@ -17,6 +17,15 @@ struct AddParams {
     /// Start paused (state 4) [Magnetar].
     #[serde(default)]
     paused: bool,
+    /// The folder to download into (absolute) [Magnetar].
+    #[serde(default)]
+    download_dir: Value,
+    /// The task's label [Magnetar].
+    #[serde(default)]
+    label: Value,
+    /// The indices of the files to download [Magnetar].
+    #[serde(default)]
+    files: Value,
 }
 
 #[derive(Deserialize)]
@@ -31,9 +40,40 @@ struct RemoveParams {
     delete_files: bool,
 }
 
-/// `task.add {type, uri, paused?}`: validated here, synchronously; the download starts in the background.
-pub async fn add(api: &Api, params: Value) -> Result<Reply, ApiError> {
+/// `task.add {type, uri, paused?, download_dir?, label?, files?}`: validated here,
+/// synchronously; the download starts in the background. A client on another machine may only
+/// name a folder under the download roots.
+pub async fn add(api: &Api, caller: &Caller, params: Value) -> Result<Reply, ApiError> {
     let params: AddParams = parse(params)?;
+    let dir = match optional_string(params.download_dir, "download_dir")? {
+        Some(dir) => Some(
+            api.engine
+                .resolve_folder(&dir, caller.is_remote(), "download_dir")
+                .map_err(refusal)?,
+        ),
+        None => None,
+    };
+    let label = optional_string(params.label, "label")?;
+    let files = match params.files {
+        Value::Null => None,
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .map(|item| {
+                    item.as_u64().ok_or_else(|| {
+                        ApiError::invalid_params(format!(
+                            "files: each entry must be a file index (a whole number >= 0), not {item}"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<u64>, ApiError>>()?,
+        ),
+        other => {
+            return Err(ApiError::invalid_params(format!(
+                "files: must be an array of file indices or null, not {other}"
+            )))
+        }
+    };
     let source = match params.kind.as_str() {
         "magnet" => parse_magnet(&params.uri)?,
         "torrent" => parse_torrent(decode_base64(&params.uri)?)?,
@@ -43,7 +83,66 @@ pub async fn add(api: &Api, params: Value) -> Result<Reply, ApiError> {
             )));
         }
     };
-    api.engine.add(source, params.paused).await?;
+    let choices = AddChoices {
+        paused: params.paused,
+        dir,
+        label,
+        files,
+    };
+    api.engine.add_with(source, choices).await?;
+    Ok(null())
+}
+
+/// An optional string field: absent or `null` is `None`.
+fn optional_string(value: Value, name: &str) -> Result<Option<String>, ApiError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s)),
+        other => Err(ApiError::invalid_params(format!(
+            "{name}: must be a string or null, not {other}"
+        ))),
+    }
+}
+
+/// A refused folder: -2 when it is not usable, -6 when this caller may not name it.
+pub(super) fn refusal(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::Invalid(why) => ApiError::invalid_params(why),
+        Refusal::Outside(why) => ApiError::new(ErrorCode::Unauthorized, why),
+    }
+}
+
+/// `task.setLabel {task_id, label}`: `label` a defined label's name, or `null` for none. The
+/// data stays where it is.
+pub async fn set_label(api: &Api, params: Value) -> Result<Reply, ApiError> {
+    let Value::Object(mut params) = params else {
+        return Err(ApiError::invalid_params(
+            "\"params\" must be an object with task_id and label",
+        ));
+    };
+    if let Some(unknown) = params.keys().find(|k| *k != "task_id" && *k != "label") {
+        let why = if unknown == "move" {
+            "moving a task's data is not part of task.setLabel: its files stay where they are"
+                .to_owned()
+        } else {
+            format!("unknown field {unknown:?}: expected task_id and label")
+        };
+        return Err(ApiError::invalid_params(why));
+    }
+    let task_id: TaskId = match params.remove("task_id") {
+        Some(id) => serde_json::from_value(id)
+            .map_err(|e| ApiError::invalid_params(format!("task_id: {e}")))?,
+        None => return Err(ApiError::invalid_params("missing field \"task_id\"")),
+    };
+    let label = match params.remove("label") {
+        Some(label) => optional_string(label, "label")?,
+        None => {
+            return Err(ApiError::invalid_params(
+                "missing field \"label\" (a label's name, or null for none)",
+            ))
+        }
+    };
+    api.engine.set_label(&task_id, label).await?;
     Ok(null())
 }
 

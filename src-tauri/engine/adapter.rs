@@ -15,13 +15,19 @@ use std::sync::Arc;
 
 use librqbit::api::TorrentIdOrHash;
 use librqbit::dht::Id20;
+use librqbit::storage::StorageFactoryExt;
 use librqbit::{AddTorrent, AddTorrentOptions, AddTorrentResponse, ManagedTorrent, Session};
 
 use super::restore::session_options;
+use super::storage::LazyFilesFactory;
 use super::{EngineConfig, EngineError};
 
 pub struct Librqbit {
     session: Arc<Session>,
+    /// The storage of every torrent: told each torrent's folder (see `storage.rs`).
+    storage: LazyFilesFactory,
+    /// The download folder (a torrent's folder is its sub folder in it, unless given whole).
+    download_dir: PathBuf,
     api: librqbit::Api,
     /// The next torrent id to give librqbit (see the module's doc).
     next_id: AtomicUsize,
@@ -29,20 +35,31 @@ pub struct Librqbit {
 
 /// What an add into librqbit needs beside the torrent's bytes.
 pub struct AddOptions {
+    /// The info hash, lower-case hex (the task id).
+    pub id: String,
     pub paused: bool,
     pub only_files: Option<Vec<usize>>,
     /// The torrent's folder in the download folder (empty for a single-file torrent).
     pub sub_folder: String,
+    /// The torrent's own folder when it goes elsewhere than the download folder (then
+    /// `sub_folder` is not used).
+    pub output_folder: Option<PathBuf>,
     pub peers: Vec<SocketAddr>,
 }
 
 impl Librqbit {
     /// Starts a session on `config` (persistence and fastresume on, see `restore.rs`).
     pub async fn start(config: &EngineConfig) -> Result<Librqbit, EngineError> {
-        let session = Session::new_with_opts(config.download_dir.clone(), session_options(config))
+        let storage = LazyFilesFactory::default();
+        storage.read_session_file(&config.state_dir.join("session").join("session.json"));
+        let mut options = session_options(config);
+        options.default_storage_factory = Some(storage.clone().boxed());
+        let session = Session::new_with_opts(config.download_dir.clone(), options)
             .await
             .map_err(|e| EngineError::Internal(format!("cannot start the engine: {e:#}")))?;
         Ok(Librqbit {
+            storage,
+            download_dir: config.download_dir.clone(),
             api: librqbit::Api::new(session.clone(), None),
             session,
             next_id: AtomicUsize::new(0),
@@ -91,12 +108,23 @@ impl Librqbit {
         bytes: Vec<u8>,
         options: AddOptions,
     ) -> anyhow::Result<Arc<ManagedTorrent>> {
+        let folder = match &options.output_folder {
+            Some(folder) => folder.clone(),
+            None => self.download_dir.join(&options.sub_folder),
+        };
+        self.storage.set_folder(&options.id, folder);
         let opts = AddTorrentOptions {
             paused: options.paused,
             only_files: options.only_files,
             preferred_id: Some(self.next_id.fetch_add(1, Ordering::Relaxed)),
             overwrite: true,
-            sub_folder: Some(options.sub_folder),
+            sub_folder: match options.output_folder {
+                Some(_) => None,
+                None => Some(options.sub_folder),
+            },
+            output_folder: options
+                .output_folder
+                .map(|folder| folder.to_string_lossy().into_owned()),
             initial_peers: (!options.peers.is_empty()).then_some(options.peers),
             ..Default::default()
         };

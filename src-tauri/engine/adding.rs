@@ -12,6 +12,7 @@
 //! fails (state 5) without writing a byte.
 
 use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +23,9 @@ use librqbit::ManagedTorrent;
 use super::adapter::AddOptions;
 
 use super::existing::{self, Kept};
+use super::folders::{self, Refusal};
 use super::journal::Record;
+use super::lifecycle::validate_choice;
 use super::placement::Layout;
 use super::sidecar::PendingMagnet;
 use super::task::{Lifecycle, Origin};
@@ -47,32 +50,91 @@ impl Engine {
     /// `task.removed` always comes before the new `task.created`. The add is answered once it
     /// is on disk (the add journal for a torrent, the sidecar for a magnet).
     pub async fn add(&self, source: Source, paused: bool) -> Result<(), EngineError> {
+        let choices = AddChoices {
+            paused,
+            ..AddChoices::default()
+        };
+        self.add_with(source, choices).await
+    }
+
+    /// [`Engine::add`] with the client's choices: a folder (already checked, see
+    /// `folders.rs`), a label (which must exist; its folder is used when no folder is given),
+    /// and the files to download (checked against the torrent now, against a magnet's
+    /// metadata when it comes: a magnet whose metadata has fewer files fails, writing nothing).
+    pub async fn add_with(&self, source: Source, choices: AddChoices) -> Result<(), EngineError> {
         self.wait_for_removal(&source.id).await?;
         let id = source.id.clone();
         if self.tasks().contains(&id) {
             return Err(EngineError::AlreadyExists(id));
         }
+        let dir = self.folder_for(&choices)?;
+        let chosen = match (&choices.files, &source.kind) {
+            (None, _) => None,
+            (Some(files), SourceKind::Torrent { files: all, .. }) => {
+                Some(validate_choice(files, all.len()).map_err(in_files)?)
+            }
+            (Some(files), SourceKind::Magnet { .. }) => {
+                Some(validate_choice(files, super::validate::MAX_FILES).map_err(in_files)?)
+            }
+        };
         let torrent = match &source.kind {
             SourceKind::Torrent { bytes, layout, .. } => {
                 let kept = self
-                    .survey_files(&id, bytes.clone(), layout.clone())
+                    .survey_files(&id, bytes.clone(), layout.clone(), &dir)
                     .await?;
                 Some((kept, bytes.clone()))
             }
             SourceKind::Magnet { .. } => None,
         };
-        let must_save = self.add_now(source, paused)?;
-        if paused {
+        let placed = Placed {
+            dir,
+            label: choices.label,
+            chosen,
+        };
+        let (must_save, placed_saved) = self.add_now(source, choices.paused, placed)?;
+        if choices.paused {
             // `task.created` implies state 0: the 0→4 transition follows before the answer.
             self.observe_task(&id);
         }
         if let Some((kept, bytes)) = torrent {
             self.journal_add(&id, &bytes, kept).await;
         }
-        if let Some(version) = must_save {
+        if let Some(version) = must_save.max(placed_saved) {
             self.inner.sidecar.saved(version).await;
         }
         Ok(())
+    }
+
+    /// The folder an add goes to: the one asked for, else its label's, else the download
+    /// folder. The label must exist.
+    fn folder_for(&self, choices: &AddChoices) -> Result<PathBuf, EngineError> {
+        let default = self.inner.config.download_dir.clone();
+        let label_folder = match &choices.label {
+            None => None,
+            Some(name) => {
+                let folders = self.folders();
+                let label = folders.label(name).ok_or_else(|| {
+                    EngineError::InvalidInput(format!(
+                        "label: unknown label {name:?}; define it with session.setLabels first"
+                    ))
+                })?;
+                label
+                    .folder
+                    .clone()
+                    .map(|folder| (folder, folders.roots().to_vec()))
+            }
+        };
+        if let Some(dir) = &choices.dir {
+            return Ok(dir.clone());
+        }
+        match label_folder {
+            // Checked again: the folder may have changed on disk since the label was set.
+            Some((folder, roots)) => folders::resolve(&folder, &roots, false, "the label's folder")
+                .map_err(|r| match r {
+                    Refusal::Invalid(why) | Refusal::Outside(why) => EngineError::InvalidInput(why),
+                }),
+            None => Ok(default),
+        }
     }
 
     /// Waits (up to [`REMOVAL_WAIT`]) for the removal of task `id`, if one is in flight.
@@ -108,15 +170,16 @@ impl Engine {
         id: &str,
         bytes: Vec<u8>,
         layout: Layout,
+        dir: &Path,
     ) -> Result<Option<Kept>, EngineError> {
         if self.inner.sidecar.surveyed(id).is_some() {
             return Ok(None);
         }
-        let files = registry::absolute(&self.inner.config.download_dir, &layout);
+        let files = registry::absolute(dir, &layout);
         if let Some(collision) = self.tasks().owners.collision(id, &files) {
             return Err(EngineError::InvalidInput(collision.message()));
         }
-        let dir = self.inner.config.download_dir.clone();
+        let dir = dir.to_owned();
         tokio::task::spawn_blocking(move || existing::survey(&dir, &bytes, &layout))
             .await
             .map_err(|e| EngineError::Internal(format!("checking files in the way failed: {e}")))?
@@ -159,16 +222,29 @@ impl Engine {
         }
     }
 
-    /// The synchronous part of [`Engine::add`]; returns the sidecar version to wait for, if
-    /// the task must be on disk before the add is answered.
-    fn add_now(&self, source: Source, paused: bool) -> Result<Option<u64>, EngineError> {
+    /// The synchronous part of [`Engine::add`]; returns the sidecar versions to wait for, if
+    /// the task must be on disk before the add is answered: the pending magnet, and the task's
+    /// folder and label.
+    fn add_now(
+        &self,
+        source: Source,
+        paused: bool,
+        placed: Placed,
+    ) -> Result<(Option<u64>, Option<u64>), EngineError> {
         let mut tasks = self.tasks();
         if tasks.contains(&source.id) || tasks.removing.contains_key(&source.id) {
             return Err(EngineError::AlreadyExists(source.id));
         }
         if let SourceKind::Torrent { layout, .. } = &source.kind {
-            tasks.claim_paths(&self.inner.config.download_dir, &source.id, layout)?;
+            tasks.claim_paths(&placed.dir, &source.id, layout)?;
         }
+        let elsewhere = (placed.dir != self.inner.config.download_dir).then(|| placed.dir.clone());
+        let placed_saved = (elsewhere.is_some() || placed.label.is_some()).then(|| {
+            self.inner.sidecar.set_dir(&source.id, elsewhere);
+            self.inner
+                .sidecar
+                .set_label(&source.id, placed.label.clone())
+        });
         let mut must_save = None;
         let origin = match &source.kind {
             SourceKind::Magnet { uri, peers } => {
@@ -176,6 +252,7 @@ impl Engine {
                     uri: uri.clone(),
                     peers: peers.clone(),
                     paused,
+                    files: placed.chosen.as_ref().map(|c| c.iter().copied().collect()),
                 };
                 must_save = Some(self.inner.sidecar.set_pending(&source.id, Some(pending)));
                 Origin::Magnet {
@@ -195,6 +272,9 @@ impl Engine {
         );
         task.fill_metadata(&source);
         task.intent.paused = paused;
+        task.dir = placed.dir;
+        task.label = placed.label;
+        task.chosen_files = placed.chosen;
         // A paused magnet waits, fetching nothing; anything else starts its add now.
         let magnet_waits = paused && must_save.is_some();
         if !magnet_waits {
@@ -203,7 +283,7 @@ impl Engine {
         self.publish(Event::Created(task.metadata()));
         tasks.push(task);
         self.inner.watcher_wake.notify_one();
-        Ok(must_save)
+        Ok((must_save, placed_saved))
     }
 
     /// Starts the background add of task `id` and returns the lifecycle it is in meanwhile:
@@ -298,17 +378,17 @@ impl Engine {
         id: &str,
         fetched: Fetched,
     ) -> anyhow::Result<Arc<ManagedTorrent>> {
-        let magnet = self.with_task(id, |t| {
+        let (magnet, dir) = self.with_task(id, |t| {
             let magnet = matches!(t.origin, Origin::Magnet { .. });
             t.lifecycle = Lifecycle::Adding;
-            magnet
+            (magnet, t.dir.clone())
         })?;
         if magnet {
             let torrent = parse_torrent(fetched.bytes.clone())?;
             self.accept_metadata(id, &torrent)?;
             if let SourceKind::Torrent { layout, .. } = &torrent.kind {
                 if self.inner.sidecar.surveyed(id).is_none() {
-                    let dir = self.inner.config.download_dir.clone();
+                    let dir = dir.clone();
                     let (bytes, layout) = (fetched.bytes.clone(), layout.clone());
                     let kept = tokio::task::spawn_blocking(move || {
                         existing::survey(&dir, &bytes, &layout)
@@ -326,10 +406,16 @@ impl Engine {
             (t.layout.clone(), t.intent.paused, t.chosen_files.clone())
         })?;
         let layout = layout.ok_or_else(|| anyhow::anyhow!("the task has no layout"))?;
+        // Another folder than the download folder: librqbit takes it whole (its sub folder is
+        // relative to the download folder).
+        let output_folder =
+            (dir != self.inner.config.download_dir).then(|| dir.join(&layout.sub_folder));
         let options = AddOptions {
+            id: id.to_owned(),
             paused,
             only_files: only_files.map(|chosen| chosen.into_iter().collect()),
             sub_folder: layout.sub_folder,
+            output_folder,
             peers: fetched.peers,
         };
         self.inner.librqbit.add(fetched.bytes, options).await
@@ -365,11 +451,23 @@ impl Engine {
     /// (`task.metadataReceived`) and claims its paths, or the add fails naming the collision.
     fn accept_metadata(&self, id: &str, torrent: &Source) -> anyhow::Result<()> {
         let mut tasks = self.tasks();
-        if !tasks.contains(id) {
+        let Ok(task) = find(&mut tasks, id) else {
             anyhow::bail!("the task was removed");
+        };
+        let dir = task.dir.clone();
+        if let (Some(chosen), SourceKind::Torrent { files, .. }) =
+            (&task.chosen_files, &torrent.kind)
+        {
+            if let Some(last) = chosen.last().filter(|last| **last >= files.len()) {
+                anyhow::bail!(
+                    "files: index {last} was chosen at the add, but the torrent has {} files; \
+                     nothing was downloaded",
+                    files.len()
+                );
+            }
         }
         if let SourceKind::Torrent { layout, .. } = &torrent.kind {
-            tasks.claim_paths(&self.inner.config.download_dir, id, layout)?;
+            tasks.claim_paths(&dir, id, layout)?;
         }
         let Ok(task) = find(&mut tasks, id) else {
             anyhow::bail!("the task was removed");
@@ -425,6 +523,31 @@ impl Engine {
         self.with_task(id, |t| Arc::ptr_eq(&t.queue, queue))
             .unwrap_or(false)
     }
+}
+
+/// What a client chose at an add, beside the torrent (`task.add`'s options).
+#[derive(Debug, Default, Clone)]
+pub struct AddChoices {
+    pub paused: bool,
+    /// The folder, already checked (see `folders.rs`); `None`: the label's, else the download
+    /// folder.
+    pub dir: Option<PathBuf>,
+    /// The label; it must exist.
+    pub label: Option<String>,
+    /// The indices of the files to download; `None`: all.
+    pub files: Option<Vec<u64>>,
+}
+
+/// Where an add goes, decided.
+struct Placed {
+    dir: PathBuf,
+    label: Option<String>,
+    chosen: Option<std::collections::BTreeSet<usize>>,
+}
+
+/// A file choice's refusal, naming the field.
+fn in_files(e: EngineError) -> EngineError {
+    EngineError::InvalidInput(format!("files: {e}"))
 }
 
 /// A torrent ready to be added: its bytes, and the peers to start from.

@@ -17,7 +17,7 @@
 //! resume right after completion, a pause during the check) is never undone by it.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -237,7 +237,7 @@ impl Engine {
                     .map_err(|e| EngineError::Internal(format!("task removed, but: {e:#}")));
                 if delete_files && !kept.is_empty() {
                     if let Some(layout) = &task.layout {
-                        self.delete_files_except(layout, &kept);
+                        self.delete_files_except(&task.dir, layout, &kept);
                     }
                 }
             }
@@ -255,8 +255,7 @@ impl Engine {
 
     /// Deletes a removed task's files except `kept`, then the folders that are left empty
     /// (the torrent's own folder included, never the download folder).
-    fn delete_files_except(&self, layout: &Layout, kept: &[PathBuf]) {
-        let root = &self.inner.config.download_dir;
+    fn delete_files_except(&self, root: &Path, layout: &Layout, kept: &[PathBuf]) {
         for file in layout.files.iter().filter(|f| !kept.contains(f)) {
             let path = root.join(file);
             if let Err(e) = std::fs::remove_file(&path) {
@@ -285,6 +284,10 @@ impl Engine {
                     uri: uri.clone(),
                     peers: peers.clone(),
                     paused,
+                    files: task
+                        .chosen_files
+                        .as_ref()
+                        .map(|c| c.iter().copied().collect()),
                 };
                 Saved::Sidecar(self.inner.sidecar.set_pending(&task.id, Some(pending)))
             }
@@ -437,7 +440,10 @@ enum Saved {
 }
 
 /// A file choice as a set of indices, or why it is not one.
-fn validate_choice(indices: &[u64], count: usize) -> Result<BTreeSet<usize>, EngineError> {
+pub(super) fn validate_choice(
+    indices: &[u64],
+    count: usize,
+) -> Result<BTreeSet<usize>, EngineError> {
     let mut chosen = BTreeSet::new();
     for &index in indices {
         let valid = usize::try_from(index).ok().filter(|i| *i < count);

@@ -29,7 +29,9 @@ mod bus;
 mod choices;
 mod error;
 mod existing;
+mod folders;
 mod journal;
+mod labels;
 mod lifecycle;
 mod placement;
 mod registry;
@@ -37,6 +39,7 @@ mod restore;
 mod sidecar;
 mod source;
 mod stall;
+mod storage;
 mod task;
 mod validate;
 mod watcher;
@@ -52,7 +55,9 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use adding::AddChoices;
 pub use error::EngineError;
+pub use folders::Refusal;
 pub use source::{parse_magnet, parse_torrent, Source, SourceKind};
 
 use crate::protocol::{
@@ -107,6 +112,8 @@ struct Inner {
     watcher_wake: tokio::sync::Notify,
     /// Seeding on (the `seed` setting, changed at run time by [`Engine::set_seed`]).
     seed: std::sync::atomic::AtomicBool,
+    /// The download roots and the labels (see `folders.rs`).
+    folders: Mutex<folders::Folders>,
 }
 
 impl Engine {
@@ -134,6 +141,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 librqbit,
                 sidecar: Arc::new(Sidecar::load(Some(config.state_dir.join("tasks.json")))),
+                folders: Mutex::new(folders::Folders::new(&config.download_dir)),
                 journal: journal::Journal::new(config.state_dir.join("adds.journal")),
                 config,
                 registry: Mutex::new(Registry::default()),
@@ -332,6 +340,12 @@ impl Engine {
             AtCompletion::Stop
         };
         Task {
+            dir: self
+                .inner
+                .sidecar
+                .dir(&id)
+                .unwrap_or_else(|| self.inner.config.download_dir.clone()),
+            label: self.inner.sidecar.label(&id),
             uploaded_before: self.inner.sidecar.uploaded(&id),
             added: self.inner.sidecar.added(&id),
             id,

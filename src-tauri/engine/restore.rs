@@ -72,6 +72,7 @@ impl Engine {
             };
             let mut task = self.new_task(id, source.name, origin, Lifecycle::Stopped);
             task.intent.paused = pending.paused;
+            task.chosen_files = pending.files.map(|files| files.into_iter().collect());
             if !pending.paused {
                 task.lifecycle = self.start_add(&task.id, &task.origin, task.queue.clone());
             }
@@ -107,10 +108,12 @@ impl Engine {
                     continue;
                 };
                 tracing::info!(task = %id, "adding again a task that librqbit's session lost");
-                tasks.claim_restored(
-                    id,
-                    registry::absolute(&self.inner.config.download_dir, layout),
-                );
+                let dir = self
+                    .inner
+                    .sidecar
+                    .dir(id)
+                    .unwrap_or_else(|| self.inner.config.download_dir.clone());
+                tasks.claim_restored(id, registry::absolute(&dir, layout));
                 let origin = Origin::Torrent {
                     bytes: Arc::new(bytes.clone()),
                 };

@@ -31,6 +31,9 @@ pub struct PendingMagnet {
     pub peers: Vec<String>,
     #[serde(default)]
     pub paused: bool,
+    /// The files chosen at the add (`task.add`'s `files`), given to librqbit with the metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<usize>>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -52,6 +55,12 @@ struct SidecarData {
     /// found there: used, but never deleted.
     #[serde(default)]
     surveyed: BTreeMap<String, Vec<PathBuf>>,
+    /// Tasks added to a folder other than the download folder, and that folder.
+    #[serde(default)]
+    dirs: BTreeMap<String, PathBuf>,
+    /// Each labelled task's label.
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
 }
 
 /// The sidecar file and its in-memory copy.
@@ -234,6 +243,8 @@ impl Sidecar {
             data.uploaded.remove(id).is_some()
                 | data.added.remove(id).is_some()
                 | data.surveyed.remove(id).is_some()
+                | data.dirs.remove(id).is_some()
+                | data.labels.remove(id).is_some()
                 | {
                     let before = data.seeding.len();
                     data.seeding.retain(|s| s != id);
@@ -250,6 +261,32 @@ impl Sidecar {
     /// Records that task `id`'s files were surveyed, and the empty files it must keep.
     pub fn set_surveyed(&self, id: &str, kept: Vec<PathBuf>) -> u64 {
         self.update(|data| data.surveyed.insert(id.to_owned(), kept.clone()) != Some(kept))
+    }
+
+    /// The folder task `id` was added to, if not the download folder.
+    pub fn dir(&self, id: &str) -> Option<PathBuf> {
+        self.lock().data.dirs.get(id).cloned()
+    }
+
+    /// Records the folder task `id` goes to (`None`: the download folder).
+    pub fn set_dir(&self, id: &str, dir: Option<PathBuf>) -> u64 {
+        self.update(|data| match dir {
+            Some(dir) => data.dirs.insert(id.to_owned(), dir.clone()) != Some(dir),
+            None => data.dirs.remove(id).is_some(),
+        })
+    }
+
+    /// Task `id`'s label, if it has one.
+    pub fn label(&self, id: &str) -> Option<String> {
+        self.lock().data.labels.get(id).cloned()
+    }
+
+    /// Records task `id`'s label (`None`: none).
+    pub fn set_label(&self, id: &str, label: Option<String>) -> u64 {
+        self.update(|data| match label {
+            Some(label) => data.labels.insert(id.to_owned(), label.clone()) != Some(label),
+            None => data.labels.remove(id).is_some(),
+        })
     }
 
     /// When task `id` was added (Unix seconds), recording now if it is new.
@@ -295,15 +332,22 @@ mod tests {
             uri: "magnet:?xt=urn:btih:00".into(),
             peers: vec!["127.0.0.1:1".into()],
             paused: true,
+            files: Some(vec![1, 3]),
         };
         sidecar.set_pending("a", Some(magnet.clone()));
         sidecar.set_finished("b", true);
+        sidecar.set_label("a", Some("tv".into()));
+        sidecar.set_dir("a", Some("/srv/tv".into()));
         sidecar.set_uploaded([("b".to_string(), 42), ("c".to_string(), 0)].into());
         sidecar.save_now();
         let reloaded = Sidecar::load(Some(path));
         assert_eq!((reloaded.uploaded("b"), reloaded.uploaded("c")), (42, 0));
         assert_eq!(reloaded.pending(), vec![("a".to_string(), magnet)]);
         assert!(reloaded.is_finished("b"));
+        assert_eq!(reloaded.label("a").as_deref(), Some("tv"));
+        assert_eq!(reloaded.dir("a"), Some(PathBuf::from("/srv/tv")));
+        reloaded.forget("a");
+        assert_eq!((reloaded.label("a"), reloaded.dir("a")), (None, None));
         reloaded.forget("b");
         assert!(!reloaded.is_finished("b"));
         reloaded.save_now();
@@ -325,6 +369,7 @@ mod tests {
                 uri: format!("magnet:?xt=urn:btih:{i:040x}"),
                 peers: Vec::new(),
                 paused: false,
+                files: None,
             };
             version = sidecar.set_pending(&format!("{i:040x}"), Some(magnet));
         }

@@ -113,8 +113,12 @@ pub struct Task {
     pub creator: String,
     pub comment: String,
     pub files: Vec<FileEntry>,
-    /// Where its files go, once the metadata is known.
+    /// Where its files go, once the metadata is known (relative to `dir`).
     pub layout: Option<Layout>,
+    /// The folder its layout lives in: the download folder, or the one it was added to.
+    pub dir: std::path::PathBuf,
+    /// Its label (`task.setLabel`), if any.
+    pub label: Option<String>,
     pub origin: Origin,
     pub lifecycle: Lifecycle,
     pub intent: Intent,
@@ -162,6 +166,7 @@ impl Task {
             creator: self.creator.clone(),
             comment: self.comment.clone(),
             files,
+            download_dir: self.dir.display().to_string(),
             ready: self.metadata_known(),
         }
     }
@@ -360,6 +365,7 @@ impl Task {
             connected_peers: 0,
             connected_seeds: 0,
             added: self.added,
+            label: self.label.clone(),
             error: None,
         };
         match &self.lifecycle {

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
-use super::{SessionSettings, TaskMetadata, TaskState, TaskSummary};
+use super::{Label, SessionSettings, TaskMetadata, TaskState, TaskSummary};
 
 /// One event. It serializes as `{"name": ..., "data": ...}`.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +35,9 @@ pub enum Event {
     /// `session.settingsUpdated`: settings changed (`session.setSettings`, `session.setLimits`);
     /// every settable key with its new value, secrets hidden.
     SettingsUpdated(Box<SessionSettings>),
+    /// `session.labelsUpdated`: the session's labels changed (`session.setLabels`); the whole
+    /// new list.
+    LabelsUpdated(Vec<Label>),
 }
 
 impl Event {
@@ -49,6 +52,7 @@ impl Event {
             Event::Resync(_) => "session.resync",
             Event::LimitsUpdated { .. } => "session.limitsUpdated",
             Event::SettingsUpdated(_) => "session.settingsUpdated",
+            Event::LabelsUpdated(_) => "session.labelsUpdated",
         }
     }
 }
@@ -64,6 +68,11 @@ struct StateUpdatedData<'a> {
 struct LimitsData {
     download_bps: Option<u32>,
     upload_bps: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct LabelsData<'a> {
+    labels: &'a [Label],
 }
 
 #[derive(Serialize)]
@@ -165,6 +174,7 @@ impl Serialize for Event {
                 },
             )?,
             Event::SettingsUpdated(settings) => s.serialize_field("data", settings)?,
+            Event::LabelsUpdated(labels) => s.serialize_field("data", &LabelsData { labels })?,
         }
         s.end()
     }

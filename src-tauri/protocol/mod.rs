@@ -9,6 +9,7 @@
 
 mod error;
 mod event;
+mod label;
 mod magnet;
 mod message;
 mod settings;
@@ -17,6 +18,7 @@ mod task_id;
 
 pub use error::ErrorCode;
 pub use event::{Event, Published};
+pub use label::{check_label_name, Label, MAX_LABELS, MAX_LABEL_CHARS};
 pub use magnet::{MagnetError, MagnetLink};
 pub use message::{null, Reply, Response};
 pub use settings::SessionSettings;

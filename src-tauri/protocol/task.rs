@@ -54,6 +54,8 @@ pub struct TaskSummary {
     pub connected_seeds: u32,
     /// When the task was added, in seconds since the Unix epoch (`0` if unknown).
     pub added: u64,
+    /// The task's label (`task.setLabel`), `null` when it has none.
+    pub label: Option<String>,
     /// Why the task is in the error state; present only then.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -69,6 +71,8 @@ pub struct TaskMetadata {
     /// The torrent's "comment".
     pub comment: String,
     pub files: Vec<FileEntry>,
+    /// The folder the task's files go in (its multi-file torrent's own folder is inside it).
+    pub download_dir: String,
     /// `false` until the metadata (the info dictionary) is known.
     pub ready: bool,
 }
