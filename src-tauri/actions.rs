@@ -249,6 +249,11 @@ mod tests {
             connected_seeds: 0,
             added: 0,
             error: None,
+            uploaded_ever: 0,
+            downloaded_ever: 0,
+            seconds_downloading: 0,
+            seconds_seeding: 0,
+            ratio: 0.0,
         }
     }
 
@@ -270,6 +275,7 @@ mod tests {
             task_id: "b".into(),
             old_state: crate::protocol::TaskState::Downloading,
             new_state: crate::protocol::TaskState::Paused,
+            reason: None,
         }));
         assert_eq!(speeds.totals(), (512, 2148));
         // A resync is the whole truth: tasks it does not list are gone.

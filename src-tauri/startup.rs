@@ -129,6 +129,11 @@ pub async fn start(run: &RunConfig) -> anyhow::Result<Running> {
             upnp: settings.upnp,
             lsd: settings.lsd,
             seed: settings.seed,
+            seed_goal: crate::engine::SeedGoal {
+                ratio: settings.seed_ratio_limit,
+                seed_minutes: settings.seed_time_limit_minutes,
+                idle_minutes: settings.seed_idle_limit_minutes,
+            },
         },
         &cancel,
         &tracker,

@@ -24,8 +24,8 @@ const TICKS_PER_UPDATE: u32 = 4;
 const IDLE_RECHECK: Duration = Duration::from_secs(10);
 /// How often a completion watch checks that its download is still live.
 const COMPLETION_RECHECK: Duration = Duration::from_secs(5);
-/// Every how many state checks the upload totals are saved (about once a minute), so that a
-/// crash loses little; a clean shutdown saves them too.
+/// Every how many state checks the totals are saved (about once a minute), so that a crash
+/// loses at most about a minute of them; a clean shutdown saves them exactly.
 const TICKS_PER_SAVE: u32 = 240;
 
 /// Runs the watcher until the engine's cancel fires. A watcher that panics is logged and
@@ -64,13 +64,13 @@ async fn run(engine: Engine, cancel: CancellationToken) {
                 tick = tick.wrapping_add(1);
                 let active = engine.observe(tick.is_multiple_of(TICKS_PER_UPDATE));
                 if tick.is_multiple_of(TICKS_PER_SAVE) {
-                    engine.save_uploaded();
+                    engine.save_totals();
                 }
                 if !active {
                     // Nothing can move by itself: sleep until an API call wakes us.
                     crate::runtime::relax_timers(true);
                     if was_active {
-                        engine.save_uploaded();
+                        engine.save_totals();
                         crate::memory::trim_soon();
                     }
                     tokio::select! {
@@ -118,6 +118,10 @@ impl Engine {
     /// One look at one task: its state transition is published at once; with `full`, its
     /// numbers are sampled and, if they changed, pushed onto `changed`.
     fn look_at(&self, task: &mut Task, full: bool, changed: &mut Vec<TaskSummary>) {
+        if task.goal_stopping {
+            // A goal stops it: announced by the stop, once it is on disk.
+            return;
+        }
         // librqbit is not where the user wants it (a download completed with seeding off, a
         // check that ended live over a pause): the driver takes it there.
         let drifted = matches!(
@@ -133,6 +137,14 @@ impl Engine {
             self.restart_if_stalled(task, &summary);
             summary
         });
+        if let Some(summary) = &summary {
+            if !task.goal_stopping {
+                if task.goal_met(&self.global_seed_goal(), summary).is_some() {
+                    task.goal_stopping = true;
+                    self.stop_at_goal(&task.id);
+                }
+            }
+        }
         let state = match &summary {
             Some(summary) => summary.state,
             None => task.current_state(),
@@ -152,7 +164,7 @@ impl Engine {
             self.watch_completion(task);
         }
         if let Some(summary) = summary {
-            if task.last_summary.as_ref() != Some(&summary) {
+            if worth_sending(task.last_summary.as_ref(), &summary) {
                 changed.push(summary.clone());
                 task.remember_summary(summary);
             }
@@ -201,11 +213,36 @@ impl Engine {
     }
 
     fn announce_state(&self, task: &mut Task, new_state: TaskState) {
+        // The time so far belongs to the state that ends here.
+        task.advance_clock();
+        let reason = match new_state {
+            TaskState::Finished => task.stop_reason.take().map(|r| r.as_str()),
+            _ => None,
+        };
+        if new_state == TaskState::Uploading {
+            task.idle_since = std::time::Instant::now();
+        }
         self.publish(Event::StateUpdated {
             task_id: task.id.clone(),
             old_state: task.state,
             new_state,
+            reason,
         });
         task.state = new_state;
     }
+}
+
+/// Is `new` worth a `task.updated` after `last`? Any change but the seconds downloading and
+/// seeding is; those alone (they tick every second while a task runs) once a minute, so that a
+/// seeding task nobody downloads from costs one row a minute, not one a second.
+fn worth_sending(last: Option<&TaskSummary>, new: &TaskSummary) -> bool {
+    let Some(last) = last else { return true };
+    let same_seconds = TaskSummary {
+        seconds_downloading: last.seconds_downloading,
+        seconds_seeding: last.seconds_seeding,
+        ..new.clone()
+    };
+    same_seconds != *last
+        || new.seconds_downloading >= last.seconds_downloading + 60
+        || new.seconds_seeding >= last.seconds_seeding + 60
 }

@@ -20,6 +20,9 @@ pub enum Event {
         task_id: String,
         old_state: TaskState,
         new_state: TaskState,
+        /// Why a seeding task stopped (`3`): the goal it met (`"ratio"`, `"seed_time"`,
+        /// `"idle"`). Absent otherwise.
+        reason: Option<&'static str>,
     },
     /// `task.updated`: the summaries of the tasks whose numbers changed since the last one.
     Updated(Vec<TaskSummary>),
@@ -54,6 +57,8 @@ struct StateUpdatedData<'a> {
     task_id: &'a str,
     old_state: TaskState,
     new_state: TaskState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -138,12 +143,14 @@ impl Serialize for Event {
                 task_id,
                 old_state,
                 new_state,
+                reason,
             } => s.serialize_field(
                 "data",
                 &StateUpdatedData {
                     task_id,
                     old_state: *old_state,
                     new_state: *new_state,
+                    reason: *reason,
                 },
             )?,
             Event::Updated(tasks) | Event::Resync(tasks) => {
