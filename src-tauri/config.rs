@@ -429,7 +429,10 @@ mod tests {
         for (bad, key) in [
             (r#"{"seed_ratio_limit": -1}"#, "seed_ratio_limit"),
             (r#"{"seed_ratio_limit": 2e6}"#, "seed_ratio_limit"),
-            (r#"{"seed_idle_limit_minutes": 99999999999}"#, "seed_idle_limit_minutes"),
+            (
+                r#"{"seed_idle_limit_minutes": 99999999999}"#,
+                "seed_idle_limit_minutes",
+            ),
         ] {
             std::fs::write(&path, bad).unwrap();
             let err = Settings::load(&path).unwrap().validate().unwrap_err();

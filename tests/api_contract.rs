@@ -99,7 +99,10 @@ fn wrong_values(written: &str) -> Vec<Value> {
         ("object", json!({"a": 1})),
     ];
     all.into_iter()
-        .filter(|(kind, _)| !written.contains(kind))
+        // A `number` takes integers too.
+        .filter(|(kind, _)| {
+            !written.contains(kind) && !(*kind == "integer" && written.contains("number"))
+        })
         // An array of integers takes no integer, but a number where an integer is allowed
         // must be whole: 1.5 is wrong for every integer field.
         .map(|(_, value)| value)
@@ -143,6 +146,7 @@ async fn every_documented_method_refuses_bad_input_as_documented() {
             "paused" | "delete_files" => json!(false),
             "files" => json!([0]),
             "download_bps" | "upload_bps" => Value::Null,
+            "ratio_limit" | "seed_time_limit_minutes" | "idle_limit_minutes" => Value::Null,
             other => panic!("no valid value known for the documented field {other:?}"),
         }
     };

@@ -88,7 +88,9 @@ impl Serve {
 /// socket itself: a seeding task nobody downloads from may send nothing for a minute.
 async fn wait_stopped(client: &mut Client, id: &str, patience: Duration) -> Value {
     if let Some(pos) = client.events.iter().position(|e| {
-        e["name"] == "task.stateUpdated" && e["data"]["task_id"] == id && e["data"]["new_state"] == 3
+        e["name"] == "task.stateUpdated"
+            && e["data"]["task_id"] == id
+            && e["data"]["new_state"] == 3
     }) {
         return client.events.remove(pos).unwrap()["data"].clone();
     }
@@ -159,7 +161,10 @@ async fn a_ratio_goal_stops_seeding_to_aria2_and_the_totals_survive_restarts() {
     let uploaded = u64_of(&row, "uploaded_ever");
     // It had all the data and downloaded nothing: its ratio is against what it holds.
     assert_eq!(u64_of(&row, "downloaded_ever"), 0, "{row}");
-    assert!(uploaded >= size, "stopped before uploading the whole torrent: {row}");
+    assert!(
+        uploaded >= size,
+        "stopped before uploading the whole torrent: {row}"
+    );
     assert_eq!(u64_of(&row, "ul_bytes"), uploaded, "{row}");
     let ratio = row["ratio"].as_f64().unwrap();
     assert!(ratio >= 1.0, "{row}");
@@ -310,7 +315,10 @@ async fn set_seed_goal_refuses_bad_input_and_keeps_goals_across_a_restart() {
         support::assert_error_shape(&response);
         assert_eq!(response["error"], -2, "{params}: {response}");
         let message = response["message"].as_str().unwrap();
-        assert!(message.contains(field), "{params}: the message names {field}: {message}");
+        assert!(
+            message.contains(field),
+            "{params}: the message names {field}: {message}"
+        );
         client.ok("task.list", Value::Null).await;
     }
     let unknown = client
@@ -344,7 +352,11 @@ async fn set_seed_goal_refuses_bad_input_and_keeps_goals_across_a_restart() {
     assert_eq!(goal["seed_time_limit_minutes"], Value::Null, "{goal}");
     assert_eq!(goal["idle_limit_minutes"], -1, "{goal}");
     assert_eq!(goal["effective"]["ratio_limit"], 2.5, "{goal}");
-    assert_eq!(goal["effective"]["idle_limit_minutes"], Value::Null, "{goal}");
+    assert_eq!(
+        goal["effective"]["idle_limit_minutes"],
+        Value::Null,
+        "{goal}"
+    );
     drop(client);
     server.stop().await;
     let server = TestServer::start_in(root.path()).await;

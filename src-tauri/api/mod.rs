@@ -76,7 +76,11 @@ pub const METHODS: &[Method] = &[
     method("task.resume", Need::Write, async_!(tasks::resume)),
     method("task.remove", Need::Write, async_!(tasks::remove)),
     method("task.setFiles", Need::Write, async_!(tasks::set_files)),
-    method("task.setSeedGoal", Need::Write, async_!(tasks::set_seed_goal)),
+    method(
+        "task.setSeedGoal",
+        Need::Write,
+        async_!(tasks::set_seed_goal),
+    ),
     method("session.info", Need::Read, sync!(session::info)),
     method(
         "session.setLimits",

@@ -125,10 +125,7 @@ pub async fn set_seed_goal(api: &Api, params: Value) -> Result<Reply, ApiError> 
         Some(_) => return Err(ApiError::invalid_params("task_id must be a string")),
         None => return Err(ApiError::invalid_params("missing field task_id")),
     };
-    let ratio = params
-        .get("ratio_limit")
-        .map(ratio_limit)
-        .transpose()?;
+    let ratio = params.get("ratio_limit").map(ratio_limit).transpose()?;
     let seed_minutes = params
         .get("seed_time_limit_minutes")
         .map(|v| minutes_limit(v, "seed_time_limit_minutes"))

@@ -293,7 +293,10 @@ impl Engine {
                 return;
             };
             tracing::info!(task = %id, reason = reason.as_str(), "seeding goal met: stopping");
-            engine.inner.sidecar.set_goal_met(&id, Some(reason.as_str()));
+            engine
+                .inner
+                .sidecar
+                .set_goal_met(&id, Some(reason.as_str()));
             engine.settle(&id).await;
             let saved = engine.save_totals();
             engine.inner.sidecar.saved(saved).await;

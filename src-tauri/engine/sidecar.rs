@@ -366,10 +366,19 @@ mod tests {
             seconds_seeding: 7,
             ..Default::default()
         };
-        sidecar.set_totals([("b".to_string(), up(42)), ("c".to_string(), Totals::default())].into());
+        sidecar.set_totals(
+            [
+                ("b".to_string(), up(42)),
+                ("c".to_string(), Totals::default()),
+            ]
+            .into(),
+        );
         sidecar.save_now();
         let reloaded = Sidecar::load(Some(path.clone()));
-        assert_eq!((reloaded.totals("b"), reloaded.totals("c")), (up(42), Totals::default()));
+        assert_eq!(
+            (reloaded.totals("b"), reloaded.totals("c")),
+            (up(42), Totals::default())
+        );
         assert_eq!(reloaded.pending(), vec![("a".to_string(), magnet)]);
         assert!(reloaded.is_finished("b"));
         reloaded.forget("b", up(50));

@@ -246,3 +246,40 @@ fn worth_sending(last: Option<&TaskSummary>, new: &TaskSummary) -> bool {
         || new.seconds_downloading >= last.seconds_downloading + 60
         || new.seconds_seeding >= last.seconds_seeding + 60
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(seconds_seeding: u64, ul_bytes: u64) -> TaskSummary {
+        TaskSummary {
+            id: "a".into(),
+            name: "a".into(),
+            state: TaskState::Uploading,
+            total_bytes: 10,
+            dl_bytes: 10,
+            dl_speed: 0,
+            ul_bytes,
+            ul_speed: 0,
+            connected_peers: 0,
+            connected_seeds: 0,
+            added: 0,
+            error: None,
+            uploaded_ever: ul_bytes,
+            downloaded_ever: 0,
+            seconds_downloading: 0,
+            seconds_seeding,
+            ratio: ul_bytes as f64 / 10.0,
+        }
+    }
+
+    #[test]
+    fn seconds_alone_are_sent_once_a_minute() {
+        assert!(worth_sending(None, &row(0, 0)));
+        assert!(!worth_sending(Some(&row(0, 0)), &row(0, 0)));
+        assert!(!worth_sending(Some(&row(0, 0)), &row(59, 0)));
+        assert!(worth_sending(Some(&row(0, 0)), &row(60, 0)));
+        // Anything else at once, seconds and all.
+        assert!(worth_sending(Some(&row(0, 0)), &row(1, 5)));
+    }
+}

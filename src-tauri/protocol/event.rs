@@ -178,6 +178,26 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
+    fn a_state_change_says_its_reason_only_when_it_has_one() {
+        let change = |reason| {
+            Published::new(Event::StateUpdated {
+                task_id: "ab".into(),
+                old_state: TaskState::Uploading,
+                new_state: TaskState::Finished,
+                reason,
+            })
+        };
+        assert_eq!(
+            &*change(None).json,
+            r#"{"name":"task.stateUpdated","data":{"task_id":"ab","old_state":2,"new_state":3}}"#
+        );
+        assert_eq!(
+            &*change(Some("ratio")).json,
+            r#"{"name":"task.stateUpdated","data":{"task_id":"ab","old_state":2,"new_state":3,"reason":"ratio"}}"#
+        );
+    }
+
+    #[test]
     fn a_frame_is_made_once_for_every_clone() {
         let published = Published::new(Event::Removed {
             task_id: "ab".into(),
