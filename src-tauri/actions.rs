@@ -253,6 +253,7 @@ mod tests {
             downloaded_ever: 0,
             seconds_downloading: 0,
             seconds_seeding: 0,
+            state_since: 0,
             ratio: 0.0,
         }
     }

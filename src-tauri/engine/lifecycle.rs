@@ -298,6 +298,8 @@ impl Engine {
                 .sidecar
                 .set_goal_met(&id, Some(reason.as_str()));
             engine.settle(&id).await;
+            // What the stop will show is what is saved.
+            let _ = engine.with_task(&id, |task| task.settle_clock());
             let saved = engine.save_totals();
             engine.inner.sidecar.saved(saved).await;
             let _ = engine.with_task(&id, |task| task.goal_stopping = false);

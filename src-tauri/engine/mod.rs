@@ -336,12 +336,11 @@ impl Engine {
         let sum =
             |f: fn(&TaskSummary) -> u64| summaries.iter().map(f).fold(0u64, u64::saturating_add);
         let mut ever = self.inner.sidecar.removed_totals();
-        ever.add(&goals::Totals {
-            uploaded: sum(|s| s.uploaded_ever),
-            downloaded: sum(|s| s.downloaded_ever),
-            seconds_downloading: sum(|s| s.seconds_downloading),
-            seconds_seeding: sum(|s| s.seconds_seeding),
-        });
+        for task in self.tasks().iter_mut() {
+            // The seconds up to now (summaries show them as of each task's last transition).
+            task.advance_clock();
+            ever.add(&task.totals());
+        }
         SessionInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             download_dir: self.inner.config.download_dir.display().to_string(),
@@ -399,6 +398,11 @@ impl Engine {
             goal_stopping: false,
             stop_reason: None,
             clock: Instant::now(),
+            seconds_at_state: {
+                let saved = self.inner.sidecar.totals(&id);
+                (saved.seconds_downloading, saved.seconds_seeding)
+            },
+            state_since: task::unix_now(),
             idle_since: Instant::now(),
             downloaded_live: 0,
             added: self.inner.sidecar.added(&id),

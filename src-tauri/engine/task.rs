@@ -148,6 +148,11 @@ pub struct Task {
     pub downloaded_live: u64,
     /// Up to when the seconds in `totals_before` are counted (see [`Task::advance_clock`]).
     pub clock: Instant,
+    /// The seconds downloading and seeding when the task entered its current state, and when
+    /// that was (Unix seconds): what summaries show, so that a row changes at transitions
+    /// only, not every second (a client adds the time since `state_since` itself).
+    pub seconds_at_state: (u64, u64),
+    pub state_since: u64,
     /// Since when the task has uploaded nothing (reset when it starts seeding and whenever its
     /// upload counter grows): the idle-seeding goal's measure.
     pub idle_since: Instant,
@@ -382,6 +387,22 @@ impl Task {
         }
     }
 
+    /// Takes the seconds shown by summaries: the task enters a new state now.
+    pub fn mark_state_start(&mut self) {
+        self.seconds_at_state = (
+            self.totals_before.seconds_downloading,
+            self.totals_before.seconds_seeding,
+        );
+        self.state_since = unix_now();
+    }
+
+    /// Counts the time so far and drops the fraction of a second left over, so that nothing
+    /// more is counted until the clock moves on (before a save that must hold what is shown).
+    pub fn settle_clock(&mut self) {
+        self.advance_clock();
+        self.clock = Instant::now();
+    }
+
     /// The totals as of the last observation.
     pub fn totals(&self) -> Totals {
         Totals {
@@ -409,8 +430,9 @@ impl Task {
             error: None,
             uploaded_ever: 0,
             downloaded_ever: 0,
-            seconds_downloading: 0,
-            seconds_seeding: 0,
+            seconds_downloading: self.seconds_at_state.0,
+            seconds_seeding: self.seconds_at_state.1,
+            state_since: self.state_since,
             ratio: 0.0,
         };
         match &self.lifecycle {
@@ -453,8 +475,6 @@ impl Task {
         summary.ul_bytes = totals.uploaded;
         summary.uploaded_ever = totals.uploaded;
         summary.downloaded_ever = totals.downloaded;
-        summary.seconds_downloading = totals.seconds_downloading;
-        summary.seconds_seeding = totals.seconds_seeding;
         summary.ratio = goals::ratio(totals.uploaded, totals.downloaded, summary.dl_bytes);
         summary
     }
@@ -474,7 +494,8 @@ impl Task {
         let idle = Instant::now()
             .saturating_duration_since(self.idle_since)
             .as_secs();
-        goals::goal_met(&goal, summary.ratio, summary.seconds_seeding, idle)
+        let seconds_seeding = self.totals_before.seconds_seeding;
+        goals::goal_met(&goal, summary.ratio, seconds_seeding, idle)
     }
 
     /// Samples the per-peer counters of a live torrent so that peer speeds come from deltas.
@@ -503,6 +524,13 @@ impl Task {
             })
             .collect()
     }
+}
+
+/// Now, in seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// One observation of one peer's counters.

@@ -164,7 +164,7 @@ impl Engine {
             self.watch_completion(task);
         }
         if let Some(summary) = summary {
-            if worth_sending(task.last_summary.as_ref(), &summary) {
+            if task.last_summary.as_ref() != Some(&summary) {
                 changed.push(summary.clone());
                 task.remember_summary(summary);
             }
@@ -213,8 +213,10 @@ impl Engine {
     }
 
     fn announce_state(&self, task: &mut Task, new_state: TaskState) {
-        // The time so far belongs to the state that ends here.
+        // The time so far belongs to the state that ends here; summaries show the seconds as
+        // of this transition (see `Task::mark_state_start`).
         task.advance_clock();
+        task.mark_state_start();
         let reason = match new_state {
             TaskState::Finished => task.stop_reason.take().map(|r| r.as_str()),
             _ => None,
@@ -229,57 +231,5 @@ impl Engine {
             reason,
         });
         task.state = new_state;
-    }
-}
-
-/// Is `new` worth a `task.updated` after `last`? Any change but the seconds downloading and
-/// seeding is; those alone (they tick every second while a task runs) once a minute, so that a
-/// seeding task nobody downloads from costs one row a minute, not one a second.
-fn worth_sending(last: Option<&TaskSummary>, new: &TaskSummary) -> bool {
-    let Some(last) = last else { return true };
-    let same_seconds = TaskSummary {
-        seconds_downloading: last.seconds_downloading,
-        seconds_seeding: last.seconds_seeding,
-        ..new.clone()
-    };
-    same_seconds != *last
-        || new.seconds_downloading >= last.seconds_downloading + 60
-        || new.seconds_seeding >= last.seconds_seeding + 60
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(seconds_seeding: u64, ul_bytes: u64) -> TaskSummary {
-        TaskSummary {
-            id: "a".into(),
-            name: "a".into(),
-            state: TaskState::Uploading,
-            total_bytes: 10,
-            dl_bytes: 10,
-            dl_speed: 0,
-            ul_bytes,
-            ul_speed: 0,
-            connected_peers: 0,
-            connected_seeds: 0,
-            added: 0,
-            error: None,
-            uploaded_ever: ul_bytes,
-            downloaded_ever: 0,
-            seconds_downloading: 0,
-            seconds_seeding,
-            ratio: ul_bytes as f64 / 10.0,
-        }
-    }
-
-    #[test]
-    fn seconds_alone_are_sent_once_a_minute() {
-        assert!(worth_sending(None, &row(0, 0)));
-        assert!(!worth_sending(Some(&row(0, 0)), &row(0, 0)));
-        assert!(!worth_sending(Some(&row(0, 0)), &row(59, 0)));
-        assert!(worth_sending(Some(&row(0, 0)), &row(60, 0)));
-        // Anything else at once, seconds and all.
-        assert!(worth_sending(Some(&row(0, 0)), &row(1, 5)));
     }
 }

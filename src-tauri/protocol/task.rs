@@ -59,10 +59,13 @@ pub struct TaskSummary {
     pub uploaded_ever: u64,
     /// Bytes downloaded from peers (and verified) ever, across pauses and restarts.
     pub downloaded_ever: u64,
-    /// Seconds spent downloading (state 1), ever.
+    /// Seconds spent downloading (state 1) before the current state began, ever.
     pub seconds_downloading: u64,
-    /// Seconds spent seeding (state 2), ever.
+    /// Seconds spent seeding (state 2) before the current state began, ever.
     pub seconds_seeding: u64,
+    /// When the current state began (Unix seconds; for a task restored at start, the start):
+    /// in state 1 or 2, add the time since to the seconds above.
+    pub state_since: u64,
     /// `uploaded_ever` over the larger of `downloaded_ever` and `dl_bytes`; `0` when both are 0.
     pub ratio: f64,
     /// Why the task is in the error state; present only then.
