@@ -168,7 +168,7 @@ fn ratio_limit(value: &Value) -> Result<Limit<f64>, ApiError> {
     match value {
         Value::Null => Ok(Limit::Inherit),
         Value::Number(n) => match n.as_f64() {
-            Some(r) if r == -1.0 => Ok(Limit::Unlimited),
+            Some(-1.0) => Ok(Limit::Unlimited),
             Some(r) if (0.0..=MAX_RATIO).contains(&r) => Ok(Limit::Value(r)),
             _ => Err(why()),
         },

@@ -137,12 +137,12 @@ impl Engine {
             self.restart_if_stalled(task, &summary);
             summary
         });
+        // A seeding goal met: the stop takes the task's turn (`goal_stopping` was false, or
+        // this look would have ended above).
         if let Some(summary) = &summary {
-            if !task.goal_stopping {
-                if task.goal_met(&self.global_seed_goal(), summary).is_some() {
-                    task.goal_stopping = true;
-                    self.stop_at_goal(&task.id);
-                }
+            if task.goal_met(&self.global_seed_goal(), summary).is_some() {
+                task.goal_stopping = true;
+                self.stop_at_goal(&task.id);
             }
         }
         let state = match &summary {
