@@ -157,8 +157,8 @@ pub async fn set_seed_goal(api: &Api, params: Value) -> Result<Reply, ApiError> 
     }))
 }
 
-/// One ratio limit of `task.setSeedGoal`.
-fn ratio_limit(value: &Value) -> Result<Limit<f64>, ApiError> {
+/// One ratio limit of `task.setSeedGoal` (also for a label's goal: the same form).
+pub(super) fn ratio_limit(value: &Value) -> Result<Limit<f64>, ApiError> {
     let why = || {
         ApiError::invalid_params(format!(
             "ratio_limit must be a number from 0 to {MAX_RATIO}, -1 (no limit) or null \
@@ -176,8 +176,8 @@ fn ratio_limit(value: &Value) -> Result<Limit<f64>, ApiError> {
     }
 }
 
-/// One time limit of `task.setSeedGoal`, in minutes.
-fn minutes_limit(value: &Value, name: &str) -> Result<Limit<u64>, ApiError> {
+/// One time limit of `task.setSeedGoal`, in minutes (also for a label's goal).
+pub(super) fn minutes_limit(value: &Value, name: &str) -> Result<Limit<u64>, ApiError> {
     let why = || {
         ApiError::invalid_params(format!(
             "{name} must be a whole number of minutes from 0 to {MAX_MINUTES}, -1 (no limit) \
