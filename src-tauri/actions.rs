@@ -250,6 +250,12 @@ mod tests {
             added: 0,
             label: None,
             error: None,
+            uploaded_ever: 0,
+            downloaded_ever: 0,
+            seconds_downloading: 0,
+            seconds_seeding: 0,
+            state_since: 0,
+            ratio: 0.0,
         }
     }
 
@@ -271,6 +277,7 @@ mod tests {
             task_id: "b".into(),
             old_state: crate::protocol::TaskState::Downloading,
             new_state: crate::protocol::TaskState::Paused,
+            reason: None,
         }));
         assert_eq!(speeds.totals(), (512, 2148));
         // A resync is the whole truth: tasks it does not list are gone.

@@ -99,7 +99,20 @@ pub struct Settings {
     pub watch_dir: Option<PathBuf>,
     /// The session's labels (`session.setLabels`).
     pub labels: Vec<crate::protocol::Label>,
+    /// Seeding goal: a seeding task stops (state 3) once its ratio reaches this; none: no
+    /// limit. A label's or the task's own goal (`task.setSeedGoal`) comes first.
+    pub seed_ratio_limit: Option<f64>,
+    /// Seeding goal: a task stops once it has seeded this many minutes in all; none: no limit.
+    pub seed_time_limit_minutes: Option<u64>,
+    /// Seeding goal: a seeding task stops once it has uploaded nothing for this many minutes;
+    /// none: no limit.
+    pub seed_idle_limit_minutes: Option<u64>,
 }
+
+/// The largest `seed_ratio_limit`.
+pub const MAX_SEED_RATIO: f64 = 1_000_000.0;
+/// The largest seeding time limits, in minutes (about a hundred years).
+pub const MAX_SEED_MINUTES: u64 = 52_560_000;
 
 /// Failed tokens in a row from one address before it is locked out.
 pub const LOCKOUT_FAILURES: u32 = 5;
@@ -137,6 +150,9 @@ impl Default for Settings {
             download_roots: Vec::new(),
             watch_dir: None,
             labels: Vec::new(),
+            seed_ratio_limit: None,
+            seed_time_limit_minutes: None,
+            seed_idle_limit_minutes: None,
         }
     }
 }
@@ -291,6 +307,23 @@ impl Settings {
                 )));
             }
         }
+        if let Some(ratio) = self.seed_ratio_limit {
+            if !(0.0..=MAX_SEED_RATIO).contains(&ratio) {
+                return Err(ConfigError::Invalid(format!(
+                    "seed_ratio_limit must be between 0 and {MAX_SEED_RATIO}, or null, not {ratio}"
+                )));
+            }
+        }
+        for (key, minutes) in [
+            ("seed_time_limit_minutes", self.seed_time_limit_minutes),
+            ("seed_idle_limit_minutes", self.seed_idle_limit_minutes),
+        ] {
+            if minutes.is_some_and(|m| m > MAX_SEED_MINUTES) {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} must be at most {MAX_SEED_MINUTES} minutes, or null"
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -434,6 +467,36 @@ mod tests {
         std::fs::write(&path, r#"{"lockout_seconds": 18446744073709551615}"#).unwrap();
         let err = Settings::load(&path).unwrap().validate().unwrap_err();
         assert!(err.to_string().contains("at most 86400"), "{err}");
+    }
+
+    #[test]
+    fn seeding_goals_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        std::fs::write(
+            &path,
+            r#"{"seed_ratio_limit": 1.5, "seed_time_limit_minutes": 60, "seed_idle_limit_minutes": null}"#,
+        )
+        .unwrap();
+        let settings = Settings::load(&path).unwrap();
+        settings.validate().unwrap();
+        assert_eq!(settings.seed_ratio_limit, Some(1.5));
+        assert_eq!(settings.seed_time_limit_minutes, Some(60));
+        assert_eq!(settings.seed_idle_limit_minutes, None);
+        for (bad, key) in [
+            (r#"{"seed_ratio_limit": -1}"#, "seed_ratio_limit"),
+            (r#"{"seed_ratio_limit": 2e6}"#, "seed_ratio_limit"),
+            (
+                r#"{"seed_idle_limit_minutes": 99999999999}"#,
+                "seed_idle_limit_minutes",
+            ),
+        ] {
+            std::fs::write(&path, bad).unwrap();
+            let err = Settings::load(&path).unwrap().validate().unwrap_err();
+            assert!(err.to_string().contains(key), "{bad}: {err}");
+        }
+        std::fs::write(&path, r#"{"seed_time_limit_minutes": -5}"#).unwrap();
+        assert!(Settings::load(&path).is_err());
     }
 
     #[test]

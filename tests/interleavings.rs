@@ -1382,11 +1382,20 @@ impl View {
     }
 }
 
-/// `session.info` without the fields that move by themselves.
+/// `session.info` without the fields that move by themselves (the all-time seconds among them)
+/// and the all-time totals, which hold removed tasks' too (no event carries those).
 fn comparable_info(info: &Value) -> Value {
     let mut info = info.clone();
     if let Some(map) = info.as_object_mut() {
-        for field in ["uptime_seconds", "dl_speed", "ul_speed"] {
+        for field in [
+            "uptime_seconds",
+            "dl_speed",
+            "ul_speed",
+            "uploaded_ever",
+            "downloaded_ever",
+            "seconds_downloading",
+            "seconds_seeding",
+        ] {
             map.remove(field);
         }
     }

@@ -1457,7 +1457,9 @@ async fn the_preferences_dialog_changes_settings_on_the_server() {
             .await;
     };
     open().await;
-    browser.type_into("#prefs-dialog [name=upload_bps]", "100").await;
+    browser
+        .type_into("#prefs-dialog [name=upload_bps]", "100")
+        .await;
     browser.click("#prefs-dialog [name=seed]").await;
     browser.screenshot("preferences").await;
     browser.click("#prefs-save").await;
@@ -1471,7 +1473,10 @@ async fn the_preferences_dialog_changes_settings_on_the_server() {
     assert_eq!(info["upload_bps"], json!(100 * 1024));
     // The status bar shows the new limit, from the event every client gets.
     browser
-        .wait_until("document.getElementById('limit-up').value === '100'", PATIENCE)
+        .wait_until(
+            "document.getElementById('limit-up').value === '100'",
+            PATIENCE,
+        )
         .await;
 
     // A folder the server refuses (relative): the message names the setting; nothing changes.

@@ -87,6 +87,11 @@ pub const METHODS: &[Method] = &[
     method("task.remove", Need::Write, async_!(tasks::remove)),
     method("task.setFiles", Need::Write, async_!(tasks::set_files)),
     method("task.setLabel", Need::Write, async_!(tasks::set_label)),
+    method(
+        "task.setSeedGoal",
+        Need::Write,
+        async_!(tasks::set_seed_goal),
+    ),
     method("session.info", Need::Read, sync!(session::info)),
     method(
         "session.setLimits",

@@ -67,6 +67,9 @@ pub const KEYS: &[Key] = &[
     key("download_bps", "null, or a whole number of bytes per second up to 4294967295 (0: unlimited)", limit, Live(apply_limits)),
     key("upload_bps", "null, or a whole number of bytes per second up to 4294967295 (0: unlimited)", limit, Live(apply_limits)),
     key("seed", "a boolean", typed::<bool>, Live(|api, s| api.engine.set_seed(s.seed))),
+    key("seed_ratio_limit", "null, or a ratio from 0 to 1000000", typed::<Option<f64>>, Live(apply_seed_goal)),
+    key("seed_time_limit_minutes", "null, or a whole number of minutes", typed::<Option<u64>>, Live(apply_seed_goal)),
+    key("seed_idle_limit_minutes", "null, or a whole number of minutes", typed::<Option<u64>>, Live(apply_seed_goal)),
     key("remote_adds_per_minute", "a whole number from 0 to 4294967295", typed::<u32>, Live(|api, s| api.adds.set_per_minute(s.remote_adds_per_minute))),
     key("download_roots", "an array of absolute paths of existing folders", folders, Live(|api, s| api.engine.set_download_roots(&s.download_roots))),
     key("watch_dir", "null, or the absolute path of an existing folder", optional_folder, Restart),
@@ -358,6 +361,12 @@ fn optional_absolute(value: &Value) -> Result<Value, String> {
         Value::Null => Ok(Value::Null),
         _ => absolute(value).map(|p| json!(p)),
     }
+}
+
+/// The global seeding goal: the engine checks seeding tasks against it at once.
+fn apply_seed_goal(api: &Api, settings: &Settings) {
+    api.engine
+        .set_global_seed_goal(crate::engine::SeedGoal::from_settings(settings));
 }
 
 fn optional_folder(value: &Value) -> Result<Value, String> {

@@ -3,10 +3,10 @@
 use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::{Api, ApiError, Caller};
-use crate::engine::{parse_magnet, parse_torrent, AddChoices, Refusal};
+use crate::engine::{parse_magnet, parse_torrent, AddChoices, Limit, Refusal};
 use crate::protocol::{null, ErrorCode, Reply, TaskId};
 
 #[derive(Deserialize)]
@@ -194,6 +194,76 @@ pub async fn set_files(api: &Api, params: Value) -> Result<Reply, ApiError> {
     let SetFilesParams { task_id, files } = parse(params)?;
     api.engine.set_files(&task_id, &files).await?;
     Ok(null())
+}
+
+/// `task.setSeedGoal {task_id, ratio_limit?, seed_time_limit_minutes?, idle_limit_minutes?}`:
+/// the task's own seeding goal. Each limit: absent, unchanged; `null`, inherit (the label's,
+/// else the global setting); `-1`, no limit for this task; otherwise the limit (a ratio ≥ 0, a
+/// whole number of minutes ≥ 0). Answers the task's goal after the change and the goal in
+/// force, so `{task_id}` alone reads them.
+pub async fn set_seed_goal(api: &Api, params: Value) -> Result<Reply, ApiError> {
+    const FIELDS: [&str; 4] = [
+        "task_id",
+        "ratio_limit",
+        "seed_time_limit_minutes",
+        "idle_limit_minutes",
+    ];
+    let Value::Object(params) = params else {
+        return Err(ApiError::invalid_params(
+            "\"params\" must be an object with task_id",
+        ));
+    };
+    if let Some(unknown) = params.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::invalid_params(format!(
+            "unknown field {unknown:?}: expected {}",
+            FIELDS.join(", ")
+        )));
+    }
+    let task_id: TaskId = match params.get("task_id") {
+        Some(Value::String(id)) => TaskId::from_client(id),
+        Some(_) => return Err(ApiError::invalid_params("task_id must be a string")),
+        None => return Err(ApiError::invalid_params("missing field task_id")),
+    };
+    let ratio = params.get("ratio_limit").map(ratio_limit).transpose()?;
+    let seed_minutes = params
+        .get("seed_time_limit_minutes")
+        .map(|v| minutes_limit(v, "seed_time_limit_minutes"))
+        .transpose()?;
+    let idle_minutes = params
+        .get("idle_limit_minutes")
+        .map(|v| minutes_limit(v, "idle_limit_minutes"))
+        .transpose()?;
+    let (own, effective) = api
+        .engine
+        .set_seed_goal(&task_id, ratio, seed_minutes, idle_minutes)
+        .await?;
+    fn own_json<T: serde::Serialize>(limit: Limit<T>) -> Value {
+        match limit {
+            Limit::Inherit => Value::Null,
+            Limit::Unlimited => json!(-1),
+            Limit::Value(v) => json!(v),
+        }
+    }
+    to_json(&json!({
+        "ratio_limit": own_json(own.ratio),
+        "seed_time_limit_minutes": own_json(own.seed_minutes),
+        "idle_limit_minutes": own_json(own.idle_minutes),
+        "effective": {
+            "ratio_limit": effective.ratio,
+            "seed_time_limit_minutes": effective.seed_minutes,
+            "idle_limit_minutes": effective.idle_minutes,
+        },
+    }))
+}
+
+/// One ratio limit of `task.setSeedGoal` (also for a label's goal: the same form).
+pub(super) fn ratio_limit(value: &Value) -> Result<Limit<f64>, ApiError> {
+    crate::engine::parse_ratio_limit(value, "ratio_limit").map_err(ApiError::invalid_params)
+}
+
+/// One time limit of `task.setSeedGoal`, in minutes (also for a label's goal).
+pub(super) fn minutes_limit(value: &Value, name: &str) -> Result<Limit<u64>, ApiError> {
+    crate::engine::parse_minutes_limit(value, name).map_err(ApiError::invalid_params)
 }
 
 /// Deserializes params, turning any mismatch into `-2` with serde's explanation.

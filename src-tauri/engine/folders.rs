@@ -198,12 +198,11 @@ pub fn check_labels(
             label.folder = Some(folder.display().to_string());
         }
         match &label.seed_goal {
-            None | Some(serde_json::Value::Object(_)) => {}
+            None => {}
             Some(serde_json::Value::Null) => label.seed_goal = None,
-            Some(_) => {
-                return Err(Refusal::Invalid(format!(
-                    "labels[{i}].seed_goal: must be an object or null"
-                )));
+            Some(goal) => {
+                super::goals::parse_label_goal(goal, &format!("labels[{i}].seed_goal"))
+                    .map_err(Refusal::Invalid)?;
             }
         }
         kept.push(label);

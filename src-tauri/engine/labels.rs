@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::MutexGuard;
 
 use super::folders::{self, Folders, Refusal};
+use super::goals::{parse_label_goal, GoalOverrides};
 use super::{find, Engine, EngineError};
 use crate::protocol::{Label, TaskId};
 
@@ -34,6 +35,37 @@ impl Engine {
     ) -> Result<PathBuf, Refusal> {
         let roots = self.folders().roots().to_vec();
         folders::resolve(requested, &roots, remote, what)
+    }
+
+    /// The seeding goal of label `name` (checked when the labels were set; a goal that no
+    /// longer parses, from a hand-edited settings file, inherits).
+    pub(super) fn label_goal(&self, name: Option<&str>) -> GoalOverrides {
+        let folders = self.folders();
+        name.and_then(|name| folders.label(name))
+            .and_then(|label| label.seed_goal.as_ref())
+            .and_then(|goal| parse_label_goal(goal, "seed_goal").ok())
+            .unwrap_or_default()
+    }
+
+    /// Gives every task its label's seeding goal again (the labels or a task's label changed).
+    fn refresh_label_goals(&self) {
+        let goals: Vec<(String, GoalOverrides)> = self
+            .tasks()
+            .iter()
+            .map(|task| (task.id.clone(), task.label.clone()))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|(id, label)| (id, self.label_goal(label.as_deref())))
+            .collect();
+        {
+            let mut tasks = self.tasks();
+            for (id, goal) in goals {
+                if let Some(task) = tasks.get_mut(&id) {
+                    task.label_goal = goal;
+                }
+            }
+        }
+        self.inner.watcher_wake.notify_one();
     }
 
     /// The session's labels.
@@ -67,6 +99,7 @@ impl Engine {
         for id in changed {
             self.observe_task(&id);
         }
+        self.refresh_label_goals();
     }
 
     /// Sets (or, with `None`, clears) task `id`'s label; the label must exist. Its data stays
@@ -91,6 +124,7 @@ impl Engine {
             self.inner.sidecar.set_label(id, label)
         };
         self.observe_task(id);
+        self.refresh_label_goals();
         self.inner.sidecar.saved(saved).await;
         Ok(())
     }

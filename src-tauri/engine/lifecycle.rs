@@ -25,6 +25,7 @@ use librqbit::dht::Id20;
 use librqbit::{ManagedTorrent, ManagedTorrentState};
 use tokio::sync::OwnedMutexGuard;
 
+use super::goals::{GoalOverrides, Limit, SeedGoal};
 use super::journal::Record;
 use super::placement::Layout;
 use super::sidecar::PendingMagnet;
@@ -100,6 +101,9 @@ impl Engine {
                 Lifecycle::Managed { .. } if finished => {
                     task.intent.at_completion = AtCompletion::Seed;
                     self.inner.sidecar.set_seeding(&task.id);
+                    // A task a goal stopped seeds again; if the goal still holds, it stops
+                    // again at the watcher's next look (raise or clear the goal first).
+                    self.inner.sidecar.set_goal_met(&task.id, None);
                 }
                 _ => {}
             }
@@ -204,7 +208,7 @@ impl Engine {
             .unwrap_or_else(|e| Err(EngineError::Internal(format!("removal failed: {e}"))))
     }
 
-    async fn finish_remove(&self, task: Task, delete_files: bool) -> Result<(), EngineError> {
+    async fn finish_remove(&self, mut task: Task, delete_files: bool) -> Result<(), EngineError> {
         // Files that were in the task's way, empty, before it came: never deleted.
         let kept = self.inner.sidecar.surveyed(&task.id).unwrap_or_default();
         let pending_magnet = self
@@ -213,7 +217,9 @@ impl Engine {
             .pending()
             .iter()
             .any(|(id, _)| *id == task.id);
-        let forgotten = self.inner.sidecar.forget(&task.id);
+        // Its totals stay in the session's all-time totals.
+        task.observe_summary();
+        let forgotten = self.inner.sidecar.forget(&task.id, task.totals());
         let journal = self.clone();
         let id = task.id.clone();
         let forgot = tokio::task::spawn_blocking(move || {
@@ -251,6 +257,87 @@ impl Engine {
             task_id: task.id.clone(),
         });
         result
+    }
+
+    /// Stops seeding task `id` because it met a seeding goal (`reason`): in its turn, like
+    /// every change to a task, on a job of its own (the watcher that saw the goal met cannot
+    /// wait for a turn). The goal is checked again in the turn: a command that came first (a
+    /// pause, a raised goal) wins. The stop is the same as a completion with seeding off: the
+    /// intent becomes "stop when complete", librqbit is paused, and the state becomes 3,
+    /// announced with the reason. It is saved (with the totals) before it is announced (the
+    /// watcher leaves a task alone while `goal_stopping`), so a kill -9 right after keeps it.
+    /// The caller has set `goal_stopping`.
+    pub(super) fn stop_at_goal(&self, id: &str) {
+        let engine = self.clone();
+        let id = id.to_owned();
+        self.inner.tracker.spawn(async move {
+            let Ok(turn) = engine.turn(&id).await else {
+                return;
+            };
+            let global = engine.global_seed_goal();
+            let met = engine.with_task(&id, |task| {
+                let summary = task.observe_summary();
+                let met = task
+                    .goal_met(&global, &summary)
+                    .filter(|_| !task.intent.paused);
+                match met {
+                    Some(reason) => {
+                        task.intent.at_completion = AtCompletion::Stop;
+                        task.stop_reason = Some(reason);
+                    }
+                    None => task.goal_stopping = false,
+                }
+                met
+            });
+            let Ok(Some(reason)) = met else {
+                return;
+            };
+            tracing::info!(task = %id, reason = reason.as_str(), "seeding goal met: stopping");
+            engine
+                .inner
+                .sidecar
+                .set_goal_met(&id, Some(reason.as_str()));
+            engine.settle(&id).await;
+            // What the stop will show is what is saved.
+            let _ = engine.with_task(&id, |task| task.settle_clock());
+            let saved = engine.save_totals();
+            engine.inner.sidecar.saved(saved).await;
+            let _ = engine.with_task(&id, |task| task.goal_stopping = false);
+            drop(turn);
+            engine.observe_task(&id);
+        });
+    }
+
+    /// Changes task `id`'s own seeding goal: each `Some` field replaces that limit, each
+    /// `None` leaves it as it is. Answered once the goal is on disk. A goal the task now
+    /// meets stops it at the watcher's next look. Returns the task's goal after the change.
+    pub async fn set_seed_goal(
+        &self,
+        id: &TaskId,
+        ratio: Option<Limit<f64>>,
+        seed_minutes: Option<Limit<u64>>,
+        idle_minutes: Option<Limit<u64>>,
+    ) -> Result<(GoalOverrides, SeedGoal), EngineError> {
+        let id = id.as_str();
+        let _turn = self.turn(id).await?;
+        let global = self.global_seed_goal();
+        let (goal, effective) = self.with_task(id, |task| {
+            let goal = &mut task.goal;
+            if let Some(ratio) = ratio {
+                goal.ratio = ratio;
+            }
+            if let Some(minutes) = seed_minutes {
+                goal.seed_minutes = minutes;
+            }
+            if let Some(minutes) = idle_minutes {
+                goal.idle_minutes = minutes;
+            }
+            (*goal, goal.over(&task.label_goal.over(&global)))
+        })?;
+        let saved = self.inner.sidecar.set_goal(id, goal);
+        self.inner.sidecar.saved(saved).await;
+        self.inner.watcher_wake.notify_one();
+        Ok((goal, effective))
     }
 
     /// Deletes a removed task's files except `kept`, then the folders that are left empty

@@ -30,6 +30,7 @@ mod choices;
 mod error;
 mod existing;
 mod folders;
+mod goals;
 mod journal;
 mod labels;
 mod lifecycle;
@@ -58,6 +59,10 @@ use tokio_util::task::TaskTracker;
 pub use adding::AddChoices;
 pub use error::EngineError;
 pub use folders::Refusal;
+pub use goals::{
+    parse_label_goal, parse_minutes_limit, parse_ratio_limit, GoalOverrides, Limit, SeedGoal,
+    MAX_MINUTES, MAX_RATIO,
+};
 pub use source::{parse_magnet, parse_torrent, Source, SourceKind};
 
 use crate::protocol::{
@@ -85,6 +90,9 @@ pub struct EngineConfig {
     pub lsd: bool,
     /// Keep seeding complete tasks (state 2); when false they stop (state 3).
     pub seed: bool,
+    /// The global seeding goal (settings `seed_ratio_limit`, `seed_time_limit_minutes`,
+    /// `seed_idle_limit_minutes`); changed at run time by [`Engine::set_global_seed_goal`].
+    pub seed_goal: SeedGoal,
 }
 
 /// A handle to the engine; cheap to clone.
@@ -114,6 +122,8 @@ struct Inner {
     seed: std::sync::atomic::AtomicBool,
     /// The download roots and the labels (see `folders.rs`).
     folders: Mutex<folders::Folders>,
+    /// The global seeding goal in force.
+    global_goal: Mutex<SeedGoal>,
 }
 
 impl Engine {
@@ -142,6 +152,7 @@ impl Engine {
                 librqbit,
                 sidecar: Arc::new(Sidecar::load(Some(config.state_dir.join("tasks.json")))),
                 folders: Mutex::new(folders::Folders::new(&config.download_dir)),
+                global_goal: Mutex::new(config.seed_goal),
                 journal: journal::Journal::new(config.state_dir.join("adds.journal")),
                 config,
                 registry: Mutex::new(Registry::default()),
@@ -176,20 +187,62 @@ impl Engine {
         {
             tracing::warn!("some engine work did not stop in time");
         }
-        self.save_uploaded();
+        self.save_totals();
         self.inner.sidecar.save_now();
         self.inner.librqbit.stop().await;
     }
 
-    /// Saves every task's uploaded bytes, so that they survive a restart.
-    fn save_uploaded(&self) {
+    /// Saves every task's totals, so that they survive a restart; returns the sidecar version
+    /// that holds them. Called about once a minute while anything moves, when everything
+    /// settles, when a goal stops a task, and at shutdown.
+    fn save_totals(&self) -> u64 {
         let mut tasks = self.tasks();
         let totals = tasks
             .iter_mut()
-            .map(|task| (task.id.clone(), task.observe_summary().ul_bytes))
+            .map(|task| {
+                task.observe_summary();
+                (task.id.clone(), task.totals())
+            })
             .collect();
         drop(tasks);
-        self.inner.sidecar.set_uploaded(totals);
+        self.inner.sidecar.set_totals(totals)
+    }
+
+    /// The global seeding goal in force.
+    pub fn global_seed_goal(&self) -> SeedGoal {
+        *self
+            .inner
+            .global_goal
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Changes the global seeding goal at run time (for `session.setSettings`; saving it in
+    /// the settings file is the caller's). Seeding tasks that now meet it stop at the
+    /// watcher's next look.
+    pub fn set_global_seed_goal(&self, goal: SeedGoal) {
+        *self
+            .inner
+            .global_goal
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = goal;
+        self.inner.watcher_wake.notify_one();
+    }
+
+    /// The hook for labels: gives task `id` its label's seeding goal (`None`: no label, or a
+    /// label without a goal), which sits between the task's own goal and the global one. Not
+    /// saved here: the labels code gives it again after a restart (and whenever a task's
+    /// label or a label's goal changes).
+    pub fn set_label_seed_goal(
+        &self,
+        id: &TaskId,
+        goal: Option<GoalOverrides>,
+    ) -> Result<(), EngineError> {
+        self.with_task(id.as_str(), |task| {
+            task.label_goal = goal.unwrap_or_default();
+        })?;
+        self.inner.watcher_wake.notify_one();
+        Ok(())
     }
 
     /// A new receiver of every event published from now on.
@@ -297,6 +350,12 @@ impl Engine {
         let summaries = self.list();
         let sum =
             |f: fn(&TaskSummary) -> u64| summaries.iter().map(f).fold(0u64, u64::saturating_add);
+        let mut ever = self.inner.sidecar.removed_totals();
+        for task in self.tasks().iter_mut() {
+            // The seconds up to now (summaries show them as of each task's last transition).
+            task.advance_clock();
+            ever.add(&task.totals());
+        }
         SessionInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             download_dir: self.inner.config.download_dir.display().to_string(),
@@ -314,6 +373,10 @@ impl Engine {
             dl_speed: sum(|s| s.dl_speed),
             ul_bytes: sum(|s| s.ul_bytes),
             ul_speed: sum(|s| s.ul_speed),
+            uploaded_ever: ever.uploaded,
+            downloaded_ever: ever.downloaded,
+            seconds_downloading: ever.seconds_downloading,
+            seconds_seeding: ever.seconds_seeding,
             uptime_seconds: self.inner.started.elapsed().as_secs(),
             download_bps: self.limits().0,
             upload_bps: self.limits().1,
@@ -334,7 +397,11 @@ impl Engine {
     }
 
     fn new_task(&self, id: String, name: String, origin: Origin, lifecycle: Lifecycle) -> Task {
-        let at_completion = if self.seeding_on() || self.inner.sidecar.is_seeding(&id) {
+        let goal_met = self.inner.sidecar.goal_met(&id).is_some();
+        let at_completion = if goal_met {
+            // A goal stopped it: it stays stopped (state 3) until resumed.
+            AtCompletion::Stop
+        } else if self.seeding_on() || self.inner.sidecar.is_seeding(&id) {
             AtCompletion::Seed
         } else {
             AtCompletion::Stop
@@ -346,7 +413,19 @@ impl Engine {
                 .dir(&id)
                 .unwrap_or_else(|| self.inner.config.download_dir.clone()),
             label: self.inner.sidecar.label(&id),
-            uploaded_before: self.inner.sidecar.uploaded(&id),
+            totals_before: self.inner.sidecar.totals(&id),
+            goal: self.inner.sidecar.goal(&id),
+            label_goal: self.label_goal(self.inner.sidecar.label(&id).as_deref()),
+            goal_stopping: false,
+            stop_reason: None,
+            clock: Instant::now(),
+            seconds_at_state: {
+                let saved = self.inner.sidecar.totals(&id);
+                (saved.seconds_downloading, saved.seconds_seeding)
+            },
+            state_since: task::unix_now(),
+            idle_since: Instant::now(),
+            downloaded_live: 0,
             added: self.inner.sidecar.added(&id),
             id,
             name,

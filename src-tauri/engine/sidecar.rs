@@ -1,8 +1,10 @@
 //! What Magnetar must remember across restarts that librqbit's own session persistence does not
 //! hold: magnets whose metadata has not arrived yet (librqbit only learns of a torrent once its
 //! metadata is known), tasks that stopped because they finished
-//! (state 3, not a user pause), each task's uploaded bytes (librqbit counts uploads only while a
-//! torrent is live), and which files in a task's way were found empty (never to be deleted).
+//! (state 3, not a user pause), each task's totals (bytes up and down, seconds downloading and
+//! seeding: librqbit counts bytes only while a torrent is live, from 0 at every resume), the
+//! removed tasks' totals summed, each task's own seeding goal and whether a goal stopped it, and
+//! which files in a task's way were found empty (never to be deleted).
 //!
 //! Stored as one small JSON file, rewritten atomically and durably (see `durable.rs`). Changes
 //! are saved behind the caller's back by [`Sidecar::write_behind`]: a change only marks the
@@ -18,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
+use super::goals::{GoalOverrides, Totals};
 use crate::durable;
 
 /// How long a caller waits for its change to reach the disk.
@@ -42,8 +45,22 @@ struct SidecarData {
     pending: BTreeMap<String, PendingMagnet>,
     #[serde(default)]
     finished: Vec<String>,
-    #[serde(default)]
+    /// Uploaded bytes per task, as saved before the totals below existed: read once, into
+    /// `totals`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     uploaded: BTreeMap<String, u64>,
+    /// Each task's totals (bytes up and down ever, seconds downloading and seeding).
+    #[serde(default)]
+    totals: BTreeMap<String, Totals>,
+    /// The totals of removed tasks, summed: part of the session's all-time totals.
+    #[serde(default)]
+    removed: Totals,
+    /// Each task's own seeding goal (`task.setSeedGoal`), where it is not all "inherit".
+    #[serde(default)]
+    goals: BTreeMap<String, GoalOverrides>,
+    /// Tasks a seeding goal stopped, with the reason: they stay stopped across restarts.
+    #[serde(default)]
+    goal_met: BTreeMap<String, String>,
     /// When each task was added (Unix seconds).
     #[serde(default)]
     added: BTreeMap<String, u64>,
@@ -98,6 +115,11 @@ impl Sidecar {
                 Err(_) => None,
             })
             .unwrap_or_default();
+        let mut data: SidecarData = data;
+        // An older file: its uploaded bytes become totals.
+        for (id, uploaded) in std::mem::take(&mut data.uploaded) {
+            data.totals.entry(id).or_default().uploaded = uploaded;
+        }
         Sidecar {
             path,
             data: std::sync::Mutex::new(Versioned { data, version: 0 }),
@@ -215,32 +237,73 @@ impl Sidecar {
         });
     }
 
-    /// Uploaded bytes saved for a task by an earlier run.
-    pub fn uploaded(&self, id: &str) -> u64 {
-        self.lock().data.uploaded.get(id).copied().unwrap_or(0)
+    /// The totals saved for a task by an earlier run.
+    pub fn totals(&self, id: &str) -> Totals {
+        self.lock().data.totals.get(id).copied().unwrap_or_default()
     }
 
-    /// Saves every task's uploaded bytes (one write, and only if something changed).
-    pub fn set_uploaded(&self, totals: BTreeMap<String, u64>) {
+    /// Saves every task's totals (one write, and only if something changed); returns the
+    /// version to await with [`Sidecar::saved`].
+    pub fn set_totals(&self, totals: BTreeMap<String, Totals>) -> u64 {
         self.update(|data| {
-            let totals: BTreeMap<String, u64> =
-                totals.into_iter().filter(|(_, n)| *n > 0).collect();
-            if data.uploaded == totals {
+            let totals: BTreeMap<String, Totals> =
+                totals.into_iter().filter(|(_, t)| !t.is_zero()).collect();
+            if data.totals == totals {
                 return false;
             }
-            data.uploaded = totals;
+            data.totals = totals;
             true
-        });
+        })
+    }
+
+    /// The summed totals of removed tasks.
+    pub fn removed_totals(&self) -> Totals {
+        self.lock().data.removed
+    }
+
+    /// Task `id`'s own seeding goal (all "inherit" if none was set).
+    pub fn goal(&self, id: &str) -> GoalOverrides {
+        self.lock().data.goals.get(id).copied().unwrap_or_default()
+    }
+
+    /// Saves task `id`'s own seeding goal; returns the version to await.
+    pub fn set_goal(&self, id: &str, goal: GoalOverrides) -> u64 {
+        self.update(|data| {
+            if goal.is_inherit() {
+                data.goals.remove(id).is_some()
+            } else {
+                data.goals.insert(id.to_owned(), goal) != Some(goal)
+            }
+        })
+    }
+
+    /// Why a seeding goal stopped task `id`, if one did (and it was not resumed since).
+    pub fn goal_met(&self, id: &str) -> Option<String> {
+        self.lock().data.goal_met.get(id).cloned()
+    }
+
+    /// Records (or clears) that a seeding goal stopped task `id`; returns the version to await.
+    pub fn set_goal_met(&self, id: &str, reason: Option<&str>) -> u64 {
+        self.update(|data| match reason {
+            Some(r) => data.goal_met.insert(id.to_owned(), r.to_owned()).as_deref() != Some(r),
+            None => data.goal_met.remove(id).is_some(),
+        })
     }
 
     /// Forgets everything about task `id`; returns the version to await with
     /// [`Sidecar::saved`] (a removal is answered only once it is on disk: a task whose removal
     /// was answered must never come back at the next start).
-    pub fn forget(&self, id: &str) -> u64 {
+    ///
+    /// `totals`, the task's totals at its removal, are added to the removed tasks' sum.
+    pub fn forget(&self, id: &str, totals: Totals) -> u64 {
         self.set_pending(id, None);
         self.set_finished(id, false);
         self.update(|data| {
-            data.uploaded.remove(id).is_some()
+            data.removed.add(&totals);
+            data.totals.remove(id).is_some()
+                | !totals.is_zero()
+                | data.goals.remove(id).is_some()
+                | data.goal_met.remove(id).is_some()
                 | data.added.remove(id).is_some()
                 | data.surveyed.remove(id).is_some()
                 | data.dirs.remove(id).is_some()
@@ -338,20 +401,43 @@ mod tests {
         sidecar.set_finished("b", true);
         sidecar.set_label("a", Some("tv".into()));
         sidecar.set_dir("a", Some("/srv/tv".into()));
-        sidecar.set_uploaded([("b".to_string(), 42), ("c".to_string(), 0)].into());
+        let up = |uploaded| Totals {
+            uploaded,
+            seconds_seeding: 7,
+            ..Default::default()
+        };
+        sidecar.set_totals(
+            [
+                ("b".to_string(), up(42)),
+                ("c".to_string(), Totals::default()),
+            ]
+            .into(),
+        );
         sidecar.save_now();
-        let reloaded = Sidecar::load(Some(path));
-        assert_eq!((reloaded.uploaded("b"), reloaded.uploaded("c")), (42, 0));
+        let reloaded = Sidecar::load(Some(path.clone()));
+        assert_eq!(
+            (reloaded.totals("b"), reloaded.totals("c")),
+            (up(42), Totals::default())
+        );
         assert_eq!(reloaded.pending(), vec![("a".to_string(), magnet)]);
         assert!(reloaded.is_finished("b"));
         assert_eq!(reloaded.label("a").as_deref(), Some("tv"));
         assert_eq!(reloaded.dir("a"), Some(PathBuf::from("/srv/tv")));
-        reloaded.forget("a");
+        reloaded.forget("a", Totals::default());
         assert_eq!((reloaded.label("a"), reloaded.dir("a")), (None, None));
-        reloaded.forget("b");
+        reloaded.forget("b", up(50));
         assert!(!reloaded.is_finished("b"));
         reloaded.save_now();
-        assert_eq!(reloaded.uploaded("b"), 0);
+        assert_eq!(reloaded.totals("b"), Totals::default());
+        assert_eq!(Sidecar::load(Some(path)).removed_totals(), up(50));
+    }
+
+    #[test]
+    fn an_older_files_uploaded_bytes_become_totals() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tasks.json");
+        std::fs::write(&path, r#"{"uploaded": {"b": 42}}"#).unwrap();
+        assert_eq!(Sidecar::load(Some(path)).totals("b").uploaded, 42);
     }
 
     /// The writer saves behind the callers' backs, many changes in few writes, and a caller

@@ -15,6 +15,7 @@ use librqbit::{ManagedTorrent, ManagedTorrentState, TorrentStats, TorrentStatsSt
 use serde_json::value::RawValue;
 use tokio::task::AbortHandle;
 
+use super::goals::{self, GoalOverrides, GoalReason, Totals};
 use super::placement::Layout;
 use super::source::{Source, SourceKind};
 use crate::protocol::{FileEntry, PeerInfo, TaskMetadata, TaskState, TaskSummary};
@@ -141,11 +142,33 @@ pub struct Task {
     /// `last_summary` serialized: a settled task's row in every `task.list`, written once
     /// rather than on every call.
     pub last_row: Option<Box<RawValue>>,
-    /// Uploaded bytes from earlier live periods and earlier runs: librqbit restarts its counter
-    /// on every resume.
-    pub uploaded_before: u64,
+    /// Totals from earlier live periods and earlier runs: librqbit restarts its byte counters
+    /// on every resume. Its seconds are the task's seconds downloading and seeding so far (up
+    /// to [`Task::clock`]).
+    pub totals_before: Totals,
     /// The live upload counter at the last observation.
     pub uploaded_live: u64,
+    /// The live download counter at the last observation.
+    pub downloaded_live: u64,
+    /// Up to when the seconds in `totals_before` are counted (see [`Task::advance_clock`]).
+    pub clock: Instant,
+    /// The seconds downloading and seeding when the task entered its current state, and when
+    /// that was (Unix seconds): what summaries show, so that a row changes at transitions
+    /// only, not every second (a client adds the time since `state_since` itself).
+    pub seconds_at_state: (u64, u64),
+    pub state_since: u64,
+    /// Since when the task has uploaded nothing (reset when it starts seeding and whenever its
+    /// upload counter grows): the idle-seeding goal's measure.
+    pub idle_since: Instant,
+    /// The task's own seeding goal (`task.setSeedGoal`), saved in the sidecar.
+    pub goal: GoalOverrides,
+    /// Its label's seeding goal, as the labels code last gave it (see
+    /// `Engine::set_label_seed_goal`); all "inherit" without a label.
+    pub label_goal: GoalOverrides,
+    /// A goal was met and the stop is on its way (one stop job at a time).
+    pub goal_stopping: bool,
+    /// Why the task is stopping at a goal: said by the next `task.stateUpdated` to state 3.
+    pub stop_reason: Option<GoalReason>,
     pub peers: PeerMeter,
     /// When it was added (Unix seconds; 0 if unknown).
     pub added: u64,
@@ -351,8 +374,52 @@ impl Task {
         self.last_row = None;
     }
 
-    /// Reads librqbit's counters into a summary; also advances the upload bookkeeping.
+    /// Counts the time since the last call as time downloading or seeding, by the state last
+    /// announced (called at every look and before every announced transition, so that state
+    /// held all along). Whole seconds are counted; the clock keeps the fraction left over for
+    /// the next call (across a transition, it goes to the new state: at most a second).
+    pub fn advance_clock(&mut self) {
+        let now = Instant::now();
+        let seconds = now.saturating_duration_since(self.clock).as_secs();
+        if seconds == 0 {
+            return;
+        }
+        self.clock += std::time::Duration::from_secs(seconds);
+        match self.state {
+            TaskState::Downloading => self.totals_before.seconds_downloading += seconds,
+            TaskState::Uploading => self.totals_before.seconds_seeding += seconds,
+            _ => {}
+        }
+    }
+
+    /// Takes the seconds shown by summaries: the task enters a new state now.
+    pub fn mark_state_start(&mut self) {
+        self.seconds_at_state = (
+            self.totals_before.seconds_downloading,
+            self.totals_before.seconds_seeding,
+        );
+        self.state_since = unix_now();
+    }
+
+    /// Counts the time so far and drops the fraction of a second left over, so that nothing
+    /// more is counted until the clock moves on (before a save that must hold what is shown).
+    pub fn settle_clock(&mut self) {
+        self.advance_clock();
+        self.clock = Instant::now();
+    }
+
+    /// The totals as of the last observation.
+    pub fn totals(&self) -> Totals {
+        Totals {
+            uploaded: self.totals_before.uploaded + self.uploaded_live,
+            downloaded: self.totals_before.downloaded + self.downloaded_live,
+            ..self.totals_before
+        }
+    }
+
+    /// Reads librqbit's counters into a summary; also advances the totals' bookkeeping.
     pub fn observe_summary(&mut self) -> TaskSummary {
+        self.advance_clock();
         let mut summary = TaskSummary {
             id: self.id.clone(),
             name: self.name.clone(),
@@ -360,13 +427,19 @@ impl Task {
             total_bytes: self.files.iter().map(|f| f.size).sum(),
             dl_bytes: 0,
             dl_speed: 0,
-            ul_bytes: self.uploaded_before + self.uploaded_live,
+            ul_bytes: 0,
             ul_speed: 0,
             connected_peers: 0,
             connected_seeds: 0,
             added: self.added,
             label: self.label.clone(),
             error: None,
+            uploaded_ever: 0,
+            downloaded_ever: 0,
+            seconds_downloading: self.seconds_at_state.0,
+            seconds_seeding: self.seconds_at_state.1,
+            state_since: self.state_since,
+            ratio: 0.0,
         };
         match &self.lifecycle {
             Lifecycle::Failed(message) => {
@@ -386,23 +459,49 @@ impl Task {
                     summary.connected_peers = snapshot.peer_stats.live;
                     summary.connected_seeds = snapshot.peer_stats.live_seeders;
                     let uploaded = live.get_uploaded_bytes();
-                    if uploaded < self.uploaded_live {
-                        // A new live period: the counter restarted.
-                        self.uploaded_before += self.uploaded_live;
+                    let downloaded = live.get_downloaded_bytes();
+                    if uploaded < self.uploaded_live || downloaded < self.downloaded_live {
+                        // A new live period: the counters restarted.
+                        self.end_live_period();
+                    }
+                    if uploaded > self.uploaded_live {
+                        self.idle_since = Instant::now();
                     }
                     self.uploaded_live = uploaded;
-                } else if !matches!(stats.state, TorrentStatsState::Live) && self.uploaded_live > 0
-                {
-                    self.uploaded_before += self.uploaded_live;
-                    self.uploaded_live = 0;
+                    self.downloaded_live = downloaded;
+                } else if !matches!(stats.state, TorrentStatsState::Live) {
+                    self.end_live_period();
                 }
-                summary.ul_bytes = self.uploaded_before + self.uploaded_live;
             }
             Lifecycle::AwaitingMetadata(_) | Lifecycle::Adding | Lifecycle::Stopped => {
                 summary.state = self.current_state()
             }
         }
+        let totals = self.totals();
+        summary.ul_bytes = totals.uploaded;
+        summary.uploaded_ever = totals.uploaded;
+        summary.downloaded_ever = totals.downloaded;
+        summary.ratio = goals::ratio(totals.uploaded, totals.downloaded, summary.dl_bytes);
         summary
+    }
+
+    /// The live counters' counts join the totals before (librqbit starts them again at 0).
+    fn end_live_period(&mut self) {
+        self.totals_before.uploaded += std::mem::take(&mut self.uploaded_live);
+        self.totals_before.downloaded += std::mem::take(&mut self.downloaded_live);
+    }
+
+    /// The goal met by this task now, if it is seeding and one is; `global` is the session's.
+    pub fn goal_met(&self, global: &goals::SeedGoal, summary: &TaskSummary) -> Option<GoalReason> {
+        if self.state != TaskState::Uploading || summary.state != TaskState::Uploading {
+            return None;
+        }
+        let goal = self.goal.over(&self.label_goal.over(global));
+        let idle = Instant::now()
+            .saturating_duration_since(self.idle_since)
+            .as_secs();
+        let seconds_seeding = self.totals_before.seconds_seeding;
+        goals::goal_met(&goal, summary.ratio, seconds_seeding, idle)
     }
 
     /// Samples the per-peer counters of a live torrent so that peer speeds come from deltas.
@@ -431,6 +530,13 @@ impl Task {
             })
             .collect()
     }
+}
+
+/// Now, in seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// One observation of one peer's counters.

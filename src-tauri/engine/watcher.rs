@@ -24,8 +24,8 @@ const TICKS_PER_UPDATE: u32 = 4;
 const IDLE_RECHECK: Duration = Duration::from_secs(10);
 /// How often a completion watch checks that its download is still live.
 const COMPLETION_RECHECK: Duration = Duration::from_secs(5);
-/// Every how many state checks the upload totals are saved (about once a minute), so that a
-/// crash loses little; a clean shutdown saves them too.
+/// Every how many state checks the totals are saved (about once a minute), so that a crash
+/// loses at most about a minute of them; a clean shutdown saves them exactly.
 const TICKS_PER_SAVE: u32 = 240;
 
 /// Runs the watcher until the engine's cancel fires. A watcher that panics is logged and
@@ -64,13 +64,13 @@ async fn run(engine: Engine, cancel: CancellationToken) {
                 tick = tick.wrapping_add(1);
                 let active = engine.observe(tick.is_multiple_of(TICKS_PER_UPDATE));
                 if tick.is_multiple_of(TICKS_PER_SAVE) {
-                    engine.save_uploaded();
+                    engine.save_totals();
                 }
                 if !active {
                     // Nothing can move by itself: sleep until an API call wakes us.
                     crate::runtime::relax_timers(true);
                     if was_active {
-                        engine.save_uploaded();
+                        engine.save_totals();
                         crate::memory::trim_soon();
                     }
                     tokio::select! {
@@ -118,6 +118,10 @@ impl Engine {
     /// One look at one task: its state transition is published at once; with `full`, its
     /// numbers are sampled and, if they changed, pushed onto `changed`.
     fn look_at(&self, task: &mut Task, full: bool, changed: &mut Vec<TaskSummary>) {
+        if task.goal_stopping {
+            // A goal stops it: announced by the stop, once it is on disk.
+            return;
+        }
         // librqbit is not where the user wants it (a download completed with seeding off, a
         // check that ended live over a pause): the driver takes it there.
         let drifted = matches!(
@@ -133,6 +137,14 @@ impl Engine {
             self.restart_if_stalled(task, &summary);
             summary
         });
+        // A seeding goal met: the stop takes the task's turn (`goal_stopping` was false, or
+        // this look would have ended above).
+        if let Some(summary) = &summary {
+            if task.goal_met(&self.global_seed_goal(), summary).is_some() {
+                task.goal_stopping = true;
+                self.stop_at_goal(&task.id);
+            }
+        }
         let state = match &summary {
             Some(summary) => summary.state,
             None => task.current_state(),
@@ -201,10 +213,22 @@ impl Engine {
     }
 
     fn announce_state(&self, task: &mut Task, new_state: TaskState) {
+        // The time so far belongs to the state that ends here; summaries show the seconds as
+        // of this transition (see `Task::mark_state_start`).
+        task.advance_clock();
+        task.mark_state_start();
+        let reason = match new_state {
+            TaskState::Finished => task.stop_reason.take().map(|r| r.as_str()),
+            _ => None,
+        };
+        if new_state == TaskState::Uploading {
+            task.idle_since = std::time::Instant::now();
+        }
         self.publish(Event::StateUpdated {
             task_id: task.id.clone(),
             old_state: task.state,
             new_state,
+            reason,
         });
         task.state = new_state;
     }

@@ -20,6 +20,9 @@ pub enum Event {
         task_id: String,
         old_state: TaskState,
         new_state: TaskState,
+        /// Why a seeding task stopped (`3`): the goal it met (`"ratio"`, `"seed_time"`,
+        /// `"idle"`). Absent otherwise.
+        reason: Option<&'static str>,
     },
     /// `task.updated`: the summaries of the tasks whose numbers changed since the last one.
     Updated(Vec<TaskSummary>),
@@ -62,6 +65,8 @@ struct StateUpdatedData<'a> {
     task_id: &'a str,
     old_state: TaskState,
     new_state: TaskState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -151,12 +156,14 @@ impl Serialize for Event {
                 task_id,
                 old_state,
                 new_state,
+                reason,
             } => s.serialize_field(
                 "data",
                 &StateUpdatedData {
                     task_id,
                     old_state: *old_state,
                     new_state: *new_state,
+                    reason: *reason,
                 },
             )?,
             Event::Updated(tasks) | Event::Resync(tasks) => {
@@ -184,6 +191,26 @@ impl Serialize for Event {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn a_state_change_says_its_reason_only_when_it_has_one() {
+        let change = |reason| {
+            Published::new(Event::StateUpdated {
+                task_id: "ab".into(),
+                old_state: TaskState::Uploading,
+                new_state: TaskState::Finished,
+                reason,
+            })
+        };
+        assert_eq!(
+            &*change(None).json,
+            r#"{"name":"task.stateUpdated","data":{"task_id":"ab","old_state":2,"new_state":3}}"#
+        );
+        assert_eq!(
+            &*change(Some("ratio")).json,
+            r#"{"name":"task.stateUpdated","data":{"task_id":"ab","old_state":2,"new_state":3,"reason":"ratio"}}"#
+        );
+    }
 
     #[test]
     fn a_frame_is_made_once_for_every_clone() {

@@ -48,6 +48,7 @@ pub struct TaskSummary {
     pub total_bytes: u64,
     pub dl_bytes: u64,
     pub dl_speed: u64,
+    /// Bytes uploaded ever (the same as `uploaded_ever`; kept for the seed contract).
     pub ul_bytes: u64,
     pub ul_speed: u64,
     pub connected_peers: u32,
@@ -56,6 +57,19 @@ pub struct TaskSummary {
     pub added: u64,
     /// The task's label (`task.setLabel`), `null` when it has none.
     pub label: Option<String>,
+    /// Bytes uploaded to peers ever, across pauses and restarts.
+    pub uploaded_ever: u64,
+    /// Bytes downloaded from peers (and verified) ever, across pauses and restarts.
+    pub downloaded_ever: u64,
+    /// Seconds spent downloading (state 1) before the current state began, ever.
+    pub seconds_downloading: u64,
+    /// Seconds spent seeding (state 2) before the current state began, ever.
+    pub seconds_seeding: u64,
+    /// When the current state began (Unix seconds; for a task restored at start, the start):
+    /// in state 1 or 2, add the time since to the seconds above.
+    pub state_since: u64,
+    /// `uploaded_ever` over the larger of `downloaded_ever` and `dl_bytes`; `0` when both are 0.
+    pub ratio: f64,
     /// Why the task is in the error state; present only then.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -128,6 +142,14 @@ pub struct SessionInfo {
     pub dl_speed: u64,
     pub ul_bytes: u64,
     pub ul_speed: u64,
+    /// Bytes uploaded ever by every task this session has held, removed ones included.
+    pub uploaded_ever: u64,
+    /// Bytes downloaded ever by every task this session has held, removed ones included.
+    pub downloaded_ever: u64,
+    /// Seconds downloading ever, summed over those tasks.
+    pub seconds_downloading: u64,
+    /// Seconds seeding ever, summed over those tasks.
+    pub seconds_seeding: u64,
     pub uptime_seconds: u64,
     /// The global download limit in bytes per second; `null` when unlimited.
     pub download_bps: Option<u32>,
