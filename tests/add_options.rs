@@ -201,7 +201,7 @@ async fn a_magnet_gets_its_file_choice_before_a_byte_is_written() {
         .ok(
             "session.setLabels",
             json!({"labels": [{"name": "films", "folder": label_folder,
-                               "seed_goal": {"ratio": 2.0}}]}),
+                               "seed_goal": {"ratio_limit": 2.0}}]}),
         )
         .await;
     let (stop, watcher) = watch_tree(root.clone());

@@ -393,3 +393,84 @@ async fn uploaded_ever_survives_a_pause_and_resume() {
     assert_eq!(u64_of(&row, "ul_bytes"), uploaded, "{row}");
     assert!(row["ratio"].as_f64().unwrap() >= 1.0, "{row}");
 }
+
+/// A label's goal applies to its tasks, between the task's own goal and the global one: a
+/// ratio goal of 0 on the label stops its complete task at once, with the reason; the global
+/// goal set live with session.setSettings applies to an unlabelled task the same way; and a
+/// task's own "-1" beats its label's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_labels_goal_and_the_live_global_goal_stop_their_tasks() {
+    let named = |name: &'static str, seed| {
+        TestTorrent::build(TorrentSpec {
+            name,
+            ..spec(Vec::new(), seed)
+        })
+    };
+    let labelled = named("labelled", 51);
+    let plain = named("plain", 52);
+    let exempt = named("exempt", 53);
+    let server = TestServer::start().await;
+    for torrent in [&labelled, &plain, &exempt] {
+        torrent.write_content(&server.download_dir);
+    }
+    let mut client = server.client().await;
+    client
+        .ok(
+            "session.setLabels",
+            json!({"labels": [{"name": "done", "seed_goal": {"ratio_limit": 0}}]}),
+        )
+        .await;
+    // A bad goal for a label is refused, naming the field.
+    let refused = client
+        .call(
+            "session.setLabels",
+            json!({"labels": [{"name": "x", "seed_goal": {"ratio_limit": "high"}}]}),
+        )
+        .await;
+    assert_eq!(refused["error"], -2, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("seed_goal.ratio_limit"),
+        "{refused}"
+    );
+
+    client
+        .ok(
+            "task.add",
+            json!({"type": "torrent", "uri": labelled.base64(), "label": "done"}),
+        )
+        .await;
+    let stopped = wait_stopped(&mut client, &labelled.info_hash, Duration::from_secs(60)).await;
+    assert_eq!(stopped["reason"], "ratio", "{stopped}");
+
+    // An unlabelled task seeds until the global goal is set, live.
+    client.add_torrent(&plain).await;
+    client.wait_state(&plain.info_hash, 2).await;
+    // A labelled task whose own goal says "no ratio limit" keeps seeding.
+    client
+        .ok(
+            "task.add",
+            json!({"type": "torrent", "uri": exempt.base64(), "label": "done", "paused": true}),
+        )
+        .await;
+    client
+        .ok(
+            "task.setSeedGoal",
+            json!({"task_id": exempt.info_hash, "ratio_limit": -1}),
+        )
+        .await;
+    client
+        .ok("task.resume", json!({"task_id": exempt.info_hash}))
+        .await;
+    client.poll_state(&exempt.info_hash, 2).await;
+    client
+        .ok("session.setSettings", json!({"seed_ratio_limit": 0}))
+        .await;
+    let stopped = wait_stopped(&mut client, &plain.info_hash, Duration::from_secs(60)).await;
+    assert_eq!(stopped["reason"], "ratio", "{stopped}");
+    // Seconds later, the exempt task still seeds.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(client.summary(&exempt.info_hash).await["state"], 2);
+}
