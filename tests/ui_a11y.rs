@@ -299,6 +299,15 @@ async fn survey(page: &str, torrents: &[TestTorrent], prefix: &str) -> Survey {
         close_dialogs(&browser).await;
     }
 
+    if shown(&browser, "#stats-button").await {
+        browser.click("#stats-button").await;
+        browser
+            .wait_until("document.getElementById('stats-dialog').open", PATIENCE)
+            .await;
+        survey.measure(&browser, "statistics dialog").await;
+        close_dialogs(&browser).await;
+    }
+
     // The context menu, from the keyboard (Shift+F10 on the grid's row), in a UI that has it.
     if shown(&browser, "#task-grid").await {
         browser.click("[data-tab=overview]").await;

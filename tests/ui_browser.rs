@@ -1505,3 +1505,239 @@ async fn the_preferences_dialog_changes_settings_on_the_server() {
     assert_eq!(after["settings"]["download_roots"], json!([]));
     assert_eq!(after["settings"], settings["settings"]);
 }
+
+/// Labels in the UI: made in the preferences (with a folder), shown in the sidebar with counts,
+/// filtering the table, and given to a row from its context menu; the statistics view says what
+/// session.info says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_from_the_preferences_to_the_sidebar_and_the_statistics_view() {
+    let server = TestServer::start().await;
+    let mut api = server.client().await;
+    let tasks: Vec<TestTorrent> = (0..3u64)
+        .map(|i| {
+            let name = format!("labelled-{i}.bin");
+            TestTorrent::build(TorrentSpec {
+                name: Box::leak(name.clone().into_boxed_str()),
+                files: vec![(Box::leak(name.into_boxed_str()), 64 * 1024)],
+                seed: 70 + i,
+                ..Default::default()
+            })
+        })
+        .collect();
+    for torrent in &tasks {
+        api.add_torrent(torrent).await;
+    }
+    let folder = tempfile::tempdir().unwrap();
+    let folder = folder.path().canonicalize().unwrap();
+    let browser = Browser::start(1280, 900).await;
+    browser.client.goto(&server.http_base()).await.unwrap();
+    browser.wait_until("window.magnetarReady", PATIENCE).await;
+
+    // Preferences: add a label "films" with a folder.
+    browser.click("#prefs-button").await;
+    browser
+        .wait_until(
+            "document.querySelector('#prefs-dialog .add-label')",
+            PATIENCE,
+        )
+        .await;
+    browser.click("#prefs-dialog .add-label").await;
+    browser
+        .type_into(
+            "#prefs-dialog .label-row:last-child [data-field='prefs.labelName']",
+            "films",
+        )
+        .await;
+    browser
+        .type_into(
+            "#prefs-dialog .label-row:last-child [data-field='prefs.labelFolder']",
+            &folder.display().to_string(),
+        )
+        .await;
+    browser.screenshot("preferences-labels").await;
+    browser.click("#prefs-save").await;
+    browser
+        .wait_until("!document.getElementById('prefs-dialog').open", PATIENCE)
+        .await;
+    let labels = api.ok("session.getLabels", Value::Null).await;
+    assert_eq!(
+        labels["labels"],
+        json!([{"name": "films", "folder": folder.display().to_string(), "seed_goal": null}])
+    );
+
+    // The sidebar shows it (every client heard session.labelsUpdated), with no task yet.
+    let count = |label: &str| {
+        format!(
+            "document.querySelector(`#label-filters [data-label='{label}'] .count`)?.textContent"
+        )
+    };
+    browser
+        .wait_until(&format!("{} === '0'", count("films")), PATIENCE)
+        .await;
+    assert_eq!(
+        browser.js(&format!("return {};", count(""))).await,
+        json!("3")
+    );
+
+    // Two rows labelled from the context menu.
+    browser.click(&row(&tasks[0].info_hash)).await;
+    browser
+        .js(&format!(
+            "document.querySelector(\"{}\").dispatchEvent(new MouseEvent('click', {{bubbles: true, ctrlKey: true}})); return true;",
+            row(&tasks[1].info_hash)
+        ))
+        .await;
+    browser
+        .js(&format!(
+            "const r = document.querySelector(\"{}\").getBoundingClientRect();
+             document.querySelector(\"{}\").dispatchEvent(new MouseEvent('contextmenu', {{bubbles: true, clientX: r.left + 20, clientY: r.top + 5}}));
+             return true;",
+            row(&tasks[1].info_hash),
+            row(&tasks[1].info_hash)
+        ))
+        .await;
+    browser.click("#context-menu [data-action=label]").await;
+    browser
+        .wait_until("document.getElementById('label-dialog').open", PATIENCE)
+        .await;
+    browser
+        .js("document.getElementById('label-select').value = 'films'; return true;")
+        .await;
+    browser.click("#label-ok").await;
+    for torrent in &tasks[..2] {
+        let id = torrent.info_hash.clone();
+        support::poll_until(
+            "the label on the server",
+            PATIENCE,
+            Duration::from_millis(100),
+            async || {
+                let label = api.summary(&id).await["label"].clone();
+                if label == json!("films") {
+                    Ok(())
+                } else {
+                    Err(label)
+                }
+            },
+        )
+        .await;
+    }
+    browser
+        .wait_until(
+            &format!("{} === '2' && {} === '1'", count("films"), count("")),
+            PATIENCE,
+        )
+        .await;
+    // The label filter shows its two rows only.
+    browser.click("#label-filters [data-label='films']").await;
+    browser
+        .wait_until("window.magnetar.table.view.length === 2", PATIENCE)
+        .await;
+    let shown = browser
+        .js("return [...document.querySelectorAll('.row:not([hidden]) .td-label')].map(c => c.textContent);")
+        .await;
+    assert_eq!(shown, json!(["films", "films"]));
+    browser.screenshot("label-sidebar").await;
+
+    // The statistics view: the all-time figures session.info gives.
+    browser.click("#stats-button").await;
+    browser
+        .wait_until("document.getElementById('stats-dialog').open", PATIENCE)
+        .await;
+    let facts = browser
+        .js("return [...document.querySelectorAll('#stats-body dt')].map(d => d.textContent);")
+        .await;
+    assert!(facts.as_array().unwrap().len() >= 6, "{facts}");
+    let tasks_shown = browser
+        .js("const dt = [...document.querySelectorAll('#stats-body dt')].find(d => d.textContent === 'Tasks'); return dt.nextElementSibling.textContent;")
+        .await;
+    assert_eq!(tasks_shown, json!("3"));
+    browser.screenshot("statistics").await;
+}
+
+/// "Add with options…" with a magnet, a label, a folder and "choose files before starting": the
+/// dialog waits for the metadata, shows the tree, and only the chosen files are ever written,
+/// into the chosen folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_add_dialog_chooses_a_magnets_files_before_a_byte_is_written() {
+    let album = TestTorrent::build(TorrentSpec {
+        name: "choose-album",
+        files: vec![
+            ("a/one.bin", 64 * 1024),
+            ("a/two.bin", 64 * 1024),
+            ("three.bin", 64 * 1024),
+        ],
+        single: false,
+        piece_length: 64 * 1024,
+        seed: 81,
+        ..Default::default()
+    });
+    let seeder = LibrqbitSeeder::start(&album).await;
+    let server = TestServer::start().await;
+    let mut api = server.client().await;
+    api.ok("session.setLabels", json!({"labels": [{"name": "music"}]}))
+        .await;
+    let folder = tempfile::tempdir().unwrap();
+    let folder = folder.path().canonicalize().unwrap();
+    let browser = Browser::start(1280, 900).await;
+    browser.client.goto(&server.http_base()).await.unwrap();
+    browser.wait_until("window.magnetarReady", PATIENCE).await;
+    browser.click("#add-options-button").await;
+    browser
+        .wait_until("document.getElementById('add-dialog').open", PATIENCE)
+        .await;
+    browser
+        .type_into("#add-links", &album.magnet(&[seeder.addr]))
+        .await;
+    browser
+        .type_into("#add-folder", &folder.display().to_string())
+        .await;
+    browser
+        .js("document.getElementById('add-label').value = 'music'; return true;")
+        .await;
+    browser.click("#add-choose").await;
+    browser.screenshot("add-dialog").await;
+    browser.click("#add-dialog-ok").await;
+    // The tree, once the metadata came: a/, one.bin, two.bin, three.bin.
+    browser
+        .wait_until(
+            "document.getElementById('choose-dialog').open && document.querySelectorAll('#choose-files .choose-row').length === 4",
+            PATIENCE,
+        )
+        .await;
+    // Nothing written yet.
+    let written = |root: &std::path::Path| -> Vec<String> {
+        let mut found = Vec::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    found.push(path.strip_prefix(root).unwrap().display().to_string());
+                }
+            }
+        }
+        found.sort();
+        found
+    };
+    assert_eq!(written(&folder), Vec::<String>::new());
+    browser
+        .click("#choose-files .choose-row[data-index='1'] input")
+        .await;
+    browser.screenshot("choose-files").await;
+    browser.click("#choose-ok").await;
+    let id = album.info_hash.clone();
+    api.poll_state(&id, 2).await;
+    let status = api.status(&id).await;
+    assert_eq!(status["selected"], json!([true, false, true]));
+    let row = api.summary(&id).await;
+    assert_eq!(row["label"], json!("music"));
+    assert_eq!(
+        written(&folder),
+        vec![
+            "choose-album/a/one.bin".to_string(),
+            "choose-album/three.bin".to_string()
+        ]
+    );
+}

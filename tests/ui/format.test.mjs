@@ -78,7 +78,7 @@ test('English and German have the same keys, the same placeholders, and no empty
 test('German differs from English wherever words are shown', () => {
   const { en, de } = STRINGS;
   // Only symbols, units, the brand and words German shares may be the same.
-  const shared = new Set(['prefs.group.tls', 'prefs.dht', 'action.details', 'connect.token', 'key.esc', 'limits.unit',
+  const shared = new Set(['choose.failed', 'prefs.group.tls', 'prefs.dht', 'action.details', 'connect.token', 'key.esc', 'limits.unit',
     'limits.none', 'peers.down', 'peers.up', 'theme.auto', 'duration.infinite', 'none', 'unit.perSecond']);
   for (const key of Object.keys(en)) {
     if (shared.has(key) || key.startsWith('unit.')) continue;

@@ -5,7 +5,9 @@
 import { Connection, defaultUrl, serverKey } from './connection.js';
 import { forgetToken, saveToken, tokenFor, useToken } from './tokens.js';
 import { Store } from './store.js';
-import { Table, COLUMNS, FILTERS, filterCounts } from './table.js';
+import { Table, COLUMNS, FILTERS, filterCounts, labelCounts } from './table.js';
+import { ChooseDialog } from './choose.js';
+import { magnetInfoHash, torrentFiles } from './torrentfile.js';
 import { Detail } from './detail.js';
 import { StatusBar } from './statusbar.js';
 import { Notifier } from './notify.js';
@@ -46,7 +48,8 @@ const statusBar = new StatusBar(store, {
   error: $('limits-error'),
 });
 const notifier = new Notifier();
-const preferences = new Preferences($('prefs-dialog'));
+const preferences = new Preferences($('prefs-dialog'), store);
+const chooser = new ChooseDialog($('choose-dialog'));
 
 let connection = null;
 
@@ -68,10 +71,13 @@ function connectTo(url, token, remember = false) {
 }
 
 async function loadAll() {
-  const [list, info] = await Promise.all([
+  const [list, info, labels] = await Promise.all([
     connection.request('task.list', null),
     connection.request('session.info', null),
+    // A server without labels (an older Magnetar) is no reason not to show its tasks.
+    connection.request('session.getLabels', null).catch(() => ({ labels: [] })),
   ]);
+  store.setLabels(labels.labels);
   store.snapshot(list);
   store.limits = { download_bps: info.download_bps ?? null, upload_bps: info.upload_bps ?? null };
   statusBar.showLimits(store.limits);
@@ -131,6 +137,16 @@ const filterButtons = new Map(FILTERS.map((filter) => {
 $('filters').replaceChildren(...filterButtons.values());
 
 function renderFilters() {
+  const perLabel = labelCounts(store.tasks.values());
+  for (const [name, button] of labelButtons) {
+    const active = name === table.label;
+    button.className = active ? 'active' : '';
+    button.setAttribute('aria-pressed', String(active));
+    if (button.dataset.i18nKey) button.firstChild.textContent = t(button.dataset.i18nKey);
+    const count = name === undefined ? store.tasks.size : (perLabel.get(name) ?? 0);
+    const text = new Intl.NumberFormat(language()).format(count);
+    if (button.lastChild.textContent !== text) button.lastChild.textContent = text;
+  }
   const counts = filterCounts(store.tasks.values());
   for (const filter of FILTERS) {
     const button = filterButtons.get(filter.key);
@@ -143,6 +159,32 @@ function renderFilters() {
     if (button.lastChild.textContent !== text) button.lastChild.textContent = text;
   }
 }
+
+// The label filters: made again only when the labels change (a rebuild would take the focus
+// away); their counts follow every change, like the state filters'.
+const labelNav = $('label-filters');
+let labelButtons = new Map();
+function buildLabelFilters() {
+  const entries = [[undefined, 'labels.all'], [null, 'labels.none'], ...store.labels.map((l) => [l.name, null])];
+  if (table.label && !store.labels.some((l) => l.name === table.label)) table.setLabel(undefined);
+  labelButtons = new Map(entries.map(([name, key]) => {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.dataset.label = name === undefined ? '*' : name === null ? '' : name;
+    button.dataset.i18nKey = key ?? '';
+    button.innerHTML = '<span class="label"></span><span class="count"></span>';
+    button.firstChild.textContent = key ? t(key) : fmt.visible(name);
+    button.addEventListener('click', () => {
+      table.setLabel(name);
+      renderFilters();
+    });
+    return [name, button];
+  }));
+  labelNav.replaceChildren(...labelButtons.values());
+  labelNav.hidden = store.labels.length === 0;
+  renderFilters();
+}
+store.addEventListener('labels', buildLabelFilters);
 
 store.addEventListener('change', (e) => {
   if (e.detail) table.update(e.detail);
@@ -180,9 +222,14 @@ function openDetail(id) {
 
 // Adding.
 const addError = $('add-error');
-async function add(type, uri, what, paused = false) {
+/** One task.add; `options`: paused, download_dir, label, files (only those given are sent). */
+async function add(type, uri, what, options = {}) {
+  const params = { type, uri };
+  for (const [key, value] of Object.entries(options)) {
+    if (value !== undefined && value !== false && value !== '') params[key] = value;
+  }
   try {
-    await connection.request('task.add', paused ? { type, uri, paused } : { type, uri });
+    await connection.request('task.add', params);
     return true;
   } catch (e) {
     dialogs.showError(addError, `${what}: ${e.message}`);
@@ -195,9 +242,9 @@ function announceAdded(count) {
   if (count) $('bulk-status').textContent = plural('added', count);
 }
 
-async function addLinks(links, paused = false) {
+async function addLinks(links, options = {}) {
   let added = 0;
-  for (const link of links) if (await add('magnet', link, link.slice(0, 60), paused)) added += 1;
+  for (const link of links) if (await add('magnet', link, link.slice(0, 60), options)) added += 1;
   announceAdded(added);
   return added === links.length;
 }
@@ -220,12 +267,12 @@ function readAsDataUrl(file) {
   });
 }
 
-async function addFiles(files, paused = false) {
+async function addFiles(files, options = {}) {
   dialogs.showError(addError, '');
   let added = 0;
   for (const file of files) {
     try {
-      if (await add('torrent', await readAsDataUrl(file), file.name, paused)) added += 1;
+      if (await add('torrent', await readAsDataUrl(file), file.name, options)) added += 1;
     } catch (e) {
       dialogs.showError(addError, `${file.name}: ${e.message}`);
     }
@@ -239,14 +286,107 @@ $('file-input').addEventListener('change', async (e) => {
   await addFiles([...e.target.files]);
   e.target.value = '';
 });
+// "Add with options…": several links or files, a folder (recent ones and the labels' folders
+// offered), a label, start paused, and "choose files before starting".
+const RECENT_FOLDERS = 'magnetar.folders';
+function recentFolders() {
+  try {
+    return JSON.parse(localStorage.getItem(RECENT_FOLDERS) ?? '[]');
+  } catch {
+    return [];
+  }
+}
+function rememberFolder(folder) {
+  if (!folder) return;
+  localStorage.setItem(RECENT_FOLDERS, JSON.stringify([folder, ...recentFolders().filter((f) => f !== folder)].slice(0, 10)));
+}
+
 $('add-options-button').addEventListener('click', async () => {
+  const folders = [...new Set([...recentFolders(), ...store.labels.map((l) => l.folder).filter(Boolean), detail.saveDir].filter(Boolean))];
+  $('add-folders').replaceChildren(...folders.map((folder) => Object.assign(document.createElement('option'), { value: folder })));
+  const none = Object.assign(document.createElement('option'), { value: '', textContent: t('label.none') });
+  $('add-label').replaceChildren(none, ...store.labels.map((l) => Object.assign(document.createElement('option'), { value: l.name, textContent: fmt.visible(l.name) })));
   const choice = await dialogs.askAdd($('add-input').value.trim());
   if (!choice) return;
   dialogs.showError(addError, '');
-  const ok = await addLinks(choice.links, choice.paused);
-  await addFiles(choice.files, choice.paused);
-  if (ok) $('add-input').value = '';
+  const options = { paused: choice.paused, download_dir: choice.folder || undefined, label: choice.label || undefined };
+  let ok = true;
+  if (choice.choose) {
+    for (const link of choice.links) ok = (await addMagnetChoosing(link, options)) && ok;
+    for (const file of choice.files) ok = (await addTorrentChoosing(file, options)) && ok;
+  } else {
+    ok = await addLinks(choice.links, options);
+    await addFiles(choice.files, options);
+  }
+  if (ok) {
+    $('add-input').value = '';
+    rememberFolder(choice.folder);
+  }
 });
+
+/** A .torrent whose files are chosen before it is added: its tree comes from the file itself. */
+async function addTorrentChoosing(file, options) {
+  let parsed;
+  try {
+    parsed = torrentFiles(new Uint8Array(await file.arrayBuffer()));
+  } catch (e) {
+    dialogs.showError(addError, `${file.name}: ${e.message}`);
+    return false;
+  }
+  const chosen = await chooser.open(parsed.name || file.name, parsed.files);
+  if (!chosen) return false;
+  const ok = await add('torrent', await readAsDataUrl(file), file.name, { ...options, files: chosen });
+  if (ok) announceAdded(1);
+  return ok;
+}
+
+/**
+ * A magnet whose files are chosen before it downloads: added with no file chosen (it fetches
+ * only the metadata), its tree shown when the metadata arrives, then the choice made with
+ * task.setFiles. Cancelled, the task is removed (it wrote nothing).
+ */
+async function addMagnetChoosing(link, options) {
+  const id = magnetInfoHash(link);
+  if (!id) return add('magnet', link, link.slice(0, 60), options); // the server says what is wrong
+  const metadataOf = async () => {
+    const metadata = await connection.request('task.getMetadata', { task_id: id }).catch(() => null);
+    return metadata?.ready ? metadata : null;
+  };
+  let arrived = null;
+  const listener = (e) => {
+    if (e.detail.name === 'task.metadataReceived' && e.detail.data.id === id) {
+      arrived = e.detail.data;
+      chooser.show(arrived.files, arrived.name);
+    }
+  };
+  store.addEventListener('event', listener);
+  try {
+    if (!(await add('magnet', link, link.slice(0, 60), { ...options, files: [] }))) return false;
+    let name = store.get(id)?.name ?? id;
+    try {
+      name = new URL(link).searchParams.get('dn') || name;
+    } catch { /* a bare info hash */ }
+    const result = chooser.open(name);
+    const known = await metadataOf();
+    if (known && !arrived) {
+      arrived = known;
+      chooser.show(known.files, known.name);
+    }
+    const chosen = await result;
+    if (!chosen) {
+      await connection.request('task.remove', { task_id: id, delete_files: true }).catch(() => {});
+      return false;
+    }
+    await connection.request('task.setFiles', { task_id: id, files: chosen });
+    announceAdded(1);
+    return true;
+  } catch (e) {
+    dialogs.showError(addError, t('choose.failed', { name: link.slice(0, 60), message: e.message }));
+    return false;
+  } finally {
+    store.removeEventListener('event', listener);
+  }
+}
 
 // Drag and drop anywhere: .torrent files, or a magnet link as text.
 let dragDepth = 0;
@@ -279,6 +419,13 @@ async function act(action, ids = table.selection()) {
   if (!ids.length) return;
   if (action === 'details') {
     openDetail(ids[0]);
+    return;
+  }
+  if (action === 'label') {
+    const choice = await dialogs.askLabel(ids.length, store.labels, store.get(ids[0])?.label ?? '');
+    $('task-grid').focus();
+    if (choice === null) return;
+    await inBulk('setLabel', ids, (id) => ({ task_id: id, label: choice || null }));
     return;
   }
   if (action === 'remove') {
@@ -426,6 +573,33 @@ $('notify-button').addEventListener('click', async () => {
 });
 
 $('prefs-button').addEventListener('click', () => preferences.open());
+$('stats-button').addEventListener('click', async () => {
+  let info;
+  try {
+    info = await connection.request('session.info', null);
+  } catch (e) {
+    dialogs.toast(e.message);
+    return;
+  }
+  const ratio = info.downloaded_ever ? info.uploaded_ever / info.downloaded_ever : 0;
+  const rows = [
+    ['stats.uploaded', fmt.size(info.uploaded_ever ?? 0)],
+    ['stats.downloaded', fmt.size(info.downloaded_ever ?? 0)],
+    ['stats.ratio', fmt.number(ratio, 2)],
+    ['stats.downloading', fmt.duration(info.seconds_downloading ?? 0)],
+    ['stats.seeding', fmt.duration(info.seconds_seeding ?? 0)],
+    ['stats.tasks', fmt.number(info.tasks ?? 0)],
+    ['stats.session', `↑ ${fmt.size(info.ul_bytes ?? 0)}  ↓ ${fmt.size(info.dl_bytes ?? 0)}`],
+    ['stats.uptime', fmt.duration(info.uptime_seconds ?? 0)],
+  ];
+  $('stats-body').replaceChildren(...rows.flatMap(([key, value]) => [
+    Object.assign(document.createElement('dt'), { textContent: t(key) }),
+    Object.assign(document.createElement('dd'), { textContent: value }),
+  ]));
+  const dialog = $('stats-dialog');
+  dialog.returnValue = '';
+  dialog.showModal();
+});
 $('shortcuts-button').addEventListener('click', () => {
   const dialog = $('shortcuts-dialog');
   dialog.returnValue = '';
@@ -446,7 +620,7 @@ $('language').addEventListener('change', (e) => {
   translatePage();
   renderNotify();
   renderState();
-  renderFilters();
+  buildLabelFilters();
   table.relabel();
   statusBar.renderTotals();
   detail.render();

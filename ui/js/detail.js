@@ -147,10 +147,14 @@ export class Detail {
       ['fact.name', fmt.visible(task.name)],
       ['fact.state', fmt.stateName(task.state) + (task.error ? `: ${fmt.visible(task.error)}` : '')],
       ['fact.hash', task.id],
-      ['fact.savedIn', this.saveDir ?? t('none')],
+      ['fact.label', task.label ? fmt.visible(task.label) : t('label.none')],
+      ['fact.folder', fmt.visible(m.download_dir ?? this.saveDir ?? '') || t('none')],
       ['fact.size', fmt.size(task.total_bytes)],
       ['fact.downloaded', `${fmt.size(task.dl_bytes)} (${fmt.percentText(task.dl_bytes, task.total_bytes)})`],
       ['fact.uploaded', fmt.size(task.ul_bytes)],
+      ['fact.downloadedEver', fmt.size(task.downloaded_ever ?? task.dl_bytes)],
+      ['fact.downloading', fmt.duration(runningSeconds(task, 'seconds_downloading', 1))],
+      ['fact.seeding', fmt.duration(runningSeconds(task, 'seconds_seeding', 2))],
       ['fact.ratio', fmt.ratio(task)],
       ['fact.peers', `${fmt.number(task.connected_peers)} / ${fmt.number(task.connected_seeds)}`],
       ['fact.added', fmt.date(task.added)],
@@ -390,4 +394,14 @@ export class Detail {
       down: fmt.speedOrZero(task.dl_speed), up: fmt.speedOrZero(task.ul_speed), peak: fmt.speedOrZero(top),
     }));
   }
+}
+
+/**
+ * Seconds a task spent in `state` ever: the server counts up to the start of its current state
+ * (`state_since`), and the time since is added while it is still in that state.
+ */
+export function runningSeconds(task, field, state, now = Date.now() / 1000) {
+  const before = task[field] ?? 0;
+  if (task.state !== state || !task.state_since) return before;
+  return before + Math.max(0, Math.floor(now - task.state_since));
 }

@@ -102,6 +102,25 @@ export function askServer(current, forget) {
   });
 }
 
+/**
+ * Asks which label `count` tasks get (`current`: the first one's); resolves with the name, ''
+ * for none, or null when cancelled.
+ */
+export function askLabel(count, labels, current) {
+  const dialog = document.getElementById('label-dialog');
+  const select = document.getElementById('label-select');
+  document.getElementById('label-heading').textContent = plural('label.heading', count);
+  const none = Object.assign(document.createElement('option'), { value: '', textContent: t('label.none') });
+  select.replaceChildren(none, ...labels.map((l) => Object.assign(document.createElement('option'), { value: l.name, textContent: l.name })));
+  select.value = labels.some((l) => l.name === current) ? current : '';
+  return new Promise((resolve) => {
+    dialog.onclose = () => resolve(dialog.returnValue === 'ok' ? select.value : null);
+    dialog.returnValue = '';
+    dialog.showModal();
+    select.focus();
+  });
+}
+
 /** Confirms a removal; resolves with {deleteFiles} or null. */
 export function confirmRemove(count, name) {
   const dialog = document.getElementById('remove-dialog');
@@ -174,10 +193,15 @@ export function askAdd(initialText = '') {
   const links = document.getElementById('add-links');
   const files = document.getElementById('add-files');
   const paused = document.getElementById('add-paused');
+  const folder = document.getElementById('add-folder');
+  const label = document.getElementById('add-label');
+  const choose = document.getElementById('add-choose');
   const error = document.getElementById('add-dialog-error');
   links.value = initialText;
   files.value = '';
   paused.checked = false;
+  choose.checked = false;
+  folder.value = '';
   showError(error, '');
   return new Promise((resolve) => {
     const form = document.getElementById('add-dialog-form');
@@ -194,6 +218,9 @@ export function askAdd(initialText = '') {
       links: links.value.split(/\s+/).filter(Boolean),
       files: [...files.files],
       paused: paused.checked,
+      folder: folder.value.trim(),
+      label: label.value,
+      choose: choose.checked,
     } : null);
     dialog.returnValue = ''; // Escape keeps the last value: a cancel must not read as the last "ok"
     dialog.showModal();

@@ -78,6 +78,8 @@ export function eta(task) {
 
 /** Uploaded over downloaded, two decimals; ∞ for a task that uploaded without downloading. */
 export function ratio(task) {
+  // The server's ratio (uploaded ever over downloaded ever or held), when it sends one.
+  if (typeof task.ratio === 'number') return number(task.ratio, 2);
   if (!task.dl_bytes) return task.ul_bytes ? '∞' : number(0, 2);
   return number(task.ul_bytes / task.dl_bytes, 2);
 }

@@ -3,7 +3,8 @@
 // start or is fixed by the server's command line. "Save" sends only what the user changed, in
 // one session.setSettings (all or nothing: the server checks every key first), and shows the
 // server's answer: the key it refused and why. Other clients' changes (session.settingsUpdated)
-// update the fields the user has not touched.
+// update the fields the user has not touched. The session's labels are edited here too (name,
+// folder, a ratio at which their tasks stop seeding), saved with session.setLabels.
 
 import { t } from './i18n.js';
 
@@ -86,8 +87,9 @@ export function fromField(kind, text) {
 }
 
 export class Preferences {
-  constructor(dialog) {
+  constructor(dialog, store) {
     this.dialog = dialog;
+    this.store = store;
     this.form = dialog.querySelector('form');
     this.body = dialog.querySelector('.preferences-body');
     this.error = dialog.querySelector('.preferences-error');
@@ -138,7 +140,84 @@ export class Preferences {
       }
       return set.children.length > 1 ? set : null;
     }).filter(Boolean);
-    this.body.replaceChildren(...sections);
+    this.body.replaceChildren(...sections, this.labelsSection());
+  }
+
+  /** The labels: a row each (name, folder, ratio goal, remove), and "Add a label". */
+  labelsSection() {
+    const set = document.createElement('fieldset');
+    set.className = 'labels-editor';
+    const legend = document.createElement('legend');
+    legend.textContent = t('prefs.group.labels');
+    const rows = document.createElement('div');
+    rows.className = 'label-rows';
+    const add = document.createElement('button');
+    add.type = 'button';
+    add.className = 'add-label';
+    add.textContent = t('prefs.addLabel');
+    add.addEventListener('click', () => {
+      const row = this.labelRow({ name: '', folder: null, seed_goal: null });
+      rows.append(row);
+      row.querySelector('input').focus();
+    });
+    this.labelsShown = JSON.stringify(this.store.labels);
+    rows.append(...this.store.labels.map((label) => this.labelRow(label)));
+    this.labelRows = rows;
+    set.append(legend, rows, add);
+    return set;
+  }
+
+  labelRow(label) {
+    const row = document.createElement('div');
+    row.className = 'label-row';
+    row.seedGoal = label.seed_goal ?? null;
+    const input = (key, value, type = 'text') => {
+      const wrap = document.createElement('label');
+      const name = document.createElement('span');
+      name.textContent = t(key);
+      const field = document.createElement('input');
+      field.type = type;
+      field.value = value ?? '';
+      field.dataset.field = key;
+      if (type === 'number') {
+        field.min = '0';
+        field.step = 'any';
+      }
+      wrap.append(name, field);
+      return wrap;
+    };
+    const remove = document.createElement('button');
+    remove.type = 'button';
+    remove.textContent = '×';
+    remove.setAttribute('aria-label', t('prefs.removeLabel', { name: label.name }));
+    remove.addEventListener('click', () => row.remove());
+    const ratio = label.seed_goal?.ratio_limit;
+    row.append(
+      input('prefs.labelName', label.name),
+      input('prefs.labelFolder', label.folder),
+      input('prefs.labelRatio', typeof ratio === 'number' && ratio >= 0 ? String(ratio) : '', 'number'),
+      remove,
+    );
+    return row;
+  }
+
+  /** The labels as the rows say, for session.setLabels; undefined when unchanged. */
+  labelChanges() {
+    if (!this.labelRows) return undefined;
+    const labels = [...this.labelRows.children].map((row) => {
+      const value = (key) => row.querySelector(`[data-field="${key}"]`).value.trim();
+      const goal = { ...(row.seedGoal ?? {}) };
+      const ratio = value('prefs.labelRatio');
+      if (ratio) goal.ratio_limit = Number(ratio);
+      else delete goal.ratio_limit;
+      return {
+        name: value('prefs.labelName'),
+        folder: value('prefs.labelFolder') || null,
+        seed_goal: Object.keys(goal).length ? goal : null,
+      };
+    }).filter((label) => label.name || label.folder);
+    const before = JSON.parse(this.labelsShown).map((l) => ({ name: l.name, folder: l.folder ?? null, seed_goal: l.seed_goal ?? null }));
+    return JSON.stringify(labels) === JSON.stringify(before) ? undefined : labels;
   }
 
   field(key, kind, info) {
@@ -210,12 +289,17 @@ export class Preferences {
       this.inputs.get(bad)?.focus();
       return;
     }
-    if (!Object.keys(params).length) {
+    const labels = this.labelChanges();
+    if (!Object.keys(params).length && labels === undefined) {
       this.dialog.close('save');
       return;
     }
     try {
-      await this.connection.request('session.setSettings', params);
+      if (labels !== undefined) {
+        await this.connection.request('session.setLabels', { labels });
+        this.labelsShown = JSON.stringify(labels);
+      }
+      if (Object.keys(params).length) await this.connection.request('session.setSettings', params);
       this.dialog.close('save');
     } catch (e) {
       this.error.textContent = e.message;

@@ -23,6 +23,8 @@ export class Store extends EventTarget {
     this.schedule = schedule;
     this.now = now;
     this.limits = { download_bps: null, upload_bps: null };
+    // The session's labels (session.getLabels, then session.labelsUpdated).
+    this.labels = [];
   }
 
   /** Replaces everything with a `task.list` result. */
@@ -94,6 +96,10 @@ export class Store extends EventTarget {
           this.limits = data;
           this.dispatchEvent(new Event('limits'));
           break;
+        case 'session.labelsUpdated':
+          this.setLabels(data.labels);
+          structural = true;
+          break;
         default:
           break;
       }
@@ -103,6 +109,12 @@ export class Store extends EventTarget {
       this.dispatchEvent(new CustomEvent('transition', { detail: transition }));
     }
     this.changed(structural ? null : touched);
+  }
+
+  /** The session's labels changed (or were first read). */
+  setLabels(labels) {
+    this.labels = Array.isArray(labels) ? labels : [];
+    this.dispatchEvent(new Event('labels'));
   }
 
   /** Records `task`'s speeds now, and forgets what is older than the chart shows. */

@@ -15,12 +15,13 @@ export const COLUMNS = [
   { key: 'name', label: 'col.name', width: 'minmax(12rem, 3fr)', text: (task) => fmt.visible(task.name), sort: (task) => task.name.toLowerCase() },
   { key: 'state', label: 'col.state', width: '8.5rem', text: (task) => fmt.stateName(task.state), sort: (task) => task.state },
   { key: 'progress', label: 'col.progress', width: '9rem', text: null, sort: (task) => fmt.percent(task.dl_bytes, task.total_bytes) },
+  { key: 'label', label: 'col.label', width: '7rem', text: (task) => fmt.visible(task.label ?? ''), sort: (task) => (task.label ?? '').toLowerCase() },
   { key: 'size', label: 'col.size', width: '6rem', text: (task) => fmt.size(task.total_bytes), sort: (task) => task.total_bytes },
   { key: 'downloaded', label: 'col.downloaded', width: '6rem', text: (task) => fmt.size(task.dl_bytes), sort: (task) => task.dl_bytes },
   { key: 'down', label: 'col.down', width: '6.5rem', text: (task) => fmt.speed(task.dl_speed), sort: (task) => task.dl_speed },
   { key: 'up', label: 'col.up', width: '6.5rem', text: (task) => fmt.speed(task.ul_speed), sort: (task) => task.ul_speed },
   { key: 'eta', label: 'col.eta', width: '5.5rem', text: fmt.eta, sort: (task) => (task.dl_speed ? (task.total_bytes - task.dl_bytes) / task.dl_speed : Infinity) },
-  { key: 'ratio', label: 'col.ratio', width: '5rem', text: fmt.ratio, sort: (task) => (task.dl_bytes ? task.ul_bytes / task.dl_bytes : 0) },
+  { key: 'ratio', label: 'col.ratio', width: '5rem', text: fmt.ratio, sort: (task) => task.ratio ?? (task.dl_bytes ? task.ul_bytes / task.dl_bytes : 0) },
   { key: 'peers', label: 'col.peers', width: '6.5rem', text: (task) => `${fmt.number(task.connected_peers)}/${fmt.number(task.connected_seeds)}`, sort: (task) => task.connected_peers },
   { key: 'added', label: 'col.added', width: '9.5rem', text: (task) => fmt.date(task.added), sort: (task) => task.added ?? 0 },
 ];
@@ -44,19 +45,35 @@ export function filterCounts(tasks) {
   return counts;
 }
 
-/** Whether `task` passes filter `filterKey` and the (lower-case) `search`. */
-export function passes(task, filterKey, search) {
+/**
+ * Whether `task` passes filter `filterKey`, the (lower-case) `search` and `label`: undefined
+ * for any label, null for tasks without one, else that label's name.
+ */
+export function passes(task, filterKey, search, label = undefined) {
   const filter = FILTERS.find((f) => f.key === filterKey) ?? FILTERS[0];
-  return filter.test(task) && (!search || task.name.toLowerCase().includes(search));
+  return filter.test(task) && (!search || task.name.toLowerCase().includes(search))
+    && (label === undefined || (task.label ?? null) === label);
+}
+
+/** How many tasks each label holds, and how many have none (key null). */
+export function labelCounts(tasks) {
+  const counts = new Map([[null, 0]]);
+  for (const task of tasks) {
+    const key = task.label ?? null;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return counts;
 }
 
 /**
  * The shown tasks in order: `ids`, and what each was sorted by (to know when an update moves
  * it). Ties are broken by id, so that equal rows never swap places between two renders.
  */
-export function computeView(tasks, { filter = 'all', search = '', sortKey = 'added', sortDesc = false } = {}) {
+export function computeView(tasks, {
+  filter = 'all', search = '', label = undefined, sortKey = 'added', sortDesc = false,
+} = {}) {
   const column = COLUMNS.find((c) => c.key === sortKey) ?? COLUMNS[0];
-  const keyed = tasks.filter((task) => passes(task, filter, search)).map((task) => [column.sort(task), task]);
+  const keyed = tasks.filter((task) => passes(task, filter, search, label)).map((task) => [column.sort(task), task]);
   keyed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1].id < b[1].id ? -1 : 1));
   if (sortDesc) keyed.reverse();
   return {
@@ -82,6 +99,7 @@ export class Table extends EventTarget {
     this.focus = null;
     this.filter = 'all';
     this.search = '';
+    this.label = undefined;
     const saved = JSON.parse(localStorage.getItem('magnetar.table') ?? '{}');
     this.sortKey = saved.sortKey ?? 'added';
     this.sortDesc = saved.sortDesc ?? false;
@@ -178,6 +196,12 @@ export class Table extends EventTarget {
     this.refresh();
   }
 
+  /** Shows only the tasks of label `name` (null: without a label; undefined: any). */
+  setLabel(name) {
+    this.label = name;
+    this.refresh();
+  }
+
   setSearch(text) {
     this.search = text.trim().toLowerCase();
     this.refresh();
@@ -185,7 +209,7 @@ export class Table extends EventTarget {
 
   /** Whether `task` passes the filter and the search. */
   shows(task) {
-    return passes(task, this.filter, this.search);
+    return passes(task, this.filter, this.search, this.label);
   }
 
   sortColumn() {
@@ -195,7 +219,7 @@ export class Table extends EventTarget {
   /** Recomputes the visible list (filter, search, sort), then paints. */
   refresh() {
     const { ids, sortedBy } = computeView(this.store.all(), {
-      filter: this.filter, search: this.search, sortKey: this.sortKey, sortDesc: this.sortDesc,
+      filter: this.filter, search: this.search, label: this.label, sortKey: this.sortKey, sortDesc: this.sortDesc,
     });
     this.view = ids;
     this.index = new Map(ids.map((id, i) => [id, i]));
