@@ -410,8 +410,6 @@ fn apply_limits(api: &Api, settings: &Settings) {
         .set_limits(settings.download_bps, settings.upload_bps);
 }
 
-/// For a setting read where it is used: nothing to do when it changes.
-
 #[cfg(test)]
 mod tests {
     use super::*;
