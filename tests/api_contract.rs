@@ -191,7 +191,10 @@ async fn every_documented_method_refuses_bad_input_as_documented() {
             .collect();
         if method.name == "task.move" {
             // A required folder there (never reached: each case breaks one field).
-            base.insert("download_dir".into(), json!(server.download_dir.join("moved")));
+            base.insert(
+                "download_dir".into(),
+                json!(server.download_dir.join("moved")),
+            );
         }
         let expect = |code: i64, params: Value| (method.name.clone(), code, params);
         let mut cases = Vec::new();

@@ -297,7 +297,7 @@ impl Engine {
             .iter()
             .zip(fresh)
             .filter_map(|(task, fresh)| match fresh {
-                Some(summary) => Some(ListRow::Fresh(summary)),
+                Some(summary) => Some(ListRow::Fresh(Box::new(summary))),
                 None => task.announced_row().map(ListRow::Written),
             })
             .collect();

@@ -101,7 +101,7 @@ fn chosen_bytes(files: &[FileEntry], selected: &[bool], stats: &TorrentStats) ->
 #[serde(untagged)]
 pub enum ListRow<'a> {
     Written(&'a RawValue),
-    Fresh(TaskSummary),
+    Fresh(Box<TaskSummary>),
 }
 
 /// What a task was added from, kept so that an add can be retried.
