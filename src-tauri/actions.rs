@@ -250,6 +250,7 @@ mod tests {
             added: 0,
             label: None,
             error: None,
+            moving: None,
             uploaded_ever: 0,
             downloaded_ever: 0,
             seconds_downloading: 0,

@@ -184,11 +184,18 @@ async fn every_documented_method_refuses_bad_input_as_documented() {
     let mut seen: Vec<(String, i64)> = Vec::new();
     let mut calls = 0;
     for method in &methods {
-        let base: serde_json::Map<String, Value> = method
+        let mut base: serde_json::Map<String, Value> = method
             .fields
             .iter()
             .map(|(field, _, _)| (field.clone(), valid(field)))
             .collect();
+        if method.name == "task.move" {
+            // A required folder there (never reached: each case breaks one field).
+            base.insert(
+                "download_dir".into(),
+                json!(server.download_dir.join("moved")),
+            );
+        }
         let expect = |code: i64, params: Value| (method.name.clone(), code, params);
         let mut cases = Vec::new();
         for (field, written, required) in &method.fields {

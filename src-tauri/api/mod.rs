@@ -87,6 +87,7 @@ pub const METHODS: &[Method] = &[
     method("task.remove", Need::Write, async_!(tasks::remove)),
     method("task.setFiles", Need::Write, async_!(tasks::set_files)),
     method("task.setLabel", Need::Write, async_!(tasks::set_label)),
+    method("task.move", Need::Write, async_as!(tasks::move_task)),
     method(
         "task.setSeedGoal",
         Need::Write,

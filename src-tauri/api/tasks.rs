@@ -146,6 +146,54 @@ pub async fn set_label(api: &Api, params: Value) -> Result<Reply, ApiError> {
     Ok(null())
 }
 
+/// `task.move {task_id, download_dir}`: moves the task's data to another folder (the same
+/// rules as `task.add`'s `download_dir`: a client on another machine may only name a folder
+/// under the download roots). Answered once the data is in its new folder, or back in its old
+/// one with the error.
+pub async fn move_task(api: &Api, caller: &Caller, params: Value) -> Result<Reply, ApiError> {
+    let Value::Object(mut params) = params else {
+        return Err(ApiError::invalid_params(
+            "\"params\" must be an object with task_id and download_dir",
+        ));
+    };
+    if let Some(unknown) = params
+        .keys()
+        .find(|k| *k != "task_id" && *k != "download_dir")
+    {
+        return Err(ApiError::invalid_params(format!(
+            "unknown field {unknown:?}: expected task_id and download_dir"
+        )));
+    }
+    let task_id = match params.remove("task_id") {
+        Some(Value::String(id)) => TaskId::from_client(&id),
+        Some(other) => {
+            return Err(ApiError::invalid_params(format!(
+                "task_id: must be a string, not {other}"
+            )))
+        }
+        None => return Err(ApiError::invalid_params("missing field \"task_id\"")),
+    };
+    let dir = match params.remove("download_dir") {
+        Some(Value::String(dir)) => dir,
+        Some(other) => {
+            return Err(ApiError::invalid_params(format!(
+                "download_dir: must be a string (an absolute folder), not {other}"
+            )))
+        }
+        None => {
+            return Err(ApiError::invalid_params(
+                "missing field \"download_dir\" (an absolute folder)",
+            ))
+        }
+    };
+    let dir = api
+        .engine
+        .resolve_folder(&dir, caller.is_remote(), "download_dir")
+        .map_err(refusal)?;
+    api.engine.move_data(&task_id, dir).await?;
+    Ok(null())
+}
+
 /// `task.list`: params `null`, `{}` or absent.
 pub fn list(api: &Api, params: Value) -> Result<Reply, ApiError> {
     no_params(params)?;

@@ -189,7 +189,7 @@ impl Engine {
 
     /// Puts an added torrent on disk before its add is answered: one line in the add journal
     /// (see `journal.rs`), synced. A task removed meanwhile is not recorded.
-    async fn journal_add(&self, id: &str, bytes: &[u8], kept: Option<Kept>) {
+    pub(super) async fn journal_add(&self, id: &str, bytes: &[u8], kept: Option<Kept>) {
         if let Some(kept) = kept {
             self.inner.sidecar.set_surveyed(id, kept);
         }

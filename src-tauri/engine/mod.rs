@@ -34,6 +34,7 @@ mod goals;
 mod journal;
 mod labels;
 mod lifecycle;
+mod moving;
 mod placement;
 mod registry;
 mod restore;
@@ -145,12 +146,16 @@ impl Engine {
         if let Ok(absolute) = std::fs::canonicalize(&config.download_dir) {
             config.download_dir = absolute;
         }
+        let sidecar = Arc::new(Sidecar::load(Some(config.state_dir.join("tasks.json"))));
+        // A move that a kill cut short is finished or rolled back before librqbit looks at
+        // any file (see `moving.rs`).
+        moving::recover(&sidecar, &config.download_dir);
         let librqbit = Librqbit::start(&config).await?;
         let seed = config.seed;
         let engine = Engine {
             inner: Arc::new(Inner {
                 librqbit,
-                sidecar: Arc::new(Sidecar::load(Some(config.state_dir.join("tasks.json")))),
+                sidecar,
                 folders: Mutex::new(folders::Folders::new(&config.download_dir)),
                 global_goal: Mutex::new(config.seed_goal),
                 journal: journal::Journal::new(config.state_dir.join("adds.journal")),
@@ -292,7 +297,7 @@ impl Engine {
             .iter()
             .zip(fresh)
             .filter_map(|(task, fresh)| match fresh {
-                Some(summary) => Some(ListRow::Fresh(summary)),
+                Some(summary) => Some(ListRow::Fresh(Box::new(summary))),
                 None => task.announced_row().map(ListRow::Written),
             })
             .collect();
@@ -449,6 +454,7 @@ impl Engine {
             uploaded_live: 0,
             peers: PeerMeter::default(),
             stalled_since: None,
+            moving: None,
         }
     }
 }

@@ -78,6 +78,27 @@ struct SidecarData {
     /// Each labelled task's label.
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    /// Moves of tasks' data under way (`task.move`, see `moving.rs`): finished or rolled
+    /// back at the next start if a kill cut them short.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    moves: BTreeMap<String, MoveRecord>,
+}
+
+/// A move of one task's data (see `moving.rs`), recorded before anything moves.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MoveRecord {
+    /// The task's folder before the move, and the one it moves to (absolute).
+    pub from: PathBuf,
+    pub to: PathBuf,
+    /// Every file of the task (its layout), relative to either folder.
+    pub files: Vec<PathBuf>,
+    /// The folders the move creates under (or at) `to`, to remove again on a rollback.
+    #[serde(default)]
+    pub created: Vec<PathBuf>,
+    /// Every file is in `to`, verified, and `to` is the task's folder: only the originals
+    /// remain to be deleted. Until then `from` holds the complete data.
+    #[serde(default)]
+    pub committed: bool,
 }
 
 /// The sidecar file and its in-memory copy.
@@ -308,6 +329,7 @@ impl Sidecar {
                 | data.surveyed.remove(id).is_some()
                 | data.dirs.remove(id).is_some()
                 | data.labels.remove(id).is_some()
+                | data.moves.remove(id).is_some()
                 | {
                     let before = data.seeding.len();
                     data.seeding.retain(|s| s != id);
@@ -336,6 +358,40 @@ impl Sidecar {
         self.update(|data| match dir {
             Some(dir) => data.dirs.insert(id.to_owned(), dir.clone()) != Some(dir),
             None => data.dirs.remove(id).is_some(),
+        })
+    }
+
+    /// The moves recorded (see `moving.rs`).
+    pub fn moves(&self) -> Vec<(String, MoveRecord)> {
+        let copy = self.lock();
+        copy.data
+            .moves
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Records (or forgets) a move of task `id`'s data; returns the version to await.
+    pub fn set_move(&self, id: &str, record: Option<MoveRecord>) -> u64 {
+        self.update(|data| match record {
+            Some(r) => data.moves.insert(id.to_owned(), r.clone()).as_ref() != Some(&r),
+            None => data.moves.remove(id).is_some(),
+        })
+    }
+
+    /// The move of task `id` is done but for deleting the originals: in one change, its
+    /// record says so and its folder becomes `dir` (`None`: the download folder). Returns the
+    /// version to await.
+    pub fn commit_move(&self, id: &str, dir: Option<PathBuf>) -> u64 {
+        self.update(|data| {
+            if let Some(record) = data.moves.get_mut(id) {
+                record.committed = true;
+            }
+            match dir {
+                Some(dir) => data.dirs.insert(id.to_owned(), dir),
+                None => data.dirs.remove(id),
+            };
+            true
         })
     }
 

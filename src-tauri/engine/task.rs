@@ -38,6 +38,9 @@ pub enum Lifecycle {
     Stopped,
     /// Adding failed; `task.resume` tries again.
     Failed(String),
+    /// Its data is being moved to another folder (`task.move`, see `moving.rs`): librqbit
+    /// does not hold it meanwhile. Never called off: the move holds the task's turn.
+    Moving,
 }
 
 /// What the user wants of a task; saved with it.
@@ -98,7 +101,7 @@ fn chosen_bytes(files: &[FileEntry], selected: &[bool], stats: &TorrentStats) ->
 #[serde(untagged)]
 pub enum ListRow<'a> {
     Written(&'a RawValue),
-    Fresh(TaskSummary),
+    Fresh(Box<TaskSummary>),
 }
 
 /// What a task was added from, kept so that an add can be retried.
@@ -174,6 +177,8 @@ pub struct Task {
     pub added: u64,
     /// Since when a live, unfinished download has had no peer at all.
     pub stalled_since: Option<std::time::Instant>,
+    /// The move of its data under way, if any (see `moving.rs`).
+    pub moving: Option<Arc<super::moving::MoveMeter>>,
 }
 
 impl Task {
@@ -223,6 +228,7 @@ impl Task {
     pub fn is_settled(&self) -> bool {
         let quiet = match &self.lifecycle {
             Lifecycle::Stopped | Lifecycle::Failed(_) => true,
+            Lifecycle::Moving => false,
             Lifecycle::Managed { handle, restarting } => {
                 !restarting && self.driver.is_none() && handle.is_paused()
             }
@@ -243,6 +249,9 @@ impl Task {
             Lifecycle::AwaitingMetadata(_) | Lifecycle::Adding => TaskState::Preparing,
             Lifecycle::Stopped => TaskState::Paused,
             Lifecycle::Failed(_) => TaskState::Error,
+            // Not seeding nor downloading while its files move; a paused task stays paused.
+            Lifecycle::Moving if paused => TaskState::Paused,
+            Lifecycle::Moving => TaskState::Preparing,
             Lifecycle::Managed {
                 restarting: true, ..
             } => TaskState::Downloading,
@@ -440,6 +449,7 @@ impl Task {
             seconds_seeding: self.seconds_at_state.1,
             state_since: self.state_since,
             ratio: 0.0,
+            moving: None,
         };
         match &self.lifecycle {
             Lifecycle::Failed(message) => {
@@ -476,6 +486,13 @@ impl Task {
             Lifecycle::AwaitingMetadata(_) | Lifecycle::Adding | Lifecycle::Stopped => {
                 summary.state = self.current_state()
             }
+            Lifecycle::Moving => {
+                summary.state = self.current_state();
+                if let Some(meter) = &self.moving {
+                    (summary.total_bytes, summary.dl_bytes) = meter.shown;
+                    summary.moving = Some(meter.progress());
+                }
+            }
         }
         let totals = self.totals();
         summary.ul_bytes = totals.uploaded;
@@ -486,7 +503,7 @@ impl Task {
     }
 
     /// The live counters' counts join the totals before (librqbit starts them again at 0).
-    fn end_live_period(&mut self) {
+    pub fn end_live_period(&mut self) {
         self.totals_before.uploaded += std::mem::take(&mut self.uploaded_live);
         self.totals_before.downloaded += std::mem::take(&mut self.downloaded_live);
     }

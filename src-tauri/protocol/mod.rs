@@ -23,6 +23,7 @@ pub use magnet::{MagnetError, MagnetLink};
 pub use message::{null, Reply, Response};
 pub use settings::SessionSettings;
 pub use task::{
-    FileEntry, PeerInfo, SessionInfo, TaskMetadata, TaskState, TaskStatus, TaskSummary,
+    FileEntry, MoveProgress, PeerInfo, SessionInfo, TaskMetadata, TaskState, TaskStatus,
+    TaskSummary,
 };
 pub use task_id::TaskId;

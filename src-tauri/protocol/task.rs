@@ -73,6 +73,17 @@ pub struct TaskSummary {
     /// Why the task is in the error state; present only then.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A move of its data (`task.move`) under way; present only then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moving: Option<MoveProgress>,
+}
+
+/// How far a move of a task's data (`task.move`) has come: bytes renamed or copied and
+/// verified so far, out of the bytes the task has on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MoveProgress {
+    pub done_bytes: u64,
+    pub total_bytes: u64,
 }
 
 /// The result of `task.getMetadata`, and the data of `task.created` / `task.metadataReceived`.
