@@ -35,6 +35,7 @@ mod journal;
 mod labels;
 mod lifecycle;
 mod placement;
+mod recheck;
 mod registry;
 mod restore;
 mod sidecar;
@@ -42,6 +43,7 @@ mod source;
 mod stall;
 mod storage;
 mod task;
+mod trackers;
 mod validate;
 mod watcher;
 

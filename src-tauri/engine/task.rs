@@ -191,6 +191,7 @@ impl Task {
             files,
             download_dir: self.dir.display().to_string(),
             ready: self.metadata_known(),
+            magnet: super::trackers::magnet_link(self),
         }
     }
 
@@ -243,9 +244,10 @@ impl Task {
             Lifecycle::AwaitingMetadata(_) | Lifecycle::Adding => TaskState::Preparing,
             Lifecycle::Stopped => TaskState::Paused,
             Lifecycle::Failed(_) => TaskState::Error,
+            // A restart of the peer search (a stall, a reannounce): what clients were told.
             Lifecycle::Managed {
                 restarting: true, ..
-            } => TaskState::Downloading,
+            } => self.state,
             Lifecycle::Managed { handle, .. } => handle.with_state(|state| match state {
                 ManagedTorrentState::Initializing(_) if paused => TaskState::Paused,
                 ManagedTorrentState::Initializing(_) => TaskState::Preparing,
@@ -486,7 +488,7 @@ impl Task {
     }
 
     /// The live counters' counts join the totals before (librqbit starts them again at 0).
-    fn end_live_period(&mut self) {
+    pub(super) fn end_live_period(&mut self) {
         self.totals_before.uploaded += std::mem::take(&mut self.uploaded_live);
         self.totals_before.downloaded += std::mem::take(&mut self.downloaded_live);
     }

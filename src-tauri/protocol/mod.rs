@@ -24,5 +24,6 @@ pub use message::{null, Reply, Response};
 pub use settings::SessionSettings;
 pub use task::{
     FileEntry, PeerInfo, SessionInfo, TaskMetadata, TaskState, TaskStatus, TaskSummary,
+    TrackerInfo,
 };
 pub use task_id::TaskId;
