@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::peers::{free_port, LibrqbitSeeder, Tracker};
+use support::peers::{free_port, ChildGuard, LibrqbitSeeder, Tracker};
 use support::torrent::{TestTorrent, TorrentSpec};
 use support::{poll_until, Client, ServeProcess, TestServer, PATIENCE};
 
@@ -31,6 +31,26 @@ fn tracked(name: &str, seed: u64) -> (TestTorrent, Tracker) {
     let torrent = TestTorrent::build(spec(name, seed, vec![tracker.announce.clone()]));
     assert_eq!(torrent.info_hash, probe.info_hash);
     (torrent, tracker)
+}
+
+/// Debian's opentracker on 127.0.0.1:`port`, tracking `info_hash` (whitelist-only build).
+fn opentracker_on(port: u16, info_hash: &str) -> (ChildGuard, tempfile::TempDir) {
+    support::peers::require("opentracker");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("whitelist.txt"), format!("{info_hash}\n")).unwrap();
+    let child = ChildGuard::spawn(
+        std::process::Command::new("opentracker")
+            .current_dir(dir.path())
+            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-P", &port.to_string()])
+            .arg("-d")
+            .arg(dir.path())
+            .args(["-w", "whitelist.txt"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+        "opentracker",
+    );
+    support::peers::wait_for_port(port);
+    (child, dir)
 }
 
 fn exists(path: &Path) -> bool {
@@ -271,7 +291,11 @@ async fn the_real_binary_watches_a_folder_set_live_and_saves_the_setting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trackers_reannounce_recheck_and_the_magnet_link() {
-    let (torrent, tracker) = tracked("checked.bin", 51);
+    let probe = TestTorrent::build(spec("checked.bin", 51, Vec::new()));
+    let tracker_port = free_port();
+    let announce = format!("http://127.0.0.1:{tracker_port}/announce");
+    let mut tracker = opentracker_on(tracker_port, &probe.info_hash);
+    let torrent = TestTorrent::build(spec("checked.bin", 51, vec![announce.clone()]));
     let seeder = LibrqbitSeeder::start(&torrent).await;
     let server = TestServer::start().await;
     let mut client = server.client().await;
@@ -287,7 +311,7 @@ async fn trackers_reannounce_recheck_and_the_magnet_link() {
     assert_eq!(
         trackers,
         json!({"trackers": [{
-            "url": tracker.announce, "tier": 0, "supported": true, "announcing": true,
+            "url": announce, "tier": 0, "supported": true, "announcing": true,
             "last_announce": null, "last_peers": null, "last_error": null
         }]})
     );
@@ -302,7 +326,7 @@ async fn trackers_reannounce_recheck_and_the_magnet_link() {
         .collect();
     assert!(pairs.contains(&("xt".into(), format!("urn:btih:{id}"))), "{pairs:?}");
     assert!(pairs.contains(&("dn".into(), "checked.bin".into())), "{pairs:?}");
-    assert!(pairs.contains(&("tr".into(), tracker.announce.clone())), "{pairs:?}");
+    assert!(pairs.contains(&("tr".into(), announce.clone())), "{pairs:?}");
 
     // A reannounce of a seeding task: answered, and no state change for clients.
     client.events.clear();
@@ -311,6 +335,7 @@ async fn trackers_reannounce_recheck_and_the_magnet_link() {
     assert!(client.transitions(&id).is_empty(), "{:?}", client.events);
 
     // The seeder goes away; a byte of the file is corrupted on disk.
+    let old_port = seeder.addr.port();
     seeder.session.stop().await;
     drop(seeder);
     let before = client.summary(&id).await;
@@ -343,9 +368,18 @@ async fn trackers_reannounce_recheck_and_the_magnet_link() {
     let meta_after = client.ok("task.getMetadata", json!({"task_id": id})).await;
     assert_eq!(meta_after["download_dir"], meta["download_dir"]);
 
-    // A new seeder announces to the tracker; the task hears of it when asked to reannounce
-    // (the tracker's interval is far longer than this test).
-    let seeder = LibrqbitSeeder::start_on(&torrent, None, free_port()).await;
+    // The tracker restarts, forgetting every peer (the task announced to the old one when it
+    // was added again); a new seeder announces to it and learns of nobody. The task hears of
+    // the seeder only when asked to reannounce: the tracker's interval is far longer than this
+    // test, and the seeder does not know the task.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    drop(tracker);
+    tracker = opentracker_on(tracker_port, &torrent.info_hash);
+    // On another port than the first: the task cannot find it by retrying the old address.
+    let port = std::iter::repeat_with(free_port)
+        .find(|p| *p != old_port)
+        .unwrap();
+    let seeder = LibrqbitSeeder::start_on(&torrent, None, port).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     client.ok("task.reannounce", json!({"task_id": id})).await;
     client.wait_state(&id, 2).await;
@@ -356,7 +390,7 @@ async fn trackers_reannounce_recheck_and_the_magnet_link() {
             >= before["downloaded_ever"].as_u64().unwrap() + torrent.piece_length as u64,
         "{before} {done}"
     );
-    drop(seeder);
+    drop((seeder, tracker));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
