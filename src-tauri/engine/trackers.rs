@@ -192,7 +192,7 @@ mod tests {
             vec![(0, "http://a/1".to_owned()), (1, "http://b/2".to_owned())]
         );
         let only_announce = Origin::Torrent {
-            bytes: Arc::new(b"d8:announce10:udp://c/3e".to_vec()),
+            bytes: Arc::new(b"d8:announce9:udp://c/3e".to_vec()),
         };
         assert_eq!(listed(&only_announce), vec![(0, "udp://c/3".to_owned())]);
         let magnet = Origin::Magnet {
