@@ -88,7 +88,12 @@ fn all_trackers(task: &Task) -> Vec<(u32, String)> {
 
 /// The task's magnet link: `xt` (its info hash), `dn` (its name) and one `tr` per tracker.
 pub fn magnet_link(task: &Task) -> String {
-    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    // Spaces as %20, not `+` (a literal `+` is %2B, so every `+` here was a space).
+    let encode = |s: &str| {
+        url::form_urlencoded::byte_serialize(s.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20")
+    };
     let mut link = format!("magnet:?xt=urn:btih:{}", task.id);
     if !task.name.is_empty() && task.name != task.id {
         link.push_str("&dn=");
