@@ -145,7 +145,7 @@ pub async fn start(run: &RunConfig) -> anyhow::Result<Running> {
             upnp: settings.upnp,
             lsd: settings.lsd,
             seed: settings.seed,
-            seed_goal: crate::engine::SeedGoal::from_settings(&settings),
+            seed_goal: crate::engine::SeedGoal::from_settings(settings),
         },
         &cancel,
         &tracker,

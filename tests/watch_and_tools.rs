@@ -41,7 +41,14 @@ fn opentracker_on(port: u16, info_hash: &str) -> (ChildGuard, tempfile::TempDir)
     let child = ChildGuard::spawn(
         std::process::Command::new("opentracker")
             .current_dir(dir.path())
-            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-P", &port.to_string()])
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-P",
+                &port.to_string(),
+            ])
             .arg("-d")
             .arg(dir.path())
             .args(["-w", "whitelist.txt"])
@@ -76,7 +83,12 @@ async fn a_watch_folder_adds_good_files_refuses_junk_and_waits_for_whole_files()
 
     let server = TestServer::start().await;
     let mut client = server.client().await;
-    let root = server.download_dir.parent().unwrap().canonicalize().unwrap();
+    let root = server
+        .download_dir
+        .parent()
+        .unwrap()
+        .canonicalize()
+        .unwrap();
     let watch = root.join("watch");
     std::fs::create_dir_all(watch.join("tv")).unwrap();
     let tv_folder = root.join("tv-downloads");
@@ -118,7 +130,9 @@ async fn a_watch_folder_adds_good_files_refuses_junk_and_waits_for_whole_files()
         PATIENCE,
         Duration::from_millis(100),
         async || {
-            if exists(&watch.join("tv/good.torrent.added")) && !exists(&watch.join("tv/good.torrent")) {
+            if exists(&watch.join("tv/good.torrent.added"))
+                && !exists(&watch.join("tv/good.torrent"))
+            {
                 Ok(())
             } else {
                 Err("not yet")
@@ -131,7 +145,9 @@ async fn a_watch_folder_adds_good_files_refuses_junk_and_waits_for_whole_files()
     std::fs::write(watch.join("junk.torrent"), b"this is not bencode").unwrap();
     let failed = client
         .wait_event("session.watchFailed", |d| {
-            d["path"].as_str().is_some_and(|p| p.ends_with("junk.torrent"))
+            d["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("junk.torrent"))
         })
         .await;
     assert!(!failed["data"]["message"].as_str().unwrap().is_empty());
@@ -163,23 +179,34 @@ async fn a_watch_folder_adds_good_files_refuses_junk_and_waits_for_whole_files()
     .unwrap();
     let failed = client
         .wait_event("session.watchFailed", |d| {
-            d["path"].as_str().is_some_and(|p| p.ends_with("movies/x.torrent"))
+            d["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("movies/x.torrent"))
         })
         .await;
     assert!(
-        failed["data"]["message"].as_str().unwrap().contains("movies"),
+        failed["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("movies"),
         "{failed}"
     );
 
     // A .magnet file: comments and blank lines skipped, its link added.
     std::fs::write(
         watch.join("one.magnet"),
-        format!("# from a browser\n\n{}\n", via_magnet.magnet(&[magnet_seeder.addr])),
+        format!(
+            "# from a browser\n\n{}\n",
+            via_magnet.magnet(&[magnet_seeder.addr])
+        ),
     )
     .unwrap();
     client.wait_state(&via_magnet.info_hash, 2).await;
     via_magnet.assert_downloaded(&server.download_dir);
-    assert_eq!(client.summary(&via_magnet.info_hash).await["label"], Value::Null);
+    assert_eq!(
+        client.summary(&via_magnet.info_hash).await["label"],
+        Value::Null
+    );
 
     // A .torrent written slowly, in parts: never read half-way (no .invalid), added once.
     let path = watch.join("slow.torrent");
@@ -223,7 +250,11 @@ async fn a_watch_folder_adds_good_files_refuses_junk_and_waits_for_whole_files()
     // A few more looks: still one task, one task.created.
     tokio::time::sleep(Duration::from_secs(3)).await;
     client.ok("task.list", Value::Null).await;
-    assert_eq!(created_count(&client, &slow.info_hash), 0, "already taken once");
+    assert_eq!(
+        created_count(&client, &slow.info_hash),
+        0,
+        "already taken once"
+    );
     let list = client.ok("task.list", Value::Null).await;
     let count = list
         .as_array()
@@ -242,7 +273,9 @@ async fn a_watch_folder_adds_good_files_refuses_junk_and_waits_for_whole_files()
     slow.save(&watch.join("again.torrent"));
     let failed = client
         .wait_event("session.watchFailed", |d| {
-            d["path"].as_str().is_some_and(|p| p.ends_with("again.torrent"))
+            d["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("again.torrent"))
         })
         .await;
     assert!(
@@ -266,8 +299,15 @@ async fn the_real_binary_watches_a_folder_set_live_and_saves_the_setting() {
         .ok("session.setSettings", json!({"watch_dir": watch}))
         .await;
     let settings = client.ok("session.getSettings", Value::Null).await;
-    assert_eq!(settings["settings"]["watch_dir"], watch.display().to_string());
-    let file = process.download_dir.parent().unwrap().join("data/settings.json");
+    assert_eq!(
+        settings["settings"]["watch_dir"],
+        watch.display().to_string()
+    );
+    let file = process
+        .download_dir
+        .parent()
+        .unwrap()
+        .join("data/settings.json");
     let saved: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(saved["watch_dir"], watch.display().to_string());
     torrent.save(&watch.join("a.torrent"));
@@ -305,9 +345,7 @@ async fn trackers_reannounce_recheck_and_the_magnet_link() {
     torrent.assert_downloaded(&server.download_dir);
 
     // The tracker, as librqbit lets it be known.
-    let trackers = client
-        .ok("task.getTrackers", json!({"task_id": id}))
-        .await;
+    let trackers = client.ok("task.getTrackers", json!({"task_id": id})).await;
     assert_eq!(
         trackers,
         json!({"trackers": [{
@@ -324,9 +362,18 @@ async fn trackers_reannounce_recheck_and_the_magnet_link() {
         .query_pairs()
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    assert!(pairs.contains(&("xt".into(), format!("urn:btih:{id}"))), "{pairs:?}");
-    assert!(pairs.contains(&("dn".into(), "checked.bin".into())), "{pairs:?}");
-    assert!(pairs.contains(&("tr".into(), announce.clone())), "{pairs:?}");
+    assert!(
+        pairs.contains(&("xt".into(), format!("urn:btih:{id}"))),
+        "{pairs:?}"
+    );
+    assert!(
+        pairs.contains(&("dn".into(), "checked.bin".into())),
+        "{pairs:?}"
+    );
+    assert!(
+        pairs.contains(&("tr".into(), announce.clone())),
+        "{pairs:?}"
+    );
 
     // A reannounce of a seeding task: answered, and no state change for clients.
     client.events.clear();
@@ -436,7 +483,10 @@ async fn bad_inputs_of_the_new_methods_on_one_connection() {
     let response = client.call("task.reannounce", json!({"task_id": id})).await;
     assert_eq!(response["error"], -2, "{response}");
     assert!(
-        response["message"].as_str().unwrap().contains("not running"),
+        response["message"]
+            .as_str()
+            .unwrap()
+            .contains("not running"),
         "{response}"
     );
     // The magnet link of a task without trackers: hash and name only.
@@ -458,7 +508,11 @@ async fn bad_inputs_of_the_new_methods_on_one_connection() {
         .await;
     assert_eq!(response["error"], -2, "{response}");
     // watch_dir: not absolute, not a folder.
-    for bad in [json!("relative/dir"), json!(12), json!("/nonexistent/watch")] {
+    for bad in [
+        json!("relative/dir"),
+        json!(12),
+        json!("/nonexistent/watch"),
+    ] {
         let response = client
             .call("session.setSettings", json!({"watch_dir": bad}))
             .await;

@@ -168,55 +168,6 @@ pub fn goal_met(
     None
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn layers_inherit_override_and_unset() {
-        let global = SeedGoal {
-            ratio: Some(2.0),
-            seed_minutes: Some(60),
-            idle_minutes: None,
-        };
-        let label = GoalOverrides {
-            ratio: Limit::Value(1.5),
-            idle_minutes: Limit::Value(10),
-            ..Default::default()
-        };
-        let task = GoalOverrides {
-            seed_minutes: Limit::Unlimited,
-            ..Default::default()
-        };
-        assert_eq!(
-            task.over(&label.over(&global)),
-            SeedGoal {
-                ratio: Some(1.5),
-                seed_minutes: None,
-                idle_minutes: Some(10),
-            }
-        );
-        assert_eq!(GoalOverrides::default().over(&global), global);
-    }
-
-    #[test]
-    fn ratio_and_goals() {
-        assert_eq!(ratio(0, 0, 0), 0.0);
-        assert_eq!(ratio(100, 0, 50), 2.0);
-        assert_eq!(ratio(100, 200, 50), 0.5);
-        let goal = SeedGoal {
-            ratio: Some(1.0),
-            seed_minutes: Some(1),
-            idle_minutes: Some(2),
-        };
-        assert_eq!(goal_met(&goal, 0.99, 59, 119), None);
-        assert_eq!(goal_met(&goal, 1.0, 0, 0), Some(GoalReason::Ratio));
-        assert_eq!(goal_met(&goal, 0.0, 60, 0), Some(GoalReason::SeedTime));
-        assert_eq!(goal_met(&goal, 0.0, 0, 120), Some(GoalReason::Idle));
-        assert_eq!(goal_met(&SeedGoal::default(), 9.0, 9999, 9999), None);
-    }
-}
-
 /// One ratio limit as clients write it (`task.setSeedGoal`, a label's `seed_goal`): a number
 /// from 0 to [`MAX_RATIO`], `-1` for no limit, `null` to inherit. `Err` says why, naming `name`.
 pub fn parse_ratio_limit(value: &serde_json::Value, name: &str) -> Result<Limit<f64>, String> {
@@ -276,4 +227,53 @@ pub fn parse_label_goal(value: &serde_json::Value, what: &str) -> Result<GoalOve
         }
     }
     Ok(goal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_inherit_override_and_unset() {
+        let global = SeedGoal {
+            ratio: Some(2.0),
+            seed_minutes: Some(60),
+            idle_minutes: None,
+        };
+        let label = GoalOverrides {
+            ratio: Limit::Value(1.5),
+            idle_minutes: Limit::Value(10),
+            ..Default::default()
+        };
+        let task = GoalOverrides {
+            seed_minutes: Limit::Unlimited,
+            ..Default::default()
+        };
+        assert_eq!(
+            task.over(&label.over(&global)),
+            SeedGoal {
+                ratio: Some(1.5),
+                seed_minutes: None,
+                idle_minutes: Some(10),
+            }
+        );
+        assert_eq!(GoalOverrides::default().over(&global), global);
+    }
+
+    #[test]
+    fn ratio_and_goals() {
+        assert_eq!(ratio(0, 0, 0), 0.0);
+        assert_eq!(ratio(100, 0, 50), 2.0);
+        assert_eq!(ratio(100, 200, 50), 0.5);
+        let goal = SeedGoal {
+            ratio: Some(1.0),
+            seed_minutes: Some(1),
+            idle_minutes: Some(2),
+        };
+        assert_eq!(goal_met(&goal, 0.99, 59, 119), None);
+        assert_eq!(goal_met(&goal, 1.0, 0, 0), Some(GoalReason::Ratio));
+        assert_eq!(goal_met(&goal, 0.0, 60, 0), Some(GoalReason::SeedTime));
+        assert_eq!(goal_met(&goal, 0.0, 0, 120), Some(GoalReason::Idle));
+        assert_eq!(goal_met(&SeedGoal::default(), 9.0, 9999, 9999), None);
+    }
 }

@@ -188,7 +188,8 @@ mod tests {
 
     #[test]
     fn tiers_come_from_the_announce_list_or_the_magnet() {
-        let torrent = b"d8:announce5:http:13:announce-listll10:http://a/1el10:http://b/210:http://a/1eee";
+        let torrent =
+            b"d8:announce5:http:13:announce-listll10:http://a/1el10:http://b/210:http://a/1eee";
         let origin = Origin::Torrent {
             bytes: Arc::new(torrent.to_vec()),
         };

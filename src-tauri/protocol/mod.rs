@@ -23,7 +23,6 @@ pub use magnet::{MagnetError, MagnetLink};
 pub use message::{null, Reply, Response};
 pub use settings::SessionSettings;
 pub use task::{
-    FileEntry, PeerInfo, SessionInfo, TaskMetadata, TaskState, TaskStatus, TaskSummary,
-    TrackerInfo,
+    FileEntry, PeerInfo, SessionInfo, TaskMetadata, TaskState, TaskStatus, TaskSummary, TrackerInfo,
 };
 pub use task_id::TaskId;
