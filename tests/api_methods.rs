@@ -45,7 +45,8 @@ async fn add_torrent_reports_metadata_status_and_events_to_every_client() {
             {"path": "cover.jpg", "size": 3000, "selected": true}
         ],
         "download_dir": server.download_dir.canonicalize().unwrap(),
-        "ready": true
+        "ready": true,
+        "magnet": format!("magnet:?xt=urn:btih:{id}&dn=album")
     });
     for client in [&mut alice, &mut bob] {
         let created = client.wait_event("task.created", |d| d["id"] == id).await;
@@ -194,7 +195,8 @@ async fn magnet_task_exists_at_once_with_its_name() {
     assert_eq!(
         created["data"],
         json!({"id": hash, "name": "Some Name", "creator": "", "comment": "", "files": [], "ready": false,
-               "download_dir": server.download_dir.canonicalize().unwrap()})
+               "download_dir": server.download_dir.canonicalize().unwrap(),
+               "magnet": format!("magnet:?xt=urn:btih:{hash}&dn=Some%20Name&tr=http%3A%2F%2F127.0.0.1%3A9%2Fannounce")})
     );
     let summary = client.summary(hash).await;
     assert_eq!(summary["state"], 0);

@@ -92,7 +92,8 @@ async fn magnet_download_from_librqbit_through_x_pe() {
                 "id": id, "name": "movie.mkv", "creator": "", "comment": "",
                 "files": [{"path": "movie.mkv", "size": 3 * 1024 * 1024 + 333, "selected": true}],
                 "download_dir": server.download_dir.canonicalize().unwrap(),
-                "ready": true
+                "ready": true,
+                "magnet": format!("magnet:?xt=urn:btih:{id}&dn=movie.mkv")
             })
         );
     }

@@ -8,6 +8,7 @@ mod rate;
 mod session;
 mod settings;
 mod tasks;
+mod watch;
 
 use std::panic::AssertUnwindSafe;
 
@@ -17,6 +18,7 @@ use serde_json::Value;
 pub use error::ApiError;
 pub use rate::RateLimiter;
 pub use settings::{Applies, Key, SettingsState, KEYS as SETTINGS};
+pub use watch::watch_folder;
 
 use crate::engine::Engine;
 use crate::protocol::{ErrorCode, Published, Reply, Response, TaskSummary};
@@ -93,6 +95,9 @@ pub const METHODS: &[Method] = &[
         Need::Write,
         async_!(tasks::set_seed_goal),
     ),
+    method("task.getTrackers", Need::Read, sync!(tasks::get_trackers)),
+    method("task.reannounce", Need::Write, async_!(tasks::reannounce)),
+    method("task.recheck", Need::Write, async_!(tasks::recheck)),
     method("session.info", Need::Read, sync!(session::info)),
     method(
         "session.setLimits",
@@ -366,6 +371,7 @@ mod tests {
             "session.limitsUpdated",
             "session.settingsUpdated",
             "session.labelsUpdated",
+            "session.watchFailed",
         ];
         for name in METHODS.iter().map(|m| &m.name).chain(events.iter()) {
             assert!(

@@ -72,7 +72,7 @@ pub const KEYS: &[Key] = &[
     key("seed_idle_limit_minutes", "null, or a whole number of minutes", typed::<Option<u64>>, Live(apply_seed_goal)),
     key("remote_adds_per_minute", "a whole number from 0 to 4294967295", typed::<u32>, Live(|api, s| api.adds.set_per_minute(s.remote_adds_per_minute))),
     key("download_roots", "an array of absolute paths of existing folders", folders, Live(|api, s| api.engine.set_download_roots(&s.download_roots))),
-    key("watch_dir", "null, or the absolute path of an existing folder", optional_folder, Restart),
+    key("watch_dir", "null, or the absolute path of an existing folder", optional_folder, Live(read_where_used)),
     key("download_dir", "null (the user's Downloads folder), or an absolute path", optional_absolute, Restart),
     key("listen", "an address and port, such as \"127.0.0.1:7345\"", typed::<SocketAddr>, Restart),
     key("peer_port", "a port number from 0 to 65535", typed::<u16>, Restart),
@@ -409,6 +409,10 @@ fn apply_limits(api: &Api, settings: &Settings) {
     api.engine
         .set_limits(settings.download_bps, settings.upload_bps);
 }
+
+/// For a setting read where it is used (`watch_dir`, at every look of the watch folder):
+/// nothing to do when it changes.
+fn read_where_used(_: &Api, _: &Settings) {}
 
 #[cfg(test)]
 mod tests {

@@ -231,6 +231,26 @@ pub async fn remove(api: &Api, params: Value) -> Result<Reply, ApiError> {
     Ok(null())
 }
 
+/// `task.getTrackers {task_id}`: the task's trackers, by tier.
+pub fn get_trackers(api: &Api, params: Value) -> Result<Reply, ApiError> {
+    let TaskIdParams { task_id } = parse(params)?;
+    to_json(&json!({ "trackers": api.engine.trackers(&task_id)? }))
+}
+
+/// `task.reannounce {task_id}`: asks the task's trackers for peers again now.
+pub async fn reannounce(api: &Api, params: Value) -> Result<Reply, ApiError> {
+    let TaskIdParams { task_id } = parse(params)?;
+    api.engine.reannounce(&task_id).await?;
+    Ok(null())
+}
+
+/// `task.recheck {task_id}`: checks the task's data on disk again.
+pub async fn recheck(api: &Api, params: Value) -> Result<Reply, ApiError> {
+    let TaskIdParams { task_id } = parse(params)?;
+    api.engine.recheck(&task_id).await?;
+    Ok(null())
+}
+
 #[derive(Deserialize)]
 struct SetFilesParams {
     task_id: TaskId,

@@ -402,6 +402,19 @@ impl Engine {
             // magnet's place in its session without fsync.
             self.journal_add(id, &fetched.bytes, None).await;
         }
+        self.add_known_torrent(id, fetched.bytes, fetched.peers)
+            .await
+    }
+
+    /// Adds a task whose metadata is known to librqbit, into its folder, with its intent and
+    /// file choice (an add, and a re-check: see `recheck.rs`).
+    pub(super) async fn add_known_torrent(
+        &self,
+        id: &str,
+        bytes: Vec<u8>,
+        peers: Vec<std::net::SocketAddr>,
+    ) -> anyhow::Result<Arc<ManagedTorrent>> {
+        let dir = self.with_task(id, |t| t.dir.clone())?;
         let (layout, paused, only_files) = self.with_task(id, |t| {
             (t.layout.clone(), t.intent.paused, t.chosen_files.clone())
         })?;
@@ -416,9 +429,9 @@ impl Engine {
             only_files: only_files.map(|chosen| chosen.into_iter().collect()),
             sub_folder: layout.sub_folder,
             output_folder,
-            peers: fetched.peers,
+            peers,
         };
-        self.inner.librqbit.add(fetched.bytes, options).await
+        self.inner.librqbit.add(bytes, options).await
     }
 
     /// Fetches a magnet's metadata without adding it (librqbit's `list_only`): the torrent's
@@ -481,7 +494,7 @@ impl Engine {
 
     /// Records the outcome of a background add, in the task's turn, and starts driving the
     /// torrent towards what the user wants (see `lifecycle.rs`).
-    async fn finish_add(&self, id: &str, result: anyhow::Result<Arc<ManagedTorrent>>) {
+    pub(super) async fn finish_add(&self, id: &str, result: anyhow::Result<Arc<ManagedTorrent>>) {
         let handle = result.and_then(|handle| {
             if handle.info_hash().as_string() != id {
                 anyhow::bail!(

@@ -36,6 +36,7 @@ mod labels;
 mod lifecycle;
 mod moving;
 mod placement;
+mod recheck;
 mod registry;
 mod restore;
 mod sidecar;
@@ -43,6 +44,7 @@ mod source;
 mod stall;
 mod storage;
 mod task;
+mod trackers;
 mod validate;
 mod watcher;
 

@@ -196,6 +196,7 @@ impl Task {
             files,
             download_dir: self.dir.display().to_string(),
             ready: self.metadata_known(),
+            magnet: super::trackers::magnet_link(self),
         }
     }
 
@@ -252,9 +253,10 @@ impl Task {
             // Not seeding nor downloading while its files move; a paused task stays paused.
             Lifecycle::Moving if paused => TaskState::Paused,
             Lifecycle::Moving => TaskState::Preparing,
+            // A restart of the peer search (a stall, a reannounce): what clients were told.
             Lifecycle::Managed {
                 restarting: true, ..
-            } => TaskState::Downloading,
+            } => self.state,
             Lifecycle::Managed { handle, .. } => handle.with_state(|state| match state {
                 ManagedTorrentState::Initializing(_) if paused => TaskState::Paused,
                 ManagedTorrentState::Initializing(_) => TaskState::Preparing,

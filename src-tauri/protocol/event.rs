@@ -41,6 +41,9 @@ pub enum Event {
     /// `session.labelsUpdated`: the session's labels changed (`session.setLabels`); the whole
     /// new list.
     LabelsUpdated(Vec<Label>),
+    /// `session.watchFailed`: a file in the watch folder could not be added; it was renamed
+    /// `<name>.invalid`, with the reason beside it in `<name>.invalid.txt`.
+    WatchFailed { path: String, message: String },
 }
 
 impl Event {
@@ -56,6 +59,7 @@ impl Event {
             Event::LimitsUpdated { .. } => "session.limitsUpdated",
             Event::SettingsUpdated(_) => "session.settingsUpdated",
             Event::LabelsUpdated(_) => "session.labelsUpdated",
+            Event::WatchFailed { .. } => "session.watchFailed",
         }
     }
 }
@@ -78,6 +82,12 @@ struct LimitsData {
 #[derive(Serialize)]
 struct LabelsData<'a> {
     labels: &'a [Label],
+}
+
+#[derive(Serialize)]
+struct WatchFailedData<'a> {
+    path: &'a str,
+    message: &'a str,
 }
 
 #[derive(Serialize)]
@@ -182,6 +192,9 @@ impl Serialize for Event {
             )?,
             Event::SettingsUpdated(settings) => s.serialize_field("data", settings)?,
             Event::LabelsUpdated(labels) => s.serialize_field("data", &LabelsData { labels })?,
+            Event::WatchFailed { path, message } => {
+                s.serialize_field("data", &WatchFailedData { path, message })?
+            }
         }
         s.end()
     }

@@ -24,6 +24,6 @@ pub use message::{null, Reply, Response};
 pub use settings::SessionSettings;
 pub use task::{
     FileEntry, MoveProgress, PeerInfo, SessionInfo, TaskMetadata, TaskState, TaskStatus,
-    TaskSummary,
+    TaskSummary, TrackerInfo,
 };
 pub use task_id::TaskId;

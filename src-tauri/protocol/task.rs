@@ -100,6 +100,29 @@ pub struct TaskMetadata {
     pub download_dir: String,
     /// `false` until the metadata (the info dictionary) is known.
     pub ready: bool,
+    /// The task's magnet link: its info hash, name (`dn`) and trackers (`tr`), to copy.
+    pub magnet: String,
+}
+
+/// One tracker of a task (`task.getTrackers`). librqbit 9.1 keeps what its trackers answered to
+/// itself: the announce time, peer count and error are `null` (see docs/API.md).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrackerInfo {
+    pub url: String,
+    /// The tier (BEP 12): 0 first. From the torrent's `announce-list` (or `announce`), a
+    /// magnet's `tr` links in order; trackers librqbit uses beyond these come last.
+    pub tier: u32,
+    /// Whether librqbit speaks this tracker's protocol (http, https, udp).
+    pub supported: bool,
+    /// Whether librqbit announces to it now (the task is running, the tracker supported, and
+    /// for a private torrent only its first tracker).
+    pub announcing: bool,
+    /// When it was last announced to (Unix seconds): not exposed by librqbit 9.1, `null`.
+    pub last_announce: Option<u64>,
+    /// How many peers its last answer held: not exposed by librqbit 9.1, `null`.
+    pub last_peers: Option<u32>,
+    /// Its last error: not exposed by librqbit 9.1, `null`.
+    pub last_error: Option<String>,
 }
 
 /// One file of a torrent.
