@@ -17,7 +17,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use desktop::{Desktop, MenuEntry};
-use serde_json::Value;
+use serde_json::{json, Value};
 use support::peers::{ChildGuard, LibrqbitSeeder};
 use support::torrent::{TestTorrent, TorrentSpec};
 use support::{Client, PATIENCE};
@@ -198,6 +198,18 @@ async fn the_desktop_app_takes_links_from_second_launches_and_works_from_its_tra
         std::path::Path::new(&done.icon).is_file(),
         "the notification carries the app icon: {done:?}"
     );
+
+    // A file the watch folder cannot add (junk named .torrent): a desktop notification says so.
+    let watch = root.path().join("watch");
+    std::fs::create_dir_all(&watch).unwrap();
+    client
+        .ok("session.setSettings", json!({"watch_dir": watch}))
+        .await;
+    std::fs::write(watch.join("junk.torrent"), b"not a torrent at all").unwrap();
+    let refused = app
+        .wait_notice(|n| n.summary == "Watch folder: not added")
+        .await;
+    assert!(refused.body.contains("junk.torrent"), "{refused:?}");
 
     // A second launch with a path relative to *its* working directory.
     let other = torrent("other.bin", 64 * 1024, 22);

@@ -52,7 +52,8 @@ pub(crate) fn first_close_hint(app: &AppHandle) {
     );
 }
 
-/// Notifies when a task completes or fails. A task counts as completing only once it was seen
+/// Notifies when a task completes or fails, and when a file in the watch folder could not be
+/// added. A task counts as completing only once it was seen
 /// incomplete in this run (added now, or seen downloading), so tasks restored complete at start
 /// stay quiet.
 pub(crate) fn watch_tasks(app: &AppHandle) {
@@ -91,6 +92,9 @@ pub(crate) fn watch_tasks(app: &AppHandle) {
                 },
                 Event::Removed { task_id } => {
                     incomplete.remove(task_id);
+                }
+                Event::WatchFailed { path, message } => {
+                    show(&app, "Watch folder: not added", &format!("{path}: {message}"));
                 }
                 _ => {}
             }
