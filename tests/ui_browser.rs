@@ -1741,3 +1741,125 @@ async fn the_add_dialog_chooses_a_magnets_files_before_a_byte_is_written() {
         ]
     );
 }
+
+/// The details' Trackers tab, and three actions of the context menu: copy the magnet link, move
+/// the data to another folder, check the data again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trackers_magnet_link_move_and_recheck_from_the_ui() {
+    let probe = TestTorrent::build(TorrentSpec {
+        name: "tracked.bin",
+        files: vec![("tracked.bin", 256 * 1024)],
+        seed: 91,
+        ..Default::default()
+    });
+    let tracker = Tracker::start(&[&probe.info_hash]);
+    let torrent = TestTorrent::build(TorrentSpec {
+        name: "tracked.bin",
+        files: vec![("tracked.bin", 256 * 1024)],
+        seed: 91,
+        trackers: vec![tracker.announce.clone()],
+        ..Default::default()
+    });
+    let server = TestServer::start().await;
+    torrent.write_content(&server.download_dir);
+    let mut api = server.client().await;
+    api.add_torrent(&torrent).await;
+    let id = torrent.info_hash.clone();
+    api.poll_state(&id, 2).await;
+    let browser = Browser::start(1280, 900).await;
+    browser.client.goto(&server.http_base()).await.unwrap();
+    browser.wait_until("window.magnetarReady", PATIENCE).await;
+    browser
+        .js(&format!(
+            "document.querySelector(\"{}\").dispatchEvent(new MouseEvent('dblclick', {{bubbles: true}})); return true;",
+            row(&id)
+        ))
+        .await;
+    browser.click("[data-tab=trackers]").await;
+    browser
+        .wait_until(
+            &format!(
+                "[...document.querySelectorAll('#trackers-body td')].some(td => td.textContent === '{}')",
+                tracker.announce
+            ),
+            PATIENCE,
+        )
+        .await;
+    browser.screenshot("trackers").await;
+
+    let menu = |action: &'static str| {
+        let id = id.clone();
+        let browser = &browser;
+        async move {
+            browser
+                .js(&format!(
+                    "const r = document.querySelector(\"{0}\").getBoundingClientRect();
+                     document.querySelector(\"{0}\").dispatchEvent(new MouseEvent('contextmenu', {{bubbles: true, clientX: r.left + 20, clientY: r.top + 5}}));
+                     return true;",
+                    row(&id)
+                ))
+                .await;
+            browser
+                .click(&format!("#context-menu [data-action={action}]"))
+                .await;
+        }
+    };
+    // The magnet link, to the clipboard (recorded: a headless page has no clipboard to read).
+    browser
+        .js("window.copied = null; navigator.clipboard.writeText = async (text) => { window.copied = text; }; return true;")
+        .await;
+    menu("copyMagnet").await;
+    let copied = browser.wait_until("window.copied", PATIENCE).await;
+    assert!(
+        copied
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("magnet:?xt=urn:btih:{id}")),
+        "{copied}"
+    );
+
+    // Move to another folder.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let elsewhere = elsewhere.path().canonicalize().unwrap();
+    menu("move").await;
+    browser
+        .wait_until("document.getElementById('move-dialog').open", PATIENCE)
+        .await;
+    browser
+        .type_into("#move-folder", &elsewhere.display().to_string())
+        .await;
+    browser.click("#move-ok").await;
+    support::poll_until(
+        "the data in the new folder",
+        PATIENCE,
+        Duration::from_millis(100),
+        async || {
+            let metadata = api.ok("task.getMetadata", json!({"task_id": id})).await;
+            if metadata["download_dir"] == json!(elsewhere.display().to_string()) {
+                Ok(())
+            } else {
+                Err(metadata["download_dir"].clone())
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        std::fs::read(elsewhere.join("tracked.bin")).unwrap().len(),
+        256 * 1024
+    );
+    assert!(!server.download_dir.join("tracked.bin").exists());
+    api.poll_state(&id, 2).await;
+
+    // Check the data again: back to seeding, with every piece.
+    menu("recheck").await;
+    browser
+        .wait_until(
+            "document.getElementById('bulk-status').textContent === 'Checking 1 task again.'",
+            PATIENCE,
+        )
+        .await;
+    api.poll_state(&id, 2).await;
+    let status = api.status(&id).await;
+    let (held, total) = support::pieces_held(&status);
+    assert_eq!(held, total);
+}

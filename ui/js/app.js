@@ -38,9 +38,10 @@ const detail = new Detail(null, store, {
   piecesCanvas: $('pieces-canvas'),
   piecesText: $('pieces-text'),
   speedCanvas: $('speed-canvas'),
+  trackersBody: $('trackers-body'),
   tabs: {
     overview: $('tab-overview'), files: $('tab-files'), peers: $('tab-peers'),
-    pieces: $('tab-pieces'), speed: $('tab-speed'),
+    pieces: $('tab-pieces'), speed: $('tab-speed'), trackers: $('tab-trackers'),
   },
 });
 const statusBar = new StatusBar(store, {
@@ -192,7 +193,11 @@ store.addEventListener('change', (e) => {
   renderFilters();
 });
 store.addEventListener('event', (e) => {
-  if (e.detail.name === 'session.settingsUpdated') preferences.updated(e.detail.data);
+  const { name, data } = e.detail;
+  if (name === 'session.settingsUpdated') preferences.updated(data);
+  if (name === 'session.watchFailed') {
+    dialogs.toast(t('watch.failed', { path: fmt.visible(data.path), message: fmt.visible(data.message) }));
+  }
 });
 store.addEventListener('transition', (e) => notifier.transition(e.detail, store.get(e.detail.id)));
 table.addEventListener('select', () => {
@@ -421,6 +426,22 @@ async function act(action, ids = table.selection()) {
     openDetail(ids[0]);
     return;
   }
+  if (action === 'move') {
+    const folder = await askMove(ids);
+    $('task-grid').focus();
+    if (!folder) return;
+    rememberFolder(folder);
+    await inBulk('move', ids, (id) => ({ task_id: id, download_dir: folder }));
+    return;
+  }
+  if (action === 'recheck') {
+    await inBulk('recheck', ids, (id) => ({ task_id: id }));
+    return;
+  }
+  if (action === 'copyMagnet') {
+    await copyMagnet(ids[0]);
+    return;
+  }
   if (action === 'label') {
     const choice = await dialogs.askLabel(ids.length, store.labels, store.get(ids[0])?.label ?? '');
     $('task-grid').focus();
@@ -439,6 +460,53 @@ async function act(action, ids = table.selection()) {
   const tasks = bulk.targets(action, ids.map((id) => store.get(id)).filter(Boolean));
   await inBulk(action, tasks.map((task) => task.id), (id) => ({ task_id: id }));
 }
+
+/** Asks for the folder to move tasks into (the first one's folder offered); null: cancelled. */
+async function askMove(ids) {
+  const dialog = $('move-dialog');
+  const first = store.get(ids[0]);
+  $('move-heading').textContent = ids.length === 1
+    ? t('move.heading', { name: fmt.visible(first?.name ?? ids[0]) }) : t('move.heading', { name: plural('status.tasks', ids.length) });
+  const metadata = await connection.request('task.getMetadata', { task_id: ids[0] }).catch(() => null);
+  $('move-folder').value = metadata?.download_dir ?? '';
+  const folders = [...new Set([...recentFolders(), ...store.labels.map((l) => l.folder).filter(Boolean), detail.saveDir].filter(Boolean))];
+  $('add-folders').replaceChildren(...folders.map((folder) => Object.assign(document.createElement('option'), { value: folder })));
+  return new Promise((resolve) => {
+    dialog.onclose = () => resolve(dialog.returnValue === 'ok' ? $('move-folder').value.trim() || null : null);
+    dialog.returnValue = '';
+    dialog.showModal();
+    $('move-folder').focus();
+  });
+}
+
+/**
+ * Copies a task's magnet link (TaskMetadata.magnet). The clipboard API needs a secure page
+ * (https, or this machine); elsewhere the link is shown selected, to copy by hand.
+ */
+async function copyMagnet(id) {
+  const metadata = await connection.request('task.getMetadata', { task_id: id }).catch((e) => {
+    dialogs.toast(e.message);
+    return null;
+  });
+  if (!metadata?.magnet) return;
+  try {
+    await navigator.clipboard.writeText(metadata.magnet);
+    dialogs.toast(t('copied'));
+  } catch {
+    window.prompt(t('action.copyMagnet'), metadata.magnet);
+  }
+}
+
+$('reannounce-button').addEventListener('click', async () => {
+  const id = detail.id;
+  if (!id) return;
+  try {
+    await connection.request('task.reannounce', { task_id: id });
+    dialogs.toast(t('reannounce.done', { name: fmt.visible(store.get(id)?.name ?? id) }));
+  } catch (e) {
+    dialogs.toast(e.message);
+  }
+});
 
 /** One action on many tasks: in order, a progress bar while it runs, then one summary. */
 async function inBulk(action, ids, params) {

@@ -10,7 +10,7 @@ import { buildTree, findDir, FileChoices, visibleRows } from './filetree.js';
 import { HISTORY_MS } from './store.js';
 
 const FILE_ROW = 30;
-const TABS = ['overview', 'files', 'peers', 'pieces', 'speed'];
+const TABS = ['overview', 'files', 'peers', 'pieces', 'speed', 'trackers'];
 
 export class Detail {
   constructor(connection, store, elements) {
@@ -139,6 +139,48 @@ export class Detail {
     if (this.tab === 'peers') this.renderPeers();
     if (this.tab === 'pieces') this.renderPieces();
     if (this.tab === 'speed') this.renderSpeed(task);
+    if (this.tab === 'trackers') this.renderTrackers();
+  }
+
+  /** The task's trackers (task.getTrackers), asked for when the tab is shown and every 5 s. */
+  async renderTrackers() {
+    const id = this.id;
+    const now = Date.now();
+    if (this.trackersFor !== id || now - (this.trackersAt ?? 0) > 5000) {
+      this.trackersFor = id;
+      this.trackersAt = now;
+      try {
+        this.trackers = await this.connection.request('task.getTrackers', { task_id: id });
+      } catch {
+        this.trackers = [];
+      }
+      if (id !== this.id) return;
+    }
+    const trackers = Array.isArray(this.trackers) ? this.trackers : (this.trackers?.trackers ?? []);
+    const body = this.el.trackersBody;
+    if (!trackers.length) {
+      body.replaceChildren(Object.assign(document.createElement('p'), { textContent: t('trackers.none') }));
+      return;
+    }
+    const table = document.createElement('table');
+    table.className = 'peers';
+    const head = document.createElement('tr');
+    for (const key of ['trackers.url', 'trackers.tier', 'trackers.status']) {
+      head.append(Object.assign(document.createElement('th'), { scope: 'col', textContent: t(key) }));
+    }
+    const thead = document.createElement('thead');
+    thead.append(head);
+    const tbody = document.createElement('tbody');
+    for (const tracker of trackers) {
+      const status = !tracker.supported ? 'trackers.unsupported' : tracker.announcing ? 'trackers.announcing' : 'trackers.idle';
+      const tr = document.createElement('tr');
+      for (const value of [fmt.visible(tracker.url), fmt.number(tracker.tier ?? 0), t(status)]) {
+        tr.append(Object.assign(document.createElement('td'), { textContent: value }));
+      }
+      tbody.append(tr);
+    }
+    table.append(thead, tbody);
+    body.replaceChildren(table);
   }
 
   renderOverview(task) {

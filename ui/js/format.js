@@ -94,6 +94,14 @@ export function date(seconds) {
   return dateFormats.get(language()).format(new Date(seconds * 1000));
 }
 
+/** A row's state: its name, or the progress of a move of its files. */
+export function stateText(task) {
+  if (task.moving) {
+    return t('state.moving', { percent: percentText(task.moving.done_bytes, task.moving.total_bytes) });
+  }
+  return stateName(task.state);
+}
+
 export function stateName(code) {
   return [0, 1, 2, 3, 4, 5].includes(code) ? t(`state.${code}`) : t('state.other', { code });
 }

@@ -77,7 +77,9 @@ export class Store extends EventTarget {
         case 'task.updated':
           for (const row of data.tasks) {
             if (!this.tasks.has(row.id)) structural = true;
-            const task = still({ ...(this.tasks.get(row.id) ?? {}), ...row });
+            // A row is the whole summary: a field it lacks is gone (`error` after a retry,
+            // `moving` once a move ends), not kept from the last one.
+            const task = still({ ...row });
             this.tasks.set(row.id, task);
             this.sample(task);
             touched.add(row.id);

@@ -13,7 +13,7 @@ const MARGIN_ROWS = 8;
 
 export const COLUMNS = [
   { key: 'name', label: 'col.name', width: 'minmax(12rem, 3fr)', text: (task) => fmt.visible(task.name), sort: (task) => task.name.toLowerCase() },
-  { key: 'state', label: 'col.state', width: '8.5rem', text: (task) => fmt.stateName(task.state), sort: (task) => task.state },
+  { key: 'state', label: 'col.state', width: '8.5rem', text: fmt.stateText, sort: (task) => task.state },
   { key: 'progress', label: 'col.progress', width: '9rem', text: null, sort: (task) => fmt.percent(task.dl_bytes, task.total_bytes) },
   { key: 'label', label: 'col.label', width: '7rem', text: (task) => fmt.visible(task.label ?? ''), sort: (task) => (task.label ?? '').toLowerCase() },
   { key: 'size', label: 'col.size', width: '6rem', text: (task) => fmt.size(task.total_bytes), sort: (task) => task.total_bytes },
