@@ -981,3 +981,34 @@ async fn a_paused_tasks_list_row_is_its_last_announced_summary() {
         (json!(1000), json!(1))
     );
 }
+
+/// `task.openFolder` on the headless server: there is no desktop to show a folder on, said as
+/// -2 (after the task is known: an unknown one is -4), and `session.info` says so beforehand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_folder_is_refused_by_the_headless_server() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let info = client.ok("session.info", Value::Null).await;
+    assert_eq!(info["can_open_folders"], false, "{info}");
+    let torrent = TestTorrent::build(TorrentSpec {
+        name: "folder.bin",
+        files: vec![("folder.bin", 16 * 1024)],
+        seed: 97,
+        ..Default::default()
+    });
+    client.add_torrent(&torrent).await;
+    let refused = client
+        .call("task.openFolder", json!({"task_id": torrent.info_hash}))
+        .await;
+    assert_eq!(refused["error"], -2, "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("headless"),
+        "{refused}"
+    );
+    assert_eq!(
+        client
+            .error_code("task.openFolder", json!({"task_id": "0".repeat(40)}))
+            .await,
+        -4
+    );
+}

@@ -199,6 +199,29 @@ async fn the_desktop_app_takes_links_from_second_launches_and_works_from_its_tra
         "the notification carries the app icon: {done:?}"
     );
 
+    // "Open folder": the desktop shows the task's folder in the file manager (the fake xdg-open
+    // records it), and says so in session.info; the same call from the headless server is -2.
+    let info = client.ok("session.info", Value::Null).await;
+    assert_eq!(info["can_open_folders"], true, "{info}");
+    client.ok("task.openFolder", json!({"task_id": id})).await;
+    let opened = support::poll_until_blocking(
+        "the file manager asked to open the download folder",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || {
+            let opened = std::fs::read_to_string(&app.opened).unwrap_or_default();
+            if opened
+                .lines()
+                .any(|line| std::path::Path::new(line) == app.download_dir)
+            {
+                Ok(opened)
+            } else {
+                Err(opened)
+            }
+        },
+    );
+    eprintln!("opened: {opened}");
+
     // A file the watch folder cannot add (junk named .torrent): a desktop notification says so.
     let watch = root.path().join("watch");
     std::fs::create_dir_all(&watch).unwrap();

@@ -98,6 +98,11 @@ pub const METHODS: &[Method] = &[
     method("task.getTrackers", Need::Read, sync!(tasks::get_trackers)),
     method("task.reannounce", Need::Write, async_!(tasks::reannounce)),
     method("task.recheck", Need::Write, async_!(tasks::recheck)),
+    method(
+        "task.openFolder",
+        Need::Write,
+        async_as!(tasks::open_folder),
+    ),
     method("session.info", Need::Read, sync!(session::info)),
     method(
         "session.setLimits",
@@ -188,7 +193,12 @@ pub struct Api {
     adds: std::sync::Arc<RateLimiter>,
     /// Held by one `session.setLabels` from applying the labels to announcing them.
     labels_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Opens a folder in the user's file manager: set by the desktop shell, none when headless.
+    folder_opener: std::sync::Arc<std::sync::OnceLock<FolderOpener>>,
 }
+
+/// Shows a folder of the server's own machine to its user (`task.openFolder`).
+pub type FolderOpener = Box<dyn Fn(&std::path::Path) -> Result<(), String> + Send + Sync>;
 
 impl Api {
     pub fn new(engine: Engine, listen_urls: Vec<String>) -> Self {
@@ -205,7 +215,18 @@ impl Api {
                 crate::config::Settings::default().remote_adds_per_minute,
             )),
             labels_turn: Default::default(),
+            folder_opener: Default::default(),
         }
+    }
+
+    /// The desktop shell's way to show a folder to the user (`task.openFolder`); set once.
+    pub fn set_folder_opener(&self, opener: FolderOpener) {
+        let _ = self.folder_opener.set(opener);
+    }
+
+    /// How to show a folder to the user of this machine, when it has a desktop.
+    pub fn folder_opener(&self) -> Option<&FolderOpener> {
+        self.folder_opener.get()
     }
 
     /// The settings the server runs with (`overridden`: the keys the command line gave), as

@@ -83,6 +83,7 @@ pub fn info(api: &Api, params: Value) -> Result<Reply, ApiError> {
     no_params(params)?;
     let mut info = api.engine.info();
     info.listen_addresses = api.listen_urls.clone();
+    info.can_open_folders = api.folder_opener().is_some();
     to_json(&info)
 }
 

@@ -398,3 +398,60 @@ mod tests {
         assert!(decode_base64("  ").is_err());
     }
 }
+
+/// `task.openFolder {task_id}`: shows the task's folder in the file manager of the machine the
+/// server runs on (the desktop app only), for a client on that machine only: a window opened on
+/// someone's desktop from elsewhere would be a nuisance at best.
+pub async fn open_folder(api: &Api, caller: &Caller, params: Value) -> Result<Reply, ApiError> {
+    let Value::Object(params) = params else {
+        return Err(ApiError::invalid_params(
+            "\"params\" must be an object with task_id",
+        ));
+    };
+    if let Some(unknown) = params.keys().find(|k| *k != "task_id") {
+        return Err(ApiError::invalid_params(format!(
+            "unknown field {unknown:?}: expected task_id"
+        )));
+    }
+    let task_id: TaskId = match params.get("task_id") {
+        Some(Value::String(id)) => TaskId::from_client(id),
+        Some(_) => return Err(ApiError::invalid_params("task_id must be a string")),
+        None => return Err(ApiError::invalid_params("missing field task_id")),
+    };
+    if caller.is_remote() {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "unauthorized: task.openFolder opens a window on the server's own desktop, so only \
+             clients on that machine may call it",
+        ));
+    }
+    let metadata = api.engine.metadata(&task_id)?;
+    let Some(opener) = api.folder_opener() else {
+        return Err(ApiError::invalid_params(
+            "this server has no desktop to show a folder on (it runs headless): open the \
+             folder on its machine",
+        ));
+    };
+    // A torrent with a file list is the folder <name>/ inside its download folder; a one-file
+    // torrent's file is in the download folder itself.
+    let dir = std::path::PathBuf::from(&metadata.download_dir);
+    let own = dir.join(&metadata.name);
+    let folder = if !metadata.name.is_empty() && own.is_dir() {
+        own
+    } else {
+        dir
+    };
+    if !folder.is_dir() {
+        return Err(ApiError::invalid_params(format!(
+            "the task's folder {} does not exist yet: nothing is written there so far",
+            folder.display()
+        )));
+    }
+    opener(&folder).map_err(|why| {
+        ApiError::new(
+            ErrorCode::Internal,
+            format!("could not open {}: {why}", folder.display()),
+        )
+    })?;
+    Ok(null())
+}

@@ -61,6 +61,7 @@ pub fn run(overrides: Overrides, links: Vec<String>) -> anyhow::Result<()> {
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(tauri_plugin_opener::init())
         .setup(move |app| {
             window::open(app.handle())?;
             tray::install(app.handle());
@@ -86,6 +87,15 @@ pub fn run(overrides: Overrides, links: Vec<String>) -> anyhow::Result<()> {
         url: running.url.clone(),
         token: config.token.as_ref().map(|t| t.expose().to_owned()),
     });
+    // "Open folder" (task.openFolder): the user's file manager, through the official plugin.
+    let opener = app.handle().clone();
+    running.api.set_folder_opener(Box::new(move |folder| {
+        use tauri_plugin_opener::OpenerExt;
+        opener
+            .opener()
+            .open_path(folder.to_string_lossy(), None::<&str>)
+            .map_err(|e| e.to_string())
+    }));
     app.manage(Shell {
         api: running.api.clone(),
         data_dir: config.paths.data_dir.clone(),

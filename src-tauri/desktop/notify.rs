@@ -94,7 +94,11 @@ pub(crate) fn watch_tasks(app: &AppHandle) {
                     incomplete.remove(task_id);
                 }
                 Event::WatchFailed { path, message } => {
-                    show(&app, "Watch folder: not added", &format!("{path}: {message}"));
+                    show(
+                        &app,
+                        "Watch folder: not added",
+                        &format!("{path}: {message}"),
+                    );
                 }
                 _ => {}
             }

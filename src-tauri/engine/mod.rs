@@ -387,6 +387,8 @@ impl Engine {
             uptime_seconds: self.inner.started.elapsed().as_secs(),
             download_bps: self.limits().0,
             upload_bps: self.limits().1,
+            // The API knows whether a desktop can show folders (`session.info` sets it).
+            can_open_folders: false,
         }
     }
 

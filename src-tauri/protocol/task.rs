@@ -189,4 +189,6 @@ pub struct SessionInfo {
     pub download_bps: Option<u32>,
     /// The global upload limit in bytes per second; `null` when unlimited.
     pub upload_bps: Option<u32>,
+    /// Whether `task.openFolder` can show a folder here: the server is the desktop app.
+    pub can_open_folders: bool,
 }

@@ -145,6 +145,9 @@ pub struct Desktop {
     pub bus_address: String,
     pub data_dir: PathBuf,
     pub download_dir: PathBuf,
+    /// Where the fake `xdg-open` (first on the app's PATH) writes each path it is asked to
+    /// open, one per line: the file manager a user's desktop would show.
+    pub opened: PathBuf,
     /// The API's URL, from the "engine and API ready" log line.
     pub url: String,
     log: Arc<Mutex<Vec<String>>>,
@@ -187,6 +190,28 @@ impl Desktop {
         }
         let data_dir = root.join("data");
         let download_dir = root.join("downloads");
+        let fake_bin = root.join("fake-bin");
+        let opened = root.join("opened.txt");
+        std::fs::create_dir_all(&fake_bin).unwrap();
+        let xdg_open = fake_bin.join("xdg-open");
+        std::fs::write(
+            &xdg_open,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\n",
+                opened.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &xdg_open,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let path = format!(
+            "{}:{}",
+            fake_bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         // The wrapper prints where its bus and display are, then waits for a line on stdin so
         // that the fakes are on the bus before Magnetar looks for them.
         let wrapper = r#"printf 'ENV %s|%s|%s\n' "$DBUS_SESSION_BUS_ADDRESS" "$DISPLAY" "$XAUTHORITY"; read go; exec "$@""#;
@@ -210,6 +235,7 @@ impl Desktop {
             ])
             .args(["sh", "-c", wrapper, "sh", env!("CARGO_BIN_EXE_magnetar")])
             .args(desktop_flags(&data_dir, &download_dir))
+            .env("PATH", path)
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
             .env("NO_AT_BRIDGE", "1")
             .env(
@@ -283,6 +309,7 @@ impl Desktop {
             bus_address,
             data_dir,
             download_dir,
+            opened,
             url: String::new(),
             log,
             recorded,

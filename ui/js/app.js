@@ -83,6 +83,8 @@ async function loadAll() {
   store.limits = { download_bps: info.download_bps ?? null, upload_bps: info.upload_bps ?? null };
   statusBar.showLimits(store.limits);
   detail.saveDir = info.download_dir;
+  // "Open the folder" only where the server can show one: the desktop app, to this machine.
+  document.querySelector('#context-menu [data-action=openFolder]').hidden = !info.can_open_folders;
   // Saved only when the user ticked "Remember this token", and only once it has worked.
   if (connection.remember && connection.token) saveToken(connection.url, connection.token);
   dialogs.rememberServer(connection.url);
@@ -436,6 +438,10 @@ async function act(action, ids = table.selection()) {
   }
   if (action === 'recheck') {
     await inBulk('recheck', ids, (id) => ({ task_id: id }));
+    return;
+  }
+  if (action === 'openFolder') {
+    await connection.request('task.openFolder', { task_id: ids[0] }).catch((e) => dialogs.toast(e.message));
     return;
   }
   if (action === 'copyMagnet') {

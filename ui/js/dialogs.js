@@ -144,7 +144,7 @@ export function confirmRemove(count, name) {
 export function openMenu(x, y, act) {
   const menu = document.getElementById('context-menu');
   const back = document.activeElement;
-  const items = [...menu.querySelectorAll('[role=menuitem]')];
+  const items = [...menu.querySelectorAll('[role=menuitem]:not([hidden])')];
   menu.hidden = false;
   const width = menu.offsetWidth;
   const height = menu.offsetHeight;
