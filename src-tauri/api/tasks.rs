@@ -383,22 +383,6 @@ fn decode_base64(text: &str) -> Result<Vec<u8>, ApiError> {
         .ok_or_else(|| ApiError::invalid_params("\"uri\" is not valid base64"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_variants_decode() {
-        assert_eq!(decode_base64("aGk=").unwrap(), b"hi");
-        assert_eq!(decode_base64("aG\nk").unwrap(), b"hi");
-        assert_eq!(decode_base64("_-8").unwrap(), vec![0xff, 0xef]);
-        let data_url = "data:application/x-bittorrent;base64,aGk=";
-        assert_eq!(decode_base64(data_url).unwrap(), b"hi");
-        assert!(decode_base64("!!!").is_err());
-        assert!(decode_base64("  ").is_err());
-    }
-}
-
 /// `task.openFolder {task_id}`: shows the task's folder in the file manager of the machine the
 /// server runs on (the desktop app only), for a client on that machine only: a window opened on
 /// someone's desktop from elsewhere would be a nuisance at best.
@@ -454,4 +438,20 @@ pub async fn open_folder(api: &Api, caller: &Caller, params: Value) -> Result<Re
         )
     })?;
     Ok(null())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_variants_decode() {
+        assert_eq!(decode_base64("aGk=").unwrap(), b"hi");
+        assert_eq!(decode_base64("aG\nk").unwrap(), b"hi");
+        assert_eq!(decode_base64("_-8").unwrap(), vec![0xff, 0xef]);
+        let data_url = "data:application/x-bittorrent;base64,aGk=";
+        assert_eq!(decode_base64(data_url).unwrap(), b"hi");
+        assert!(decode_base64("!!!").is_err());
+        assert!(decode_base64("  ").is_err());
+    }
 }
