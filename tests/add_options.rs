@@ -620,9 +620,9 @@ async fn bad_inputs_are_refused_on_a_connection_that_keeps_working() {
         ),
         (
             "task.setLabel",
-            json!({"task_id": id, "label": "tv", "move": true}),
+            json!({"task_id": id, "label": "tv", "move": "yes"}),
             -2,
-            "moving",
+            "move: must be a boolean",
         ),
         (
             "task.setLabel",

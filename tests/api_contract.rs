@@ -175,6 +175,7 @@ async fn every_documented_method_refuses_bad_input_as_documented() {
             "lockout_seconds" => json!(60),
             "max_queue_bytes" => json!(1_048_576),
             "label" => Value::Null,
+            "move" => json!(false),
             "labels" => json!([]),
             "ratio_limit" | "seed_time_limit_minutes" | "idle_limit_minutes" => Value::Null,
             "seed_ratio_limit" | "seed_idle_limit_minutes" => Value::Null,

@@ -630,3 +630,64 @@ async fn a_kill_in_the_middle_of_a_copy_loses_nothing() {
         complete.display()
     );
 }
+
+/// `task.setLabel` with `move: true`: the data goes to the label's folder (as task.move moves
+/// it), then the label is set; a label without a folder, or no label, is refused and changes
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relabel_asked_to_move_puts_the_data_in_the_labels_folder() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path().canonicalize().unwrap();
+    let mut server = TestServer::start_in(&root).await;
+    let mut client = server.client().await;
+    let films = root.join("films");
+    client
+        .ok(
+            "session.setLabels",
+            json!({"labels": [{"name": "films", "folder": films}, {"name": "loose"}]}),
+        )
+        .await;
+    let torrent = album(9);
+    let old = root.join("old");
+    seed_from(&mut client, &torrent, &old).await;
+    let id = torrent.info_hash.clone();
+    for (params, why) in [
+        (
+            json!({"task_id": id, "label": "loose", "move": true}),
+            "folder",
+        ),
+        (
+            json!({"task_id": id, "label": null, "move": true}),
+            "folder",
+        ),
+        (
+            json!({"task_id": id, "label": "films", "move": 1}),
+            "boolean",
+        ),
+    ] {
+        let refused = client.call("task.setLabel", params).await;
+        assert_eq!(refused["error"], -2, "{refused}");
+        assert!(
+            refused["message"].as_str().unwrap().contains(why),
+            "{refused}"
+        );
+    }
+    torrent.assert_downloaded(&old);
+    assert_eq!(client.summary(&id).await["label"], Value::Null);
+
+    client
+        .ok(
+            "task.setLabel",
+            json!({"task_id": id, "label": "films", "move": true}),
+        )
+        .await;
+    torrent.assert_downloaded(&films);
+    assert!(!old.join("album").exists());
+    assert_eq!(
+        download_dir_of(&mut client, &id).await,
+        films.display().to_string()
+    );
+    assert_eq!(client.summary(&id).await["label"], "films");
+    client.poll_state(&id, 2).await;
+    server.stop().await;
+}

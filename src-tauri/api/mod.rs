@@ -88,7 +88,7 @@ pub const METHODS: &[Method] = &[
     method("task.resume", Need::Write, async_!(tasks::resume)),
     method("task.remove", Need::Write, async_!(tasks::remove)),
     method("task.setFiles", Need::Write, async_!(tasks::set_files)),
-    method("task.setLabel", Need::Write, async_!(tasks::set_label)),
+    method("task.setLabel", Need::Write, async_as!(tasks::set_label)),
     method("task.move", Need::Write, async_as!(tasks::move_task)),
     method(
         "task.setSeedGoal",

@@ -112,22 +112,21 @@ pub(super) fn refusal(refusal: Refusal) -> ApiError {
     }
 }
 
-/// `task.setLabel {task_id, label}`: `label` a defined label's name, or `null` for none. The
-/// data stays where it is.
-pub async fn set_label(api: &Api, params: Value) -> Result<Reply, ApiError> {
+/// `task.setLabel {task_id, label, move?}`: `label` a defined label's name, or `null` for none.
+/// The data stays where it is, unless `move` asks to move it into the label's folder.
+pub async fn set_label(api: &Api, caller: &Caller, params: Value) -> Result<Reply, ApiError> {
     let Value::Object(mut params) = params else {
         return Err(ApiError::invalid_params(
             "\"params\" must be an object with task_id and label",
         ));
     };
-    if let Some(unknown) = params.keys().find(|k| *k != "task_id" && *k != "label") {
-        let why = if unknown == "move" {
-            "moving a task's data is not part of task.setLabel: its files stay where they are"
-                .to_owned()
-        } else {
-            format!("unknown field {unknown:?}: expected task_id and label")
-        };
-        return Err(ApiError::invalid_params(why));
+    if let Some(unknown) = params
+        .keys()
+        .find(|k| !["task_id", "label", "move"].contains(&k.as_str()))
+    {
+        return Err(ApiError::invalid_params(format!(
+            "unknown field {unknown:?}: expected task_id, label and move"
+        )));
     }
     let task_id: TaskId = match params.remove("task_id") {
         Some(id) => serde_json::from_value(id)
@@ -142,6 +141,34 @@ pub async fn set_label(api: &Api, params: Value) -> Result<Reply, ApiError> {
             ))
         }
     };
+    let move_data = match params.remove("move") {
+        None | Some(Value::Bool(false)) => false,
+        Some(Value::Bool(true)) => true,
+        Some(other) => {
+            return Err(ApiError::invalid_params(format!(
+                "move: must be a boolean, not {other}"
+            )))
+        }
+    };
+    if move_data {
+        // The data goes to the label's folder first: a move that fails leaves the label as it
+        // was too.
+        let folder = label
+            .as_ref()
+            .and_then(|name| api.engine.labels().into_iter().find(|l| &l.name == name))
+            .and_then(|l| l.folder)
+            .ok_or_else(|| {
+                ApiError::invalid_params(
+                    "move: the label must be one of the session's labels, with a folder to move \
+                     the data to",
+                )
+            })?;
+        let dir = api
+            .engine
+            .resolve_folder(&folder, caller.is_remote(), "the label's folder")
+            .map_err(refusal)?;
+        api.engine.move_data(&task_id, dir).await?;
+    }
     api.engine.set_label(&task_id, label).await?;
     Ok(null())
 }

@@ -452,7 +452,9 @@ async function act(action, ids = table.selection()) {
     const choice = await dialogs.askLabel(ids.length, store.labels, store.get(ids[0])?.label ?? '');
     $('task-grid').focus();
     if (choice === null) return;
-    await inBulk('setLabel', ids, (id) => ({ task_id: id, label: choice || null }));
+    await inBulk('setLabel', ids, (id) => (choice.move && choice.name
+      ? { task_id: id, label: choice.name, move: true }
+      : { task_id: id, label: choice.name || null }));
     return;
   }
   if (action === 'remove') {

@@ -103,8 +103,8 @@ export function askServer(current, forget) {
 }
 
 /**
- * Asks which label `count` tasks get (`current`: the first one's); resolves with the name, ''
- * for none, or null when cancelled.
+ * Asks which label `count` tasks get (`current`: the first one's); resolves with {name ('' for
+ * none), move (the data into the label's folder too)}, or null when cancelled.
  */
 export function askLabel(count, labels, current) {
   const dialog = document.getElementById('label-dialog');
@@ -113,8 +113,10 @@ export function askLabel(count, labels, current) {
   const none = Object.assign(document.createElement('option'), { value: '', textContent: t('label.none') });
   select.replaceChildren(none, ...labels.map((l) => Object.assign(document.createElement('option'), { value: l.name, textContent: l.name })));
   select.value = labels.some((l) => l.name === current) ? current : '';
+  const move = document.getElementById('label-move');
+  move.checked = false;
   return new Promise((resolve) => {
-    dialog.onclose = () => resolve(dialog.returnValue === 'ok' ? select.value : null);
+    dialog.onclose = () => resolve(dialog.returnValue === 'ok' ? { name: select.value, move: move.checked } : null);
     dialog.returnValue = '';
     dialog.showModal();
     select.focus();
