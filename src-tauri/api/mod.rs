@@ -7,6 +7,7 @@ mod error;
 mod rate;
 mod session;
 mod settings;
+mod stream;
 mod tasks;
 mod watch;
 
@@ -18,6 +19,7 @@ use serde_json::Value;
 pub use error::ApiError;
 pub use rate::RateLimiter;
 pub use settings::{Applies, Key, SettingsState, KEYS as SETTINGS};
+pub use stream::{FileStream, StreamError, StreamFile, DEFAULT_LIFETIME, LINK_PARAM, MAX_STREAMS};
 pub use watch::watch_folder;
 
 use crate::engine::Engine;
@@ -117,6 +119,7 @@ pub const METHODS: &[Method] = &[
         Need::Admin,
         async_as!(session::set_labels),
     ),
+    method("stream.url", Need::Read, async_as!(stream::url)),
 ];
 
 /// Who is calling, as far as permissions go.
@@ -195,6 +198,8 @@ pub struct Api {
     labels_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Opens a folder in the user's file manager: set by the desktop shell, none when headless.
     folder_opener: std::sync::Arc<std::sync::OnceLock<FolderOpener>>,
+    /// The key that signs stream links (`stream.url`), made on first use.
+    stream_key: std::sync::Arc<stream::StreamKey>,
 }
 
 /// Shows a folder of the server's own machine to its user (`task.openFolder`).
@@ -216,6 +221,7 @@ impl Api {
             )),
             labels_turn: Default::default(),
             folder_opener: Default::default(),
+            stream_key: Default::default(),
         }
     }
 

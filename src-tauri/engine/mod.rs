@@ -43,6 +43,7 @@ mod sidecar;
 mod source;
 mod stall;
 mod storage;
+mod streaming;
 mod task;
 mod trackers;
 mod validate;
@@ -67,6 +68,7 @@ pub use goals::{
     MAX_MINUTES, MAX_RATIO,
 };
 pub use source::{parse_magnet, parse_torrent, Source, SourceKind};
+pub use streaming::{FileStream, StreamError, StreamFile, MAX_STREAMS};
 
 use crate::protocol::{
     Event, Published, SessionInfo, TaskId, TaskMetadata, TaskState, TaskStatus, TaskSummary,
@@ -127,6 +129,8 @@ struct Inner {
     folders: Mutex<folders::Folders>,
     /// The global seeding goal in force.
     global_goal: Mutex<SeedGoal>,
+    /// One permit per open stream (see `streaming.rs`).
+    stream_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Engine {
@@ -169,6 +173,7 @@ impl Engine {
                 watcher_wake: tokio::sync::Notify::new(),
                 started: Instant::now(),
                 seed: std::sync::atomic::AtomicBool::new(seed),
+                stream_slots: streaming::stream_slots(),
             }),
         };
         engine.restore();

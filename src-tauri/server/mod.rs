@@ -1,6 +1,7 @@
 //! The server: one port for HTTP (the web UI) and WebSocket (the API), built on axum.
 //!
-//! A WebSocket upgrade is accepted on `/ws` and on `/`; a plain GET of `/` serves the UI. Every
+//! A WebSocket upgrade is accepted on `/ws` and on `/`; a plain GET of `/` serves the UI, and
+//! `/stream/{task_id}/{file_index}` a task's file while it downloads (`stream.rs`). Every
 //! request passes the [`Guard`] (Host, Origin) and says who is calling ([`caller::Calling`]);
 //! raw connections are bounded below HTTP ([`accept`]), WebSocket clients by a semaphore, and
 //! messages by size, a client that has not proved itself to a few KiB. Shutdown comes from one
@@ -12,6 +13,7 @@ mod caller;
 mod connection;
 mod guard;
 mod lockout;
+mod stream;
 mod ui;
 
 use std::net::SocketAddr;
@@ -140,6 +142,7 @@ impl Server {
         let app = Router::new()
             .route("/", get(root))
             .route("/ws", get(websocket_only))
+            .route("/stream/{task_id}/{file_index}", get(stream::serve))
             .fallback(get(ui_file))
             .with_state(state);
         accept::run(
