@@ -177,6 +177,8 @@ async fn every_documented_method_refuses_bad_input_as_documented() {
             "label" => Value::Null,
             "move" => json!(false),
             "labels" => json!([]),
+            "file_index" => json!(0),
+            "lifetime_seconds" => Value::Null,
             "ratio_limit" | "seed_time_limit_minutes" | "idle_limit_minutes" => Value::Null,
             "seed_ratio_limit" | "seed_idle_limit_minutes" => Value::Null,
             other => panic!("no valid value known for the documented field {other:?}"),

@@ -162,7 +162,8 @@ pub async fn url(api: &Api, caller: &Caller, params: Value) -> Result<Reply, Api
     };
     let file = number(&params, "file_index", u32::MAX as u64)?
         .ok_or_else(|| ApiError::invalid_params("file_index: missing"))? as usize;
-    let lifetime = number(&params, "lifetime_seconds", DEFAULT_LIFETIME)?.unwrap_or(DEFAULT_LIFETIME);
+    let lifetime =
+        number(&params, "lifetime_seconds", DEFAULT_LIFETIME)?.unwrap_or(DEFAULT_LIFETIME);
     if lifetime == 0 {
         return Err(ApiError::invalid_params(format!(
             "lifetime_seconds: must be from 1 to {DEFAULT_LIFETIME}"
@@ -296,18 +297,28 @@ mod tests {
         assert_eq!(check(&key, &id, 2, &st, 999), Some(false));
         assert_eq!(check(&key, &id, 2, &st, 1000), None, "expired");
         assert_eq!(check(&key, &id, 1, &st, 999), None, "another file");
-        assert_eq!(check(&key, &"b".repeat(40), 2, &st, 999), None, "another task");
+        assert_eq!(
+            check(&key, &"b".repeat(40), 2, &st, 999),
+            None,
+            "another task"
+        );
         assert_eq!(check(&[8u8; 32], &id, 2, &st, 999), None, "another key");
         let writer = sign(&key, &id, 2, 1000, true);
         assert_eq!(check(&key, &id, 2, &writer, 999), Some(true));
         // Tampered: a later expiry, write access, a flipped digit, extra parts.
         let later = st.replacen("1000", "2000", 1);
         assert_eq!(check(&key, &id, 2, &later, 999), None);
-        assert_eq!(check(&key, &id, 2, &st.replacen(".r.", ".w.", 1), 999), None);
+        assert_eq!(
+            check(&key, &id, 2, &st.replacen(".r.", ".w.", 1), 999),
+            None
+        );
         let mut flipped = st.clone().into_bytes();
         let last = flipped.len() - 1;
         flipped[last] = if flipped[last] == b'0' { b'1' } else { b'0' };
-        assert_eq!(check(&key, &id, 2, &String::from_utf8(flipped).unwrap(), 999), None);
+        assert_eq!(
+            check(&key, &id, 2, &String::from_utf8(flipped).unwrap(), 999),
+            None
+        );
         assert_eq!(check(&key, &id, 2, &format!("{st}.x"), 999), None);
         assert_eq!(check(&key, &id, 2, "", 999), None);
         assert_eq!(check(&key, &id, 2, "+1000.r.00", 999), None);

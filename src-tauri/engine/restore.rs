@@ -168,7 +168,9 @@ pub(super) fn session_options(config: &EngineConfig) -> SessionOptions {
         client_name_and_version: Some(format!("Magnetar {}", env!("CARGO_PKG_VERSION"))),
         // Sizes librqbit's blocking semaphore: each open stream holds a permit for its whole
         // life, and the disk keeps its own (see `streaming.rs`).
-        runtime_worker_threads: Some(super::streaming::DISK_PERMITS + super::streaming::MAX_STREAMS),
+        runtime_worker_threads: Some(
+            super::streaming::DISK_PERMITS + super::streaming::MAX_STREAMS,
+        ),
         ..Default::default()
     }
 }

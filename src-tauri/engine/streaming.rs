@@ -158,9 +158,15 @@ impl Engine {
                 find(&mut tasks, id.as_str()).map_err(|_| StreamError::NotFound(id.to_string()))?;
             let why_not = match &task.lifecycle {
                 Lifecycle::Managed { .. } => None,
-                Lifecycle::Moving => Some("the task's data is being moved: try again when the move ends".to_owned()),
-                Lifecycle::Adding => Some("the task is being added: try again in a moment".to_owned()),
-                Lifecycle::Failed(why) => Some(format!("the task has failed ({why}): resume it first")),
+                Lifecycle::Moving => {
+                    Some("the task's data is being moved: try again when the move ends".to_owned())
+                }
+                Lifecycle::Adding => {
+                    Some("the task is being added: try again in a moment".to_owned())
+                }
+                Lifecycle::Failed(why) => {
+                    Some(format!("the task has failed ({why}): resume it first"))
+                }
                 Lifecycle::AwaitingMetadata(_) | Lifecycle::Stopped => {
                     Some("the task has no metadata yet".to_owned())
                 }

@@ -69,6 +69,13 @@ enum RemoteCommand {
     Info,
     /// Print events as they happen, until Ctrl-C
     Watch,
+    /// Print a link that plays a task's file in any player while it downloads (signed for that
+    /// file only, expires in 12 hours; it holds no API token)
+    Stream {
+        id: String,
+        /// The file's index (see `metadata`); the task's largest file if left out
+        file: Option<u64>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -191,8 +198,54 @@ async fn execute(args: RemoteArgs) -> Result<(), Failure> {
             }
         }
         RemoteCommand::Watch => return watch(&mut client, json_out).await,
+        RemoteCommand::Stream { id, file } => {
+            let id = resolve(&mut client, &id).await?;
+            let file = match file {
+                Some(file) => file,
+                None => largest_file(&mut client, &id).await?,
+            };
+            let mut link = client
+                .call("stream.url", json!({"task_id": id, "file_index": file}))
+                .await?;
+            // The link as reached from here: the server's own idea of its address may be a
+            // loopback or wildcard one.
+            if let Some(path) = link["path"].as_str() {
+                link["url"] = Value::String(stream_base(&args.url) + path);
+            }
+            if json_out {
+                print(&link);
+            } else {
+                println!("{}", output::printable(link["url"].as_str().unwrap_or("")));
+            }
+        }
     }
     Ok(())
+}
+
+/// The index of a task's largest file (the film, not its subtitles).
+async fn largest_file(client: &mut Client, id: &str) -> Result<u64, Failure> {
+    let metadata = client
+        .call("task.getMetadata", json!({"task_id": id}))
+        .await?;
+    metadata["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .max_by_key(|(_, f)| f["size"].as_u64().unwrap_or(0))
+        .map(|(i, _)| i as u64)
+        .ok_or_else(|| Failure::Api(-2, "the task has no files yet (no metadata)".into()))
+}
+
+/// `ws://host:port/ws` as `http://host:port` (`wss` as `https`).
+fn stream_base(ws: &str) -> String {
+    let (scheme, rest) = match ws.split_once("://") {
+        Some(("wss", rest)) => ("https", rest),
+        Some((_, rest)) => ("http", rest),
+        None => ("http", ws),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    format!("{scheme}://{authority}")
 }
 
 /// A full id, or the one task whose id starts with a prefix of at least 6 hex digits.
@@ -491,5 +544,16 @@ async fn watch(client: &mut Client, json_out: bool) -> Result<(), Failure> {
         println!("{}", output::printable(&line));
         use std::io::Write;
         let _ = std::io::stdout().flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stream_links_use_the_address_the_client_used() {
+        use super::stream_base;
+        assert_eq!(stream_base("ws://10.0.0.5:7345/ws"), "http://10.0.0.5:7345");
+        assert_eq!(stream_base("wss://[::1]:1/ws?x"), "https://[::1]:1");
+        assert_eq!(stream_base("ws://h:2"), "http://h:2");
     }
 }

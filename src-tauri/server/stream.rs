@@ -51,7 +51,10 @@ const RETRY_AFTER_SECONDS: &str = "5";
 /// The headers every answer of this endpoint carries.
 fn common_headers() -> [(header::HeaderName, &'static str); 4] {
     [
-        (header::CONTENT_SECURITY_POLICY, "sandbox; default-src 'none'"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "sandbox; default-src 'none'",
+        ),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
         (header::CACHE_CONTROL, "no-store"),
@@ -79,7 +82,10 @@ pub(super) async fn serve(
     }
     let task_id = TaskId::from_client(&task_id);
     let Ok(file) = file.parse::<usize>() else {
-        return plain(StatusCode::NOT_FOUND, "no such file: the file index is a number");
+        return plain(
+            StatusCode::NOT_FOUND,
+            "no such file: the file index is a number",
+        );
     };
     let link = uri.query().and_then(|query| {
         url::form_urlencoded::parse(query.as_bytes())
@@ -173,7 +179,10 @@ pub(super) async fn serve(
         Err(e) => return refusal(e),
     };
     if let Err(e) = stream.seek(SeekFrom::Start(start)).await {
-        return plain(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot seek: {e}"));
+        return plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot seek: {e}"),
+        );
     }
     let body = body(stream, len, state.cancel.clone());
     response

@@ -131,6 +131,29 @@ impl TestTorrent {
                 )
             })
             .collect();
+        TestTorrent::build_full(spec, files)
+    }
+
+    /// A torrent of files whose contents the test made (media from ffmpeg, say); no trackers.
+    pub fn from_contents(
+        name: &str,
+        files: Vec<(String, Vec<u8>)>,
+        single: bool,
+        piece_length: usize,
+    ) -> TestTorrent {
+        TestTorrent::build_full(
+            TorrentSpec {
+                name,
+                files: Vec::new(),
+                single,
+                piece_length,
+                ..Default::default()
+            },
+            files,
+        )
+    }
+
+    fn build_full(spec: TorrentSpec<'_>, files: Vec<(String, Vec<u8>)>) -> TestTorrent {
         let all: Vec<u8> = files
             .iter()
             .flat_map(|(_, data)| data.iter().copied())

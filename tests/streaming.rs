@@ -1,0 +1,756 @@
+//! Streaming a task's file over HTTP while it downloads (`GET /stream/{task_id}/{file}`,
+//! `stream.url`, docs/API.md section 12), against the real server and real peers: media made
+//! here by ffmpeg, played by ffprobe and ffmpeg through the stream while a rate-limited librqbit
+//! seeder sends it; byte ranges; signed links; a hundred clients that walk away; the stream
+//! limit; four streams and a download at once. Expectations come from the media files ffmpeg
+//! made and from HTTP's rules, never from the code under test.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::peers::{require, LibrqbitSeeder};
+use support::torrent::{TestTorrent, TorrentSpec};
+use support::{poll_until, Client, TestServer};
+
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// A 60 s WebM (VP8 + Opus) and a 60 s MP4 (H.264 + AAC, `moov` at the end: ffmpeg's default
+/// without `+faststart`), 320x240 with a key frame every 2 s: about 2 and 2.7 MB.
+fn make_media(dir: &Path) -> (PathBuf, PathBuf) {
+    let webm = dir.join("film.webm");
+    let mp4 = dir.join("film.mp4");
+    let source = [
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=320x240:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        "60",
+        "-g",
+        "50",
+    ];
+    let run = |args: &[&str], out: &Path| {
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y"])
+            .args(source)
+            .args(args)
+            .arg(out)
+            .status()
+            .expect("ffmpeg runs");
+        assert!(status.success(), "ffmpeg made {}", out.display());
+    };
+    run(
+        &[
+            "-c:v",
+            "libvpx",
+            "-b:v",
+            "300k",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "48k",
+        ],
+        &webm,
+    );
+    run(
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-b:v",
+            "300k",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "48k",
+        ],
+        &mp4,
+    );
+    let bytes = std::fs::read(&mp4).unwrap();
+    let at = |atom: &[u8]| bytes.windows(4).position(|w| w == atom).unwrap();
+    assert!(
+        at(b"moov") > at(b"mdat"),
+        "the MP4's moov atom is at its end"
+    );
+    (webm, mp4)
+}
+
+/// ffprobe's duration (seconds) and codec names of `input` (a file or a URL).
+async fn probe(input: String) -> (f64, Vec<String>) {
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-rw_timeout",
+                "100000000",
+                "-show_entries",
+                "format=duration:stream=codec_name",
+                "-of",
+                "json",
+            ])
+            .arg(&input)
+            .output()
+            .expect("ffprobe runs");
+        assert!(
+            out.status.success(),
+            "ffprobe {input}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let duration: f64 = v["format"]["duration"].as_str().unwrap().parse().unwrap();
+        let mut codecs: Vec<String> = v["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["codec_name"].as_str().unwrap().to_owned())
+            .collect();
+        codecs.sort();
+        (duration, codecs)
+    })
+    .await
+    .unwrap()
+}
+
+/// The first video frame at or after 50 s of `input`, decoded to raw RGB.
+async fn frame_at_50s(input: String) -> Vec<u8> {
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new("ffmpeg")
+            .args(["-v", "error", "-rw_timeout", "100000000", "-ss", "50", "-i"])
+            .arg(&input)
+            .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+            .output()
+            .expect("ffmpeg runs");
+        assert!(
+            out.status.success(),
+            "ffmpeg -ss 50 -i {input}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout.len(), 320 * 240 * 3, "one 320x240 RGB frame");
+        out.stdout
+    })
+    .await
+    .unwrap()
+}
+
+async fn link(client: &mut Client, id: &str, file: u64) -> String {
+    let result = client
+        .ok("stream.url", json!({"task_id": id, "file_index": file}))
+        .await;
+    result["url"].as_str().unwrap().to_owned()
+}
+
+/// The pieces held, from `task.getStatus`.
+async fn pieces(client: &mut Client, id: &str) -> Vec<bool> {
+    let status = client.status(id).await;
+    status["pieces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_bool().unwrap())
+        .collect()
+}
+
+/// Waits until the task is complete and seeding (state 2: seeding is on in tests).
+async fn wait_complete(client: &mut Client, id: &str) {
+    client.poll_state(id, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_plays_and_seeks_while_it_downloads() {
+    require("ffmpeg");
+    require("ffprobe");
+    let media = tempfile::tempdir().unwrap();
+    let (webm, mp4) = make_media(media.path());
+    let webm_bytes = std::fs::read(&webm).unwrap();
+    let mp4_bytes = std::fs::read(&mp4).unwrap();
+    let piece_length = 32 * 1024;
+    let torrent = TestTorrent::from_contents(
+        "film",
+        vec![
+            ("film.webm".into(), webm_bytes.clone()),
+            ("film.mp4".into(), mp4_bytes.clone()),
+        ],
+        false,
+        piece_length,
+    );
+    let total = torrent.total_len();
+    // About 4.5 MB at 128 KiB/s: some 35 s for the whole download.
+    let seeder = LibrqbitSeeder::start_limited(&torrent, Some(128 * 1024)).await;
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let id = torrent.info_hash.clone();
+    client.add_magnet(&torrent.magnet(&[seeder.addr])).await;
+    client
+        .wait_event("task.metadataReceived", |d| d["id"] == id)
+        .await;
+    let webm_url = link(&mut client, &id, 0).await;
+    let mp4_url = link(&mut client, &id, 1).await;
+
+    // The hard case first: the MP4's index is at its end.
+    let (duration, codecs) = probe(mp4_url.clone()).await;
+    let (want_duration, want_codecs) = probe(mp4.display().to_string()).await;
+    assert_eq!(codecs, want_codecs);
+    assert_eq!(codecs, ["aac", "h264"]);
+    assert!((duration - want_duration).abs() < 0.01 && (duration - 60.0).abs() < 1.0);
+    let (duration, codecs) = probe(webm_url.clone()).await;
+    let (want_duration, want_codecs) = probe(webm.display().to_string()).await;
+    assert_eq!(codecs, want_codecs);
+    assert_eq!(codecs, ["opus", "vp8"]);
+    assert!((duration - want_duration).abs() < 0.01 && (duration - 60.0).abs() < 1.0);
+    let summary = client.summary(&id).await;
+    let done = summary["dl_bytes"].as_u64().unwrap();
+    println!("both probed with {done} of {total} bytes downloaded");
+    assert!(
+        done < total / 2,
+        "the probes ended before the download was half done: {summary}"
+    );
+
+    // A frame from near the end of each, while pieces before it are still missing.
+    let webm_frame = frame_at_50s(webm_url.clone()).await;
+    let held = pieces(&mut client, &id).await;
+    let before_50s = (webm_bytes.len() * 5 / 6) / piece_length;
+    let missing = held[..before_50s].iter().filter(|h| !**h).count();
+    println!("after the WebM frame: {missing} of its first {before_50s} pieces still missing");
+    assert!(
+        missing > 0,
+        "the frame at 50 s was decoded only once everything before it had arrived"
+    );
+    let mp4_frame = frame_at_50s(mp4_url.clone()).await;
+
+    wait_complete(&mut client, &id).await;
+    assert_eq!(
+        webm_frame,
+        frame_at_50s(webm.display().to_string()).await,
+        "the WebM's frame at 50 s, streamed, is the one decoded from the file itself"
+    );
+    assert_eq!(
+        mp4_frame,
+        frame_at_50s(mp4.display().to_string()).await,
+        "the MP4's frame at 50 s, streamed, is the one decoded from the file itself"
+    );
+    // The whole stream is the file, byte for byte.
+    let body = reqwest::get(&mp4_url).await.unwrap().bytes().await.unwrap();
+    assert!(body[..] == mp4_bytes[..], "the streamed MP4 is the file");
+}
+
+/// The server with `loopback_needs_token` on, so that links and tokens are what let a request
+/// in; its token.
+async fn server_needing_tokens(root: &Path) -> (TestServer, String) {
+    let data = root.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("settings.json"),
+        json!({"loopback_needs_token": true}).to_string(),
+    )
+    .unwrap();
+    let server = TestServer::start_in(root).await;
+    let token = std::fs::read_to_string(data.join("token")).unwrap();
+    (server, token.trim().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranges_heads_and_signed_links() {
+    let root = tempfile::tempdir().unwrap();
+    let (server, token) = server_needing_tokens(root.path()).await;
+    let mut client = Client::connect(&format!("{}?token={token}", server.url)).await;
+    let torrent = TestTorrent::build(TorrentSpec {
+        name: "clips",
+        files: vec![("clip één.webm", 300_001), ("song.mp3", 10_000)],
+        single: false,
+        piece_length: 16 * 1024,
+        seed: 41,
+        ..Default::default()
+    });
+    torrent.write_content(&server.download_dir);
+    client.add_torrent(&torrent).await;
+    let id = torrent.info_hash.clone();
+    wait_complete(&mut client, &id).await;
+    let data = &torrent.files[0].1;
+    let size = data.len() as u64;
+
+    let result = client
+        .ok("stream.url", json!({"task_id": id, "file_index": 0}))
+        .await;
+    let url = result["url"].as_str().unwrap().to_owned();
+    assert!(!url.contains(&token), "the link holds no API token: {url}");
+    assert!(url.contains("?st="), "{url}");
+    assert_eq!(result["size"], size);
+    assert_eq!(result["name"], "clip één.webm");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let expires = result["expires"].as_u64().unwrap();
+    assert!(expires > now + 11 * 3600 && expires <= now + 12 * 3600 + 5);
+
+    let http = reqwest::Client::new();
+    let plain_url = format!("{}/stream/{id}/0", server.http_base());
+    // No token, no link: refused; the token (header or query) or the link let it in.
+    let refused = http.get(&plain_url).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let with_header = http
+        .get(&plain_url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_header.status(), 200);
+    assert!(with_header.bytes().await.unwrap()[..] == data[..]);
+    let with_query = http
+        .get(format!("{plain_url}?token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_query.status(), 200);
+    // A page of another site needs a link, token or not.
+    let cross = http
+        .get(&plain_url)
+        .bearer_auth(&token)
+        .header("Sec-Fetch-Site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+
+    // HEAD: the headers, no body.
+    let head = http.head(&url).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    let header = |r: &reqwest::Response, name: &str| {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(header(&head, "content-length"), size.to_string());
+    assert_eq!(header(&head, "accept-ranges"), "bytes");
+    assert_eq!(header(&head, "content-type"), "video/webm");
+    assert_eq!(
+        header(&head, "content-disposition"),
+        "inline; filename=\"clip __n.webm\"; filename*=UTF-8''clip%20%C3%A9%C3%A9n.webm"
+    );
+    assert!(head.bytes().await.unwrap().is_empty());
+
+    let ranged = |range: String| {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            let r = http.get(&url).header("Range", range).send().await.unwrap();
+            let status = r.status().as_u16();
+            let content_range = header(&r, "content-range");
+            (status, content_range, r.bytes().await.unwrap().to_vec())
+        }
+    };
+    let last = size - 1;
+    assert_eq!(
+        ranged(format!("bytes={last}-{last}")).await,
+        (
+            206,
+            format!("bytes {last}-{last}/{size}"),
+            vec![data[last as usize]]
+        )
+    );
+    assert_eq!(
+        ranged("bytes=-1000".into()).await,
+        (
+            206,
+            format!("bytes {}-{last}/{size}", size - 1000),
+            data[data.len() - 1000..].to_vec()
+        )
+    );
+    assert_eq!(
+        ranged("bytes=100-199".into()).await,
+        (
+            206,
+            format!("bytes 100-199/{size}"),
+            data[100..200].to_vec()
+        )
+    );
+    assert_eq!(
+        ranged(format!("bytes={last}-")).await,
+        (
+            206,
+            format!("bytes {last}-{last}/{size}"),
+            vec![data[last as usize]]
+        )
+    );
+    let (status, content_range, _) = ranged(format!("bytes={size}-")).await;
+    assert_eq!((status, content_range), (416, format!("bytes */{size}")));
+    let (status, content_range, _) = ranged(format!("bytes={}-{}", size + 10, size + 20)).await;
+    assert_eq!((status, content_range), (416, format!("bytes */{size}")));
+
+    // The link is for its file only; a changed one is refused without saying why.
+    let other_file = url.replace(&format!("/{id}/0?"), &format!("/{id}/1?"));
+    let refused = http.get(&other_file).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(
+        refused.text().await.unwrap(),
+        "invalid or expired stream link\n"
+    );
+    let mut tampered = url.clone().into_bytes();
+    let end = tampered.len() - 1;
+    tampered[end] = if tampered[end] == b'0' { b'1' } else { b'0' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    assert_eq!(http.get(&tampered).send().await.unwrap().status(), 403);
+    let later = {
+        let (head, st) = url.split_once("?st=").unwrap();
+        let (expires, rest) = st.split_once('.').unwrap();
+        let later: u64 = expires.parse::<u64>().unwrap() + 3600;
+        format!("{head}?st={later}.{rest}")
+    };
+    assert_eq!(http.get(&later).send().await.unwrap().status(), 403);
+    // A link for a short time expires.
+    let short = client
+        .ok(
+            "stream.url",
+            json!({"task_id": id, "file_index": 1, "lifetime_seconds": 1}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let expired = http
+        .get(short["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expired.status(), 403);
+    // A fresh link to the second file works.
+    let song = link(&mut client, &id, 1).await;
+    let got = http.get(&song).send().await.unwrap();
+    assert_eq!(header(&got, "content-type"), "audio/mpeg");
+    assert!(got.bytes().await.unwrap()[..] == torrent.files[1].1[..]);
+
+    // Bad input to stream.url: -2 naming the field, on a connection that keeps working.
+    for (params, field) in [
+        (json!({"task_id": id, "file_index": 2}), "file_index"),
+        (json!({"task_id": id, "file_index": -1}), "file_index"),
+        (json!({"task_id": id}), "file_index"),
+        (
+            json!({"task_id": id, "file_index": 0, "lifetime_seconds": 0}),
+            "lifetime_seconds",
+        ),
+        (
+            json!({"task_id": id, "file_index": 0, "lifetime_seconds": 43201}),
+            "lifetime_seconds",
+        ),
+        (json!({"task_id": 5, "file_index": 0}), "task_id"),
+        (json!({"task_id": id, "file_index": 0, "x": 1}), "x"),
+    ] {
+        let response = client.call("stream.url", params.clone()).await;
+        assert_eq!(response["error"], -2, "{params}: {response}");
+        assert!(
+            response["message"].as_str().unwrap().contains(field),
+            "{params}: {response}"
+        );
+        client.ok("task.list", Value::Null).await;
+    }
+    let unknown = client
+        .call(
+            "stream.url",
+            json!({"task_id": "0".repeat(40), "file_index": 0}),
+        )
+        .await;
+    assert_eq!(unknown["error"], -4);
+    // The endpoint's own 404s.
+    let none = http
+        .get(format!(
+            "{}/stream/{}/0",
+            server.http_base(),
+            "0".repeat(40)
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), 404);
+    for bad in ["2", "x", "-1"] {
+        let no_file = http
+            .get(format!("{}/stream/{id}/{bad}", server.http_base()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(no_file.status(), 404, "file {bad}");
+    }
+    let no_file = http
+        .get(format!("{}/stream/{id}/1", server.http_base()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_file.status(), 200);
+}
+
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn resident_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// Sends a GET for `path` and reads the answer's head and `body_bytes` of its body (fewer if
+/// it ends); returns the status line.
+fn raw_get(
+    addr: std::net::SocketAddr,
+    path: &str,
+    body_bytes: usize,
+) -> (std::net::TcpStream, String) {
+    let mut socket = std::net::TcpStream::connect(addr).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(socket, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    let head_end = loop {
+        let n = socket.read(&mut buf).unwrap();
+        assert!(n > 0, "the server closed before its answer");
+        seen.extend_from_slice(&buf[..n]);
+        if let Some(at) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    let status = String::from_utf8_lossy(&seen[..seen.iter().position(|b| *b == b'\r').unwrap()])
+        .into_owned();
+    let mut body = seen.len() - head_end;
+    while body < body_bytes {
+        match socket.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => body += n,
+        }
+    }
+    (socket, status)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_clients_walk_away_and_the_stream_limit_holds() {
+    let server = TestServer::start().await;
+    let running = server.running.as_ref().unwrap();
+    let engine = running.engine.clone();
+    let addr = running.addr;
+    let mut client = server.client().await;
+    let torrent = TestTorrent::build(TorrentSpec {
+        name: "big.mkv",
+        files: vec![("big.mkv", 8 * 1024 * 1024)],
+        single: true,
+        piece_length: 256 * 1024,
+        seed: 43,
+        ..Default::default()
+    });
+    torrent.write_content(&server.download_dir);
+    client.add_torrent(&torrent).await;
+    let id = torrent.info_hash.clone();
+    wait_complete(&mut client, &id).await;
+    let path = format!("/stream/{id}/0");
+
+    // Warm up (the first stream allocates what every later one reuses), then measure.
+    let warm = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || raw_get(addr, &path, 1 << 20).1
+    });
+    assert_eq!(warm.await.unwrap(), "HTTP/1.1 200 OK");
+    poll_until(
+        "the warm-up stream closes",
+        PATIENCE,
+        Duration::from_millis(50),
+        async || match engine.open_streams() {
+            0 => Ok(()),
+            n => Err(n),
+        },
+    )
+    .await;
+    let fds_before = open_descriptors();
+    let rss_before = resident_kib();
+    let rounds = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || {
+            for round in 0..100 {
+                // Half ask from the start, half from the middle; each reads 64 KiB and goes.
+                let (socket, status) = if round % 2 == 0 {
+                    raw_get(addr, &path, 64 * 1024)
+                } else {
+                    let mut socket = std::net::TcpStream::connect(addr).unwrap();
+                    write!(
+                        socket,
+                        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nRange: bytes=4000000-\r\n\r\n"
+                    )
+                    .unwrap();
+                    let mut buf = [0u8; 64 * 1024];
+                    let n = socket.read(&mut buf).unwrap();
+                    let status = String::from_utf8_lossy(&buf[..n])
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .to_owned();
+                    (socket, status)
+                };
+                assert!(status.starts_with("HTTP/1.1 20"), "round {round}: {status}");
+                drop(socket);
+            }
+        }
+    });
+    rounds.await.unwrap();
+    poll_until(
+        "every stream closes",
+        PATIENCE,
+        Duration::from_millis(50),
+        async || match engine.open_streams() {
+            0 => Ok(()),
+            n => Err(format!("{n} streams open")),
+        },
+    )
+    .await;
+    let fds_after = poll_until(
+        "the descriptors come back",
+        PATIENCE,
+        Duration::from_millis(100),
+        async || match open_descriptors() {
+            n if n <= fds_before + 2 => Ok(n),
+            n => Err(format!("{n} open, {fds_before} before")),
+        },
+    )
+    .await;
+    let rss_after = resident_kib();
+    println!(
+        "100 clients walked away: descriptors {fds_before} -> {fds_after}, \
+         resident memory {rss_before} KiB -> {rss_after} KiB"
+    );
+    assert!(
+        rss_after < rss_before + 64 * 1024,
+        "memory grew by {} KiB over 100 abandoned streams",
+        rss_after - rss_before
+    );
+
+    // The limit: 16 streams held open (clients that read nothing), one more is 503 at once;
+    // meanwhile the API answers and a download still runs to its end (the disk keeps its
+    // permits).
+    let held: Vec<std::net::TcpStream> = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || (0..16).map(|_| raw_get(addr, &path, 0).0).collect()
+    })
+    .await
+    .unwrap();
+    assert_eq!(engine.open_streams(), 16);
+    let busy = reqwest::get(format!("{}{path}", server.http_base()))
+        .await
+        .unwrap();
+    assert_eq!(busy.status(), 503);
+    assert_eq!(busy.headers()["retry-after"], "5");
+    let other = TestTorrent::build(TorrentSpec {
+        name: "other.bin",
+        files: vec![("other.bin", 3 * 1024 * 1024)],
+        seed: 44,
+        ..Default::default()
+    });
+    let seeder = LibrqbitSeeder::start(&other).await;
+    client.add_magnet(&other.magnet(&[seeder.addr])).await;
+    wait_complete(&mut client, &other.info_hash).await;
+    other.assert_downloaded(&server.download_dir);
+    client.ok("task.list", Value::Null).await;
+    drop(held);
+    poll_until(
+        "the held streams close",
+        PATIENCE,
+        Duration::from_millis(50),
+        async || match engine.open_streams() {
+            0 => Ok(()),
+            n => Err(n),
+        },
+    )
+    .await;
+    let again = reqwest::get(format!("{}{path}", server.http_base()))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    assert!(again.bytes().await.unwrap()[..] == torrent.files[0].1[..]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_streams_from_two_clients_and_a_download_all_progress() {
+    let streamed = TestTorrent::build(TorrentSpec {
+        name: "pair",
+        files: vec![("one.mkv", 1_500_000), ("two.mkv", 1_200_000)],
+        single: false,
+        piece_length: 32 * 1024,
+        seed: 45,
+        ..Default::default()
+    });
+    let downloaded = TestTorrent::build(TorrentSpec {
+        name: "plain.bin",
+        files: vec![("plain.bin", 2 * 1024 * 1024)],
+        seed: 46,
+        ..Default::default()
+    });
+    let seeder = LibrqbitSeeder::start_limited(&streamed, Some(512 * 1024)).await;
+    let other_seeder = LibrqbitSeeder::start_limited(&downloaded, Some(512 * 1024)).await;
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let id = streamed.info_hash.clone();
+    client.add_magnet(&streamed.magnet(&[seeder.addr])).await;
+    client
+        .add_magnet(&downloaded.magnet(&[other_seeder.addr]))
+        .await;
+    client
+        .wait_event("task.metadataReceived", |d| d["id"] == id)
+        .await;
+    let urls = [
+        link(&mut client, &id, 0).await,
+        link(&mut client, &id, 1).await,
+    ];
+    // Two clients (two connection pools), each playing both files.
+    let players = [reqwest::Client::new(), reqwest::Client::new()];
+    let mut streams = Vec::new();
+    for player in &players {
+        for (file, url) in urls.iter().enumerate() {
+            let (player, url) = (player.clone(), url.clone());
+            let want = streamed.files[file].1.clone();
+            streams.push(tokio::spawn(async move {
+                let mut response = player.get(&url).send().await.unwrap();
+                assert_eq!(response.status(), 200);
+                let mut got = Vec::new();
+                while let Some(chunk) = response.chunk().await.unwrap() {
+                    got.extend_from_slice(&chunk);
+                }
+                assert!(got == want, "file {file} streamed whole and right");
+                got.len()
+            }));
+        }
+    }
+    // The API answers throughout.
+    let mut lists = 0;
+    while !streams.iter().all(|s| s.is_finished()) {
+        tokio::time::timeout(Duration::from_secs(10), client.ok("task.list", Value::Null))
+            .await
+            .expect("task.list answers while four streams run");
+        lists += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for stream in streams {
+        stream.await.unwrap();
+    }
+    println!("task.list answered {lists} times while the four streams ran");
+    assert!(lists > 0);
+    wait_complete(&mut client, &downloaded.info_hash).await;
+    downloaded.assert_downloaded(&server.download_dir);
+    wait_complete(&mut client, &id).await;
+}
