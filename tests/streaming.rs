@@ -20,7 +20,8 @@ use support::{poll_until, Client, TestServer};
 const PATIENCE: Duration = Duration::from_secs(120);
 
 /// A 60 s WebM (VP8 + Opus) and a 60 s MP4 (H.264 + AAC, `moov` at the end: ffmpeg's default
-/// without `+faststart`), 320x240 with a key frame every 2 s: about 2 and 2.7 MB.
+/// without `+faststart`), 320x240 with a key frame every 2 s, about 7 MB each: large beside
+/// librqbit's 2 MiB of requests in flight to a peer, which a seek waits out first.
 fn make_media(dir: &Path) -> (PathBuf, PathBuf) {
     let webm = dir.join("film.webm");
     let mp4 = dir.join("film.mp4");
@@ -37,6 +38,10 @@ fn make_media(dir: &Path) -> (PathBuf, PathBuf) {
         "60",
         "-g",
         "50",
+        // Noise, so that the encoders reach their bit rates (a test pattern alone compresses
+        // to a few hundred KB).
+        "-vf",
+        "noise=alls=30:allf=t",
     ];
     let run = |args: &[&str], out: &Path| {
         let status = Command::new("ffmpeg")
@@ -53,7 +58,7 @@ fn make_media(dir: &Path) -> (PathBuf, PathBuf) {
             "-c:v",
             "libvpx",
             "-b:v",
-            "300k",
+            "900k",
             "-deadline",
             "realtime",
             "-cpu-used",
@@ -72,7 +77,7 @@ fn make_media(dir: &Path) -> (PathBuf, PathBuf) {
             "-preset",
             "ultrafast",
             "-b:v",
-            "300k",
+            "900k",
             "-c:a",
             "aac",
             "-b:a",
@@ -182,15 +187,15 @@ async fn media_plays_and_seeks_while_it_downloads() {
     let torrent = TestTorrent::from_contents(
         "film",
         vec![
-            ("film.webm".into(), webm_bytes.clone()),
             ("film.mp4".into(), mp4_bytes.clone()),
+            ("film.webm".into(), webm_bytes.clone()),
         ],
         false,
         piece_length,
     );
     let total = torrent.total_len();
-    // About 4.5 MB at 128 KiB/s: some 35 s for the whole download.
-    let seeder = LibrqbitSeeder::start_limited(&torrent, Some(128 * 1024)).await;
+    // About 14 MB at 512 KiB/s: some 27 s for the whole download.
+    let seeder = LibrqbitSeeder::start_limited(&torrent, Some(512 * 1024)).await;
     let server = TestServer::start().await;
     let mut client = server.client().await;
     let id = torrent.info_hash.clone();
@@ -198,16 +203,19 @@ async fn media_plays_and_seeks_while_it_downloads() {
     client
         .wait_event("task.metadataReceived", |d| d["id"] == id)
         .await;
-    let webm_url = link(&mut client, &id, 0).await;
-    let mp4_url = link(&mut client, &id, 1).await;
+    let mp4_url = link(&mut client, &id, 0).await;
+    let webm_url = link(&mut client, &id, 1).await;
 
     // The hard case first: the MP4's index is at its end.
+    let started = std::time::Instant::now();
     let (duration, codecs) = probe(mp4_url.clone()).await;
+    println!("the MP4 probed in {:?}", started.elapsed());
     let (want_duration, want_codecs) = probe(mp4.display().to_string()).await;
     assert_eq!(codecs, want_codecs);
     assert_eq!(codecs, ["aac", "h264"]);
     assert!((duration - want_duration).abs() < 0.01 && (duration - 60.0).abs() < 1.0);
     let (duration, codecs) = probe(webm_url.clone()).await;
+    println!("the WebM probed at {:?}", started.elapsed());
     let (want_duration, want_codecs) = probe(webm.display().to_string()).await;
     assert_eq!(codecs, want_codecs);
     assert_eq!(codecs, ["opus", "vp8"]);
@@ -223,9 +231,15 @@ async fn media_plays_and_seeks_while_it_downloads() {
     // A frame from near the end of each, while pieces before it are still missing.
     let webm_frame = frame_at_50s(webm_url.clone()).await;
     let held = pieces(&mut client, &id).await;
-    let before_50s = (webm_bytes.len() * 5 / 6) / piece_length;
-    let missing = held[..before_50s].iter().filter(|h| !**h).count();
-    println!("after the WebM frame: {missing} of its first {before_50s} pieces still missing");
+    // The WebM's pieces before its 50th second (it comes after the MP4 in the torrent).
+    let webm_first = mp4_bytes.len() / piece_length + 1;
+    let before_50s = (mp4_bytes.len() + webm_bytes.len() * 5 / 6) / piece_length;
+    let missing = held[webm_first..before_50s].iter().filter(|h| !**h).count();
+    println!(
+        "after the WebM frame ({:?}): {missing} of its {} pieces before 50 s still missing",
+        started.elapsed(),
+        before_50s - webm_first
+    );
     assert!(
         missing > 0,
         "the frame at 50 s was decoded only once everything before it had arrived"
@@ -244,7 +258,9 @@ async fn media_plays_and_seeks_while_it_downloads() {
         "the MP4's frame at 50 s, streamed, is the one decoded from the file itself"
     );
     // The whole stream is the file, byte for byte.
-    let body = reqwest::get(&mp4_url).await.unwrap().bytes().await.unwrap();
+    let response = reqwest::get(&mp4_url).await.expect("the MP4 streams again");
+    assert_eq!(response.status(), 200);
+    let body = response.bytes().await.expect("the whole MP4");
     assert!(body[..] == mp4_bytes[..], "the streamed MP4 is the file");
 }
 
