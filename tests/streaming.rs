@@ -18,6 +18,7 @@ use support::torrent::{TestTorrent, TorrentSpec};
 use support::{poll_until, Client, TestServer};
 
 const PATIENCE: Duration = Duration::from_secs(120);
+const READ_ONLY: &str = "read-only-token-for-streams-0123456789";
 
 /// A 60 s WebM (VP8 + Opus) and a 60 s MP4 (H.264 + AAC, `moov` at the end: ffmpeg's default
 /// without `+faststart`), 320x240 with a key frame every 2 s, about 7 MB each: large beside
@@ -271,7 +272,7 @@ async fn server_needing_tokens(root: &Path) -> (TestServer, String) {
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(
         data.join("settings.json"),
-        json!({"loopback_needs_token": true}).to_string(),
+        json!({"loopback_needs_token": true, "read_only_token": READ_ONLY}).to_string(),
     )
     .unwrap();
     let server = TestServer::start_in(root).await;
@@ -769,4 +770,119 @@ async fn four_streams_from_two_clients_and_a_download_all_progress() {
     wait_complete(&mut client, &downloaded.info_hash).await;
     downloaded.assert_downloaded(&server.download_dir);
     wait_complete(&mut client, &id).await;
+}
+
+/// A client that goes away while its read waits for data that has not come frees its stream
+/// then, not at the stall timeout: librqbit's permit comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_while_waiting_frees_its_stream() {
+    let torrent = TestTorrent::build(TorrentSpec {
+        name: "slow.mkv",
+        files: vec![("slow.mkv", 4 * 1024 * 1024)],
+        piece_length: 64 * 1024,
+        seed: 47,
+        ..Default::default()
+    });
+    // 16 KiB/s: the end of the file is minutes away.
+    let seeder = LibrqbitSeeder::start_limited(&torrent, Some(16 * 1024)).await;
+    let server = TestServer::start().await;
+    let running = server.running.as_ref().unwrap();
+    let (engine, addr) = (running.engine.clone(), running.addr);
+    let mut client = server.client().await;
+    let id = torrent.info_hash.clone();
+    client.add_magnet(&torrent.magnet(&[seeder.addr])).await;
+    client
+        .wait_event("task.metadataReceived", |d| d["id"] == id)
+        .await;
+    for _ in 0..5 {
+        let path = format!("/stream/{id}/0");
+        let socket = tokio::task::spawn_blocking(move || {
+            let mut socket = std::net::TcpStream::connect(addr).unwrap();
+            write!(
+                socket,
+                "GET {path} HTTP/1.1\r\nHost: {addr}\r\nRange: bytes=-1000\r\n\r\n"
+            )
+            .unwrap();
+            let mut buf = [0u8; 4096];
+            let n = socket.read(&mut buf).unwrap();
+            assert!(
+                String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 206"),
+                "{}",
+                String::from_utf8_lossy(&buf[..n])
+            );
+            socket
+        })
+        .await
+        .unwrap();
+        assert_eq!(engine.open_streams(), 1, "the stream waits for its data");
+        drop(socket);
+        poll_until(
+            "the stream of a client that left closes",
+            Duration::from_secs(20),
+            Duration::from_millis(50),
+            async || match engine.open_streams() {
+                0 => Ok(()),
+                n => Err(n),
+            },
+        )
+        .await;
+    }
+    let summary = client.summary(&id).await;
+    assert_ne!(summary["state"], 2, "the download had not ended: {summary}");
+}
+
+/// A paused task whose file is not complete is resumed for a caller that may change tasks,
+/// and refused (409, saying why) to a read-only one, whether it brings a link or the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_task_resumes_for_a_writer_only() {
+    let torrent = TestTorrent::build(TorrentSpec {
+        name: "paused.mkv",
+        files: vec![("paused.mkv", 4 * 1024 * 1024)],
+        piece_length: 64 * 1024,
+        seed: 48,
+        ..Default::default()
+    });
+    let seeder = LibrqbitSeeder::start_limited(&torrent, Some(32 * 1024)).await;
+    let root = tempfile::tempdir().unwrap();
+    let (server, token) = server_needing_tokens(root.path()).await;
+    let mut writer = Client::connect(&format!("{}?token={token}", server.url)).await;
+    let mut reader = Client::connect(&format!("{}?token={READ_ONLY}", server.url)).await;
+    let id = torrent.info_hash.clone();
+    writer.add_magnet(&torrent.magnet(&[seeder.addr])).await;
+    writer.poll_state(&id, 1).await;
+    writer.ok("task.pause", json!({"task_id": id})).await;
+    writer.poll_state(&id, 4).await;
+
+    let http = reqwest::Client::new();
+    let read_only_link = link(&mut reader, &id, 0).await;
+    assert!(!read_only_link.contains(READ_ONLY));
+    let refused = http.get(&read_only_link).send().await.unwrap();
+    assert_eq!(refused.status(), 409);
+    let why = refused.text().await.unwrap();
+    assert!(why.contains("paused"), "{why}");
+    let plain_url = format!("{}/stream/{id}/0", server.http_base());
+    let refused = http
+        .get(&plain_url)
+        .bearer_auth(READ_ONLY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 409);
+    // HEAD opens no stream and resumes nothing.
+    let head = http.head(&read_only_link).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(writer.summary(&id).await["state"], 4);
+
+    // The writer's link resumes it, as task.resume would.
+    let writer_link = link(&mut writer, &id, 0).await;
+    let playing = http
+        .get(&writer_link)
+        .header("Range", "bytes=0-65535")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(playing.status(), 206);
+    writer.poll_state(&id, 1).await;
+    let body = playing.bytes().await.unwrap();
+    assert!(body[..] == torrent.files[0].1[..65536]);
 }

@@ -152,26 +152,36 @@ impl Engine {
         may_resume: bool,
     ) -> Result<FileStream, StreamError> {
         let file = self.stream_file(id, index)?;
-        let (handle, paused, why_not) = {
-            let mut tasks = self.tasks();
-            let task =
-                find(&mut tasks, id.as_str()).map_err(|_| StreamError::NotFound(id.to_string()))?;
-            let why_not = match &task.lifecycle {
-                Lifecycle::Managed { .. } => None,
-                Lifecycle::Moving => {
-                    Some("the task's data is being moved: try again when the move ends".to_owned())
-                }
-                Lifecycle::Adding => {
-                    Some("the task is being added: try again in a moment".to_owned())
-                }
-                Lifecycle::Failed(why) => {
-                    Some(format!("the task has failed ({why}): resume it first"))
-                }
-                Lifecycle::AwaitingMetadata(_) | Lifecycle::Stopped => {
-                    Some("the task has no metadata yet".to_owned())
-                }
+        // A task whose metadata just arrived is still being added into librqbit: a player
+        // that asks at once waits for that (briefly) rather than being refused.
+        let deadline = tokio::time::Instant::now() + OPEN_TIMEOUT;
+        let (handle, paused, why_not) = loop {
+            let look = {
+                let mut tasks = self.tasks();
+                let task = find(&mut tasks, id.as_str())
+                    .map_err(|_| StreamError::NotFound(id.to_string()))?;
+                let why_not = match &task.lifecycle {
+                    Lifecycle::Managed { .. } => None,
+                    Lifecycle::Moving => Some(
+                        "the task's data is being moved: try again when the move ends".to_owned(),
+                    ),
+                    Lifecycle::Adding => Some("the task is being added: try again".to_owned()),
+                    Lifecycle::Failed(why) => {
+                        Some(format!("the task has failed ({why}): resume it first"))
+                    }
+                    Lifecycle::AwaitingMetadata(_) | Lifecycle::Stopped => {
+                        Some("the task has no metadata yet".to_owned())
+                    }
+                };
+                let adding = matches!(task.lifecycle, Lifecycle::Adding);
+                (task.handle().cloned(), task.intent.paused, why_not, adding)
             };
-            (task.handle().cloned(), task.intent.paused, why_not)
+            match look {
+                (_, _, _, true) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                (handle, paused, why_not, _) => break (handle, paused, why_not),
+            }
         };
         if let Some(why) = why_not {
             return Err(StreamError::Conflict(why));
