@@ -907,3 +907,59 @@ async fn a_paused_task_resumes_for_a_writer_only() {
     let body = playing.bytes().await.unwrap();
     assert!(body[..] == torrent.files[0].1[..65536]);
 }
+
+/// `magnetar remote stream ID [FILE]` prints a link that plays the file (the largest one when
+/// no index is given), on the address the command used, with no token in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_remote_command_prints_a_working_link() {
+    let server = ServeProcess::start();
+    let mut client = Client::connect(&server.url).await;
+    let torrent = TestTorrent::build(TorrentSpec {
+        name: "show",
+        files: vec![("subs.srt", 5_000), ("episode.mkv", 200_000)],
+        single: false,
+        piece_length: 16 * 1024,
+        seed: 49,
+        ..Default::default()
+    });
+    torrent.write_content(&server.download_dir);
+    client.add_torrent(&torrent).await;
+    let id = torrent.info_hash.clone();
+    wait_complete(&mut client, &id).await;
+    let remote = |args: Vec<String>| {
+        let url = server.url.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = Command::new(env!("CARGO_BIN_EXE_magnetar"))
+                .args(["remote", "--url", &url])
+                .args(&args)
+                .env_remove("MAGNETAR_TOKEN")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "magnetar remote {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        })
+    };
+    let base = server.url.replace("ws://", "http://").replace("/ws", "");
+    for (args, file) in [
+        (vec!["stream".to_owned(), id[..8].to_owned()], 1),
+        (vec!["stream".to_owned(), id.clone(), "0".to_owned()], 0),
+    ] {
+        let printed = remote(args).await.unwrap();
+        assert!(
+            printed.starts_with(&format!("{base}/stream/{id}/{file}?st=")),
+            "{printed}"
+        );
+        let body = reqwest::get(&printed).await.unwrap().bytes().await.unwrap();
+        assert!(body[..] == torrent.files[file].1[..], "file {file}");
+    }
+    let json_out = remote(vec!["--json".into(), "stream".into(), id.clone()])
+        .await
+        .unwrap();
+    let json: Value = serde_json::from_str(&json_out).unwrap();
+    assert_eq!(json["name"], "episode.mkv");
+    assert_eq!(json["size"], 200_000);
+}
