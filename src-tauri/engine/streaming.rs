@@ -194,6 +194,13 @@ impl Engine {
                 "the task is checking its data on disk: try again when the check ends".into(),
             ));
         }
+        // The slot first: a stream refused as one too many resumes nothing.
+        let slot = self
+            .inner
+            .stream_slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| StreamError::Busy)?;
         let have = handle
             .stats()
             .file_progress
@@ -220,12 +227,6 @@ impl Engine {
                 StreamError::Conflict(format!("the paused task cannot be resumed: {e}"))
             })?;
         }
-        let slot = self
-            .inner
-            .stream_slots
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| StreamError::Busy)?;
         let inner = match tokio::time::timeout(OPEN_TIMEOUT, handle.stream(index)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => return Err(StreamError::Internal(format!("cannot stream: {e:#}"))),
