@@ -6,6 +6,7 @@
 
 mod support;
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -634,4 +635,100 @@ async fn transmission_remote_from_another_machine_needs_the_token() {
         "session-set needs remote_admin: {text}"
     );
     assert!(text.contains("remote_admin"), "{text}");
+}
+
+/// The `transmission-rpc` Python library (in a virtualenv under target/, installed from PyPI on
+/// first use) drives a whole cycle: see tests/transmission/drive.py.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_transmission_rpc_python_library_drives_a_full_cycle() {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/py-trpc");
+    let python = venv.join("bin/python");
+    let installed = std::process::Command::new(&python)
+        .args(["-c", "import transmission_rpc"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        let made = std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 runs");
+        assert!(made.success(), "python3 -m venv failed");
+        let pip = std::process::Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", "transmission-rpc"])
+            .status()
+            .expect("pip runs");
+        assert!(pip.success(), "pip install transmission-rpc failed");
+    }
+    let show = TestTorrent::build(TorrentSpec {
+        name: "episode",
+        files: vec![("e1.bin", 64 * 1024), ("e1.nfo", 1000)],
+        single: false,
+        piece_length: 16 * 1024,
+        seed: 11,
+        ..Default::default()
+    });
+    let spec = || TorrentSpec {
+        name: "movie.bin",
+        files: vec![("movie.bin", 96 * 1024)],
+        seed: 12,
+        ..Default::default()
+    };
+    // The .torrent finds its seeder through a tracker on loopback.
+    let tracker = Tracker::start(&[&TestTorrent::build(spec()).info_hash]);
+    let film = TestTorrent::build(TorrentSpec {
+        trackers: vec![tracker.announce.clone()],
+        ..spec()
+    });
+    let show_seeder = LibrqbitSeeder::start(&show).await;
+    let film_seeder = LibrqbitSeeder::start(&film).await;
+    let server = TestServer::start().await;
+    let mut ws = server.client().await;
+    ws.ok("session.setLabels", json!({"labels": [{"name": "tv"}]}))
+        .await;
+    let folder = server.download_dir.join("tv-shows");
+    let files = tempfile::tempdir().unwrap();
+    let torrent_path = files.path().join("movie.torrent");
+    film.save(&torrent_path);
+    let port = server
+        .http_base()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/transmission/drive.py");
+    let output = tokio::process::Command::new(&python)
+        .arg(&script)
+        .arg(&port)
+        .arg(&folder)
+        .arg(show.magnet(&[show_seeder.addr]))
+        .arg(&torrent_path)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(180), output)
+        .await
+        .expect("the script ends in time")
+        .expect("python runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "drive.py failed: {stderr}");
+    let seen: Value = serde_json::from_slice(&output.stdout).expect("one JSON line");
+    assert!(
+        seen["version"].as_str().unwrap().starts_with("3.00"),
+        "{seen}"
+    );
+    assert_eq!(seen["ids"], json!([1, 2]));
+    assert_eq!(seen["names"], json!(["episode", "movie.bin"]));
+    assert_eq!(seen["labels"], json!([["tv"], ["tv"]]));
+    assert_eq!(seen["dirs"], json!([folder, folder]));
+    assert_eq!(seen["ratio"], json!([2.5, 1]));
+    assert_eq!(seen["left"], json!([]));
+    assert!(
+        !folder.join("episode").exists(),
+        "the magnet's data was deleted"
+    );
+    assert!(
+        !folder.join("movie.bin").exists(),
+        "the metainfo's data was deleted"
+    );
+    drop((show_seeder, film_seeder, tracker));
 }

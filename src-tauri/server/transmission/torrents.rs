@@ -17,6 +17,9 @@ fn hash_of(row: &Value) -> &str {
     row["id"].as_str().unwrap_or("")
 }
 
+/// Whether a task (its row and number) is one that `ids` names.
+type Test = Box<dyn Fn(&Value, i64) -> bool>;
+
 /// The tasks `ids` names (absent: all), numbered; unknown numbers and hashes are skipped, as
 /// Transmission does. Also answers whether it was "recently-active".
 pub async fn resolve_ids(ctx: &Context<'_>, ids: Option<&Value>) -> Result<Vec<Named>, String> {
@@ -38,7 +41,7 @@ pub async fn resolve_ids(ctx: &Context<'_>, ids: Option<&Value>) -> Result<Vec<N
             .filter(|n| wanted(&n.row, n.number))
             .collect()
     };
-    let one = |item: &Value| -> Result<Box<dyn Fn(&Value, i64) -> bool>, String> {
+    let one = |item: &Value| -> Result<Test, String> {
         match item {
             Value::Number(n) => {
                 let n = n
