@@ -15,11 +15,13 @@ build_packages=(
 # session bus and X tools for the desktop tests (screenshots, clipboard, a close request); dpkg's
 # desktop database tools for the .deb test; qbittorrent-nox (with aria2 and Transmission) is a
 # daemon the benchmark's API table compares with (its quick run is a test); openssl computes the
-# TLS fingerprints the tests expect, independently of the code under test. ffmpeg (with ffprobe)
-# makes the streaming test's WebM and MP4 and plays them through the stream endpoint.
+# TLS fingerprints the tests expect, independently of the code under test; python3-venv makes
+# the venv in which the Transmission RPC test installs the `transmission-rpc` library from PyPI;
+# ffmpeg (with ffprobe) makes the streaming test's WebM and MP4 and plays them through the stream
+# endpoint.
 test_packages=(aria2 transmission-daemon transmission-cli opentracker iproute2 chromium chromium-driver
   xvfb xauth dbus-daemon xdotool xclip imagemagick python3-xlib xdg-utils desktop-file-utils
-  mktorrent time qbittorrent-nox openssl ffmpeg)
+  mktorrent time qbittorrent-nox openssl python3 python3-venv ffmpeg)
 
 packages=("${build_packages[@]}")
 tests=yes

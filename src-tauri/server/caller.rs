@@ -55,6 +55,12 @@ impl FromRequestParts<AppState> for Calling {
 }
 
 impl Calling {
+    /// The same caller presenting `token` instead (Transmission's Basic auth password).
+    pub fn with_token(mut self, token: String) -> Calling {
+        self.presented = Some(token);
+        self
+    }
+
     /// What this caller may do, or why it may not. Counts a wrong token against its address.
     pub fn standing(&self, state: &AppState) -> Standing {
         let local = self.addr.is_local();

@@ -14,6 +14,7 @@ mod connection;
 mod guard;
 mod lockout;
 mod stream;
+mod transmission;
 mod ui;
 
 use std::net::SocketAddr;
@@ -25,7 +26,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -96,6 +97,8 @@ struct AppState {
     max_queue_bytes: usize,
     cancel: CancellationToken,
     tracker: TaskTracker,
+    /// `/transmission/rpc`'s session id and numeric ids.
+    transmission: Arc<transmission::RpcState>,
 }
 
 impl Server {
@@ -128,6 +131,7 @@ impl Server {
             max_queue_bytes: self.config.max_queue_bytes,
             cancel: cancel.clone(),
             tracker,
+            transmission: Arc::new(transmission::RpcState::new()),
         };
         let limits = accept::Limits {
             max_open: self.config.max_connections + REFUSED_SLOTS + MAX_UNPROVEN + HTTP_SLOTS,
@@ -143,6 +147,9 @@ impl Server {
             .route("/", get(root))
             .route("/ws", get(websocket_only))
             .route("/stream/{task_id}/{file_index}", get(stream::serve))
+            // transmission-remote posts to `/transmission/rpc/`, others without the slash.
+            .route("/transmission/rpc", any(transmission::rpc))
+            .route("/transmission/rpc/", any(transmission::rpc))
             .fallback(get(ui_file))
             .with_state(state);
         accept::run(

@@ -308,9 +308,14 @@ function rememberFolder(folder) {
   localStorage.setItem(RECENT_FOLDERS, JSON.stringify([folder, ...recentFolders().filter((f) => f !== folder)].slice(0, 10)));
 }
 
-$('add-options-button').addEventListener('click', async () => {
-  const folders = [...new Set([...recentFolders(), ...store.labels.map((l) => l.folder).filter(Boolean), detail.saveDir].filter(Boolean))];
+/** The folders the folder fields offer: recent ones, the labels' folders, the download folder. */
+function offerFolders() {
+  const folders = [...new Set([...recentFolders(), ...store.labels.map((l) => l.folder), detail.saveDir].filter(Boolean))];
   $('add-folders').replaceChildren(...folders.map((folder) => Object.assign(document.createElement('option'), { value: folder })));
+}
+
+$('add-options-button').addEventListener('click', async () => {
+  offerFolders();
   const none = Object.assign(document.createElement('option'), { value: '', textContent: t('label.none') });
   $('add-label').replaceChildren(none, ...store.labels.map((l) => Object.assign(document.createElement('option'), { value: l.name, textContent: fmt.visible(l.name) })));
   const choice = await dialogs.askAdd($('add-input').value.trim());
@@ -477,8 +482,7 @@ async function askMove(ids) {
     ? t('move.heading', { name: fmt.visible(first?.name ?? ids[0]) }) : t('move.heading', { name: plural('status.tasks', ids.length) });
   const metadata = await connection.request('task.getMetadata', { task_id: ids[0] }).catch(() => null);
   $('move-folder').value = metadata?.download_dir ?? '';
-  const folders = [...new Set([...recentFolders(), ...store.labels.map((l) => l.folder).filter(Boolean), detail.saveDir].filter(Boolean))];
-  $('add-folders').replaceChildren(...folders.map((folder) => Object.assign(document.createElement('option'), { value: folder })));
+  offerFolders();
   return new Promise((resolve) => {
     dialog.onclose = () => resolve(dialog.returnValue === 'ok' ? $('move-folder').value.trim() || null : null);
     dialog.returnValue = '';
