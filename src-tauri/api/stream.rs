@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use hmac::{Hmac, Mac};
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use super::tasks::to_json;
 use super::{Api, ApiError, Caller};
@@ -78,29 +79,12 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// HMAC-SHA256 (RFC 2104) over `message`.
-fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
-    hmac_sha256_any(key, message)
-}
-
-fn hmac_sha256_any(key: &[u8], message: &[u8]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut block = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let pad = |byte: u8| block.map(|b| b ^ byte);
-    let inner = Sha256::new()
-        .chain_update(pad(0x36))
-        .chain_update(message)
-        .finalize();
-    Sha256::new()
-        .chain_update(pad(0x5c))
-        .chain_update(inner)
-        .finalize()
-        .into()
+/// HMAC-SHA256 (RFC 2104) of `message` under `key`, from the RustCrypto `hmac` crate.
+fn mac_of(key: &[u8], message: &[u8]) -> Hmac<Sha256> {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(message);
+    mac
 }
 
 fn signed_message(task_id: &str, file: usize, expires: u64, access: char) -> Vec<u8> {
@@ -116,8 +100,8 @@ fn now() -> u64 {
 /// The value of `st` for a link to `file` of `task_id` until `expires`.
 fn sign(key: &[u8; 32], task_id: &str, file: usize, expires: u64, can_write: bool) -> String {
     let access = if can_write { 'w' } else { 'r' };
-    let mac = hmac_sha256(key, &signed_message(task_id, file, expires, access));
-    format!("{expires}.{access}.{}", hex(&mac))
+    let mac = mac_of(key, &signed_message(task_id, file, expires, access)).finalize();
+    format!("{expires}.{access}.{}", hex(&mac.into_bytes()))
 }
 
 /// Checks `st` for `file` of `task_id` at `now`: `Some(can_write)` when it is good.
@@ -135,8 +119,10 @@ fn check(key: &[u8; 32], task_id: &str, file: usize, st: &str, now: u64) -> Opti
         _ => return None,
     };
     let given = parse_hex_32(mac)?;
-    let wanted = hmac_sha256(key, &signed_message(task_id, file, expires, access));
-    let same: bool = subtle::ConstantTimeEq::ct_eq(&given[..], &wanted[..]).into();
+    // Compared in constant time by `verify_slice`.
+    let same = mac_of(key, &signed_message(task_id, file, expires, access))
+        .verify_slice(&given)
+        .is_ok();
     (same && now < expires).then_some(access == 'w')
 }
 
@@ -265,9 +251,11 @@ impl Api {
 mod tests {
     use super::*;
 
-    /// RFC 4231's test cases 1 and 2: the HMAC is HMAC-SHA256.
+    /// RFC 4231's test cases 1, 2 and 6: the links are signed with HMAC-SHA256.
     #[test]
     fn hmac_matches_rfc_4231() {
+        let hmac_sha256_any =
+            |key: &[u8], message: &[u8]| mac_of(key, message).finalize().into_bytes();
         let mac = hmac_sha256_any(&[0x0b; 20], b"Hi There");
         assert_eq!(
             hex(&mac),
