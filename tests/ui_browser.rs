@@ -1863,3 +1863,83 @@ async fn trackers_magnet_link_move_and_recheck_from_the_ui() {
     let (held, total) = support::pieces_held(&status);
     assert_eq!(held, total);
 }
+
+/// Watching while it downloads: the Files tab's ▶ plays a 60 s WebM (made by ffmpeg) in the
+/// page's player from a seeder limited to 256 KiB/s: it plays past 5 s while the download is
+/// not complete, and a seek to 80 % plays there (the time it took is printed; nothing about
+/// time is asserted). The player's link is a signed stream link, with no API token in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_player_plays_a_webm_while_it_downloads_and_seeks() {
+    support::peers::require("ffmpeg");
+    let media = tempfile::tempdir().unwrap();
+    let (webm, _) = support::media::make_media(media.path());
+    let torrent = TestTorrent::from_contents(
+        "film.webm",
+        vec![("film.webm".into(), std::fs::read(&webm).unwrap())],
+        true,
+        32 * 1024,
+    );
+    let seeder = LibrqbitSeeder::start_limited(&torrent, Some(256 * 1024)).await;
+    let server = TestServer::start().await;
+    let mut api = server.client().await;
+    let id = torrent.info_hash.clone();
+    api.add_magnet(&torrent.magnet(&[seeder.addr])).await;
+    let browser = Browser::start(1280, 900).await;
+    browser.client.goto(&server.http_base()).await.unwrap();
+    browser.wait_until("window.magnetarReady", PATIENCE).await;
+    browser
+        .js(&format!(
+            "document.querySelector(\"{}\").dispatchEvent(new MouseEvent('dblclick', {{bubbles: true}})); return true;",
+            row(&id)
+        ))
+        .await;
+    browser.click("[data-tab=files]").await;
+    browser
+        .wait_until(
+            "document.querySelector(\"#files-body .file[data-index='0'] .file-play:not([hidden])\")",
+            PATIENCE,
+        )
+        .await;
+    browser
+        .click("#files-body .file[data-index='0'] .file-play")
+        .await;
+    browser
+        .wait_until(
+            "document.getElementById('player-dialog').open && document.getElementById('player-video').currentTime > 5",
+            PATIENCE,
+        )
+        .await;
+    let src = browser
+        .js("return document.getElementById('player-video').currentSrc;")
+        .await;
+    let src = src.as_str().unwrap();
+    assert!(src.contains("/stream/") && src.contains("st="), "{src}");
+    assert!(
+        !src.contains("token"),
+        "no API token in a stream link: {src}"
+    );
+    let row = api.summary(&id).await;
+    assert!(
+        row["dl_bytes"].as_u64().unwrap() < torrent.total_len() as u64,
+        "it played past 5 s before the download completed: {row}"
+    );
+    browser.screenshot("player").await;
+
+    // A seek to 80 %: it plays from there.
+    let started = Instant::now();
+    browser
+        .js("const v = document.getElementById('player-video'); v.currentTime = v.duration * 0.8; return true;")
+        .await;
+    browser
+        .wait_until(
+            "(() => { const v = document.getElementById('player-video'); return v.currentTime > v.duration * 0.8 + 1 && !v.paused; })()",
+            PATIENCE,
+        )
+        .await;
+    eprintln!(
+        "player: a seek to 80 % played on after {:.1} s (download then at {} of {} bytes)",
+        started.elapsed().as_secs_f64(),
+        api.summary(&id).await["dl_bytes"],
+        torrent.total_len()
+    );
+}

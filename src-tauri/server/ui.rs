@@ -16,7 +16,8 @@ use axum::response::{IntoResponse, Response};
 /// `frame-ancestors 'none'`, which only an HTTP header can carry.
 const CONTENT_SECURITY_POLICY: &str = concat!(
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; ",
-    "connect-src 'self' ws: wss:; frame-ancestors 'none'"
+    // The player plays the /stream links of this server, or of the one "Connect to…" chose.
+    "media-src 'self' http: https:; connect-src 'self' ws: wss:; frame-ancestors 'none'"
 );
 
 /// The headers every answer of the UI carries.

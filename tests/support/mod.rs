@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod media;
 pub mod metadata_peer;
 pub mod netns;
 pub mod peers;

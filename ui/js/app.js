@@ -12,6 +12,7 @@ import { Detail } from './detail.js';
 import { StatusBar } from './statusbar.js';
 import { Notifier } from './notify.js';
 import { Preferences } from './preferences.js';
+import { Player } from './player.js';
 import * as bulk from './bulk.js';
 import * as dialogs from './dialogs.js';
 import * as fmt from './format.js';
@@ -51,6 +52,7 @@ const statusBar = new StatusBar(store, {
 const notifier = new Notifier();
 const preferences = new Preferences($('prefs-dialog'), store);
 const chooser = new ChooseDialog($('choose-dialog'));
+const player = new Player($('player-dialog'), () => connection);
 
 let connection = null;
 
@@ -445,6 +447,17 @@ async function act(action, ids = table.selection()) {
     await inBulk('recheck', ids, (id) => ({ task_id: id }));
     return;
   }
+  if (action === 'play') {
+    // A one-file task: its file. Otherwise the details' Files tab, where each file has ▶.
+    const metadata = await connection.request('task.getMetadata', { task_id: ids[0] }).catch(() => null);
+    if (metadata?.files?.length === 1) {
+      await player.play(ids[0], 0, metadata.files[0].path).catch((e) => dialogs.toast(e.message));
+    } else {
+      openDetail(ids[0]);
+      detail.show('files');
+    }
+    return;
+  }
   if (action === 'openFolder') {
     await connection.request('task.openFolder', { task_id: ids[0] }).catch((e) => dialogs.toast(e.message));
     return;
@@ -508,6 +521,17 @@ async function copyMagnet(id) {
     window.prompt(t('action.copyMagnet'), metadata.magnet);
   }
 }
+
+$('detail').addEventListener('play', (e) => {
+  player.play(e.detail.id, e.detail.index, e.detail.name).catch((error) => dialogs.toast(error.message));
+});
+$('detail').addEventListener('copylink', async (e) => {
+  try {
+    if (await player.copy(await player.link(e.detail.id, e.detail.index))) dialogs.toast(t('player.copied'));
+  } catch (error) {
+    dialogs.toast(error.message);
+  }
+});
 
 $('reannounce-button').addEventListener('click', async () => {
   const id = detail.id;

@@ -8,6 +8,7 @@ import * as fmt from './format.js';
 import { language, t } from './i18n.js';
 import { buildTree, findDir, FileChoices, visibleRows } from './filetree.js';
 import { HISTORY_MS } from './store.js';
+import { drawPieces, PLAYABLE } from './player.js';
 
 const FILE_ROW = 30;
 const TABS = ['overview', 'files', 'peers', 'pieces', 'speed', 'trackers'];
@@ -244,7 +245,7 @@ export class Detail {
       const row = document.createElement('div');
       row.className = 'file';
       row.setAttribute('role', 'listitem');
-      row.innerHTML = '<input type="checkbox"><button type="button" class="file-toggle"></button><span class="file-name"></span><span class="file-size"></span><span class="bar" aria-hidden="true"><span class="fill"></span></span>';
+      row.innerHTML = '<input type="checkbox"><button type="button" class="file-toggle"></button><span class="file-name"></span><span class="file-size"></span><span class="bar" aria-hidden="true"><span class="fill"></span></span><span class="file-actions"><button type="button" class="file-play">▶</button><button type="button" class="file-link">URL</button></span>';
       body.appendChild(row);
       this.pool.push(row);
     }
@@ -253,7 +254,9 @@ export class Detail {
       row.hidden = at >= last;
       if (row.hidden) return;
       const { dir, file, depth } = rows[at];
-      const [box, toggle, name, sizeEl, bar] = row.children;
+      const [box, toggle, name, sizeEl, bar, actions] = row.children;
+      const [play, link] = actions.children;
+      actions.hidden = Boolean(dir);
       const members = dir ? dir.all : [file.index];
       const size = members.reduce((sum, i) => sum + files[i].size, 0);
       const have = members.reduce((sum, i) => sum + held(i), 0);
@@ -279,6 +282,11 @@ export class Detail {
         name.title = fmt.visible(files[file.index].path);
         name.style.paddingLeft = `${depth * 1.1}rem`;
         box.setAttribute('aria-label', t('files.download', { name: fmt.visible(files[file.index].path) }));
+        play.hidden = !PLAYABLE.test(file.name);
+        play.setAttribute('aria-label', t('files.play', { name: fmt.visible(file.name) }));
+        play.title = play.getAttribute('aria-label');
+        link.setAttribute('aria-label', t('files.link', { name: fmt.visible(file.name) }));
+        link.title = link.getAttribute('aria-label');
       }
       box.checked = chosen === members.length;
       box.indeterminate = chosen > 0 && chosen < members.length;
@@ -288,8 +296,17 @@ export class Detail {
     });
   }
 
-  /** A click on a folder's name opens or closes it. */
+  /** A click on a folder's name opens or closes it; on a file's ▶ or URL, plays it or copies its stream link. */
   folderClicked(event) {
+    const action = event.target.closest('.file-play, .file-link');
+    if (action) {
+      const index = Number(action.closest('.file').dataset.index);
+      const name = this.metadata?.files?.[index]?.path ?? '';
+      this.el.pane.dispatchEvent(new CustomEvent(action.classList.contains('file-play') ? 'play' : 'copylink', {
+        detail: { id: this.id, index, name },
+      }));
+      return;
+    }
     const toggle = event.target.closest('.file-toggle');
     const row = toggle?.closest('.file.dir');
     if (!row) return;
@@ -351,26 +368,8 @@ export class Detail {
   renderPieces() {
     const pieces = this.status?.pieces ?? [];
     const canvas = this.el.piecesCanvas;
-    const width = canvas.clientWidth || 600;
-    canvas.width = width;
-    const ctx = canvas.getContext('2d');
-    const style = getComputedStyle(canvas);
-    ctx.fillStyle = style.getPropertyValue('--piece-missing') || '#ddd';
-    ctx.fillRect(0, 0, width, canvas.height);
-    ctx.fillStyle = style.getPropertyValue('--piece-held') || '#3a7';
+    drawPieces(canvas, pieces);
     const held = pieces.filter(Boolean).length;
-    if (pieces.length) {
-      // One column per pixel: the share of its pieces held sets its height.
-      const per = pieces.length / width;
-      for (let x = 0; x < width; x += 1) {
-        const from = Math.floor(x * per);
-        const to = Math.max(from + 1, Math.floor((x + 1) * per));
-        let count = 0;
-        for (let i = from; i < to && i < pieces.length; i += 1) if (pieces[i]) count += 1;
-        const share = count / (to - from);
-        if (share > 0) ctx.fillRect(x, canvas.height * (1 - share), 1, canvas.height * share);
-      }
-    }
     const text = t('pieces.count', { held: fmt.number(held), total: fmt.number(pieces.length) });
     this.el.piecesText.textContent = text;
     canvas.setAttribute('aria-label', text);
