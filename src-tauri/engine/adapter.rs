@@ -158,6 +158,8 @@ impl Librqbit {
 
     /// Lets go of a torrent, deleting its files with `delete_files`.
     pub async fn delete(&self, info_hash: Id20, delete_files: bool) -> anyhow::Result<()> {
+        // A block write librqbit finishes after this must not make a file again.
+        self.storage.retire(&info_hash.as_string());
         self.session
             .delete(TorrentIdOrHash::Hash(info_hash), delete_files)
             .await

@@ -15,12 +15,18 @@
 //! the factory is told it, by info hash: by the adapter before each add, and from librqbit's
 //! session file before the session restores its torrents. A torrent it was not told of (none
 //! should be) gets librqbit's own filesystem storage.
+//!
+//! A torrent taken out of librqbit (a remove, a move, a re-check) is *retired* first: from then
+//! on its storage writes nothing. librqbit may still finish a block write it had started; with
+//! files made on first write, that write would make a file again after the remove deleted it
+//! (the interleaving test saw `a.bin` come back, owned by no task).
 
 use std::any::TypeId;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
@@ -32,6 +38,8 @@ use librqbit::{ManagedTorrentShared, TorrentMetadata};
 pub struct LazyFilesFactory {
     /// Each torrent's folder, by info hash (lower-case hex).
     folders: Arc<Mutex<HashMap<String, PathBuf>>>,
+    /// Whether each torrent's current storage may still write, by info hash.
+    live: Arc<Mutex<HashMap<String, Arc<AtomicBool>>>>,
 }
 
 impl LazyFilesFactory {
@@ -41,6 +49,19 @@ impl LazyFilesFactory {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(info_hash.to_owned(), folder);
+    }
+
+    /// Torrent `info_hash` is being taken out of librqbit: its storage writes nothing more
+    /// (a storage made for it later, when it is added again, writes as usual).
+    pub fn retire(&self, info_hash: &str) {
+        if let Some(live) = self
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(info_hash)
+        {
+            live.store(false, Ordering::SeqCst);
+        }
     }
 
     /// Learns every torrent's folder from librqbit's session file (`session.json`), before
@@ -81,10 +102,18 @@ impl StorageFactory for LazyFilesFactory {
             .get(&shared.info_hash.as_string())
             .cloned();
         match folder {
-            Some(folder) => Ok(Box::new(LazyFiles {
-                folder,
-                files: Vec::new(),
-            })),
+            Some(folder) => {
+                let live = Arc::new(AtomicBool::new(true));
+                self.live
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(shared.info_hash.as_string(), live.clone());
+                Ok(Box::new(LazyFiles {
+                    folder,
+                    files: Vec::new(),
+                    live,
+                }))
+            }
             None => {
                 tracing::warn!(info_hash = %shared.info_hash.as_string(), "no folder known: librqbit's own storage");
                 Ok(Box::new(
@@ -144,11 +173,21 @@ impl LazyFile {
 pub struct LazyFiles {
     folder: PathBuf,
     files: Vec<Arc<LazyFile>>,
+    /// False once the torrent is retired (see the module's doc): nothing more is written.
+    live: Arc<AtomicBool>,
 }
 
 impl LazyFiles {
     fn file(&self, id: usize) -> anyhow::Result<&LazyFile> {
         self.files.get(id).map(|f| &**f).context("no such file")
+    }
+
+    /// A file to write to, unless the torrent was retired.
+    fn writable(&self, id: usize) -> anyhow::Result<&LazyFile> {
+        if !self.live.load(Ordering::SeqCst) {
+            anyhow::bail!("the torrent was taken out of the session: nothing more is written");
+        }
+        self.file(id)
     }
 }
 
@@ -182,7 +221,7 @@ impl TorrentStorage for LazyFiles {
     }
 
     fn pwrite_all(&self, file_id: usize, offset: u64, buf: &[u8]) -> anyhow::Result<()> {
-        let file = self.file(file_id)?;
+        let file = self.writable(file_id)?;
         // librqbit writes a piece that ends where a file ends with an empty write into the
         // next file: that is no reason to create it.
         if file.padding || buf.is_empty() {
@@ -208,7 +247,7 @@ impl TorrentStorage for LazyFiles {
     }
 
     fn ensure_file_length(&self, file_id: usize, length: u64) -> anyhow::Result<()> {
-        let file = self.file(file_id)?;
+        let file = self.writable(file_id)?;
         if file.padding {
             return Ok(());
         }
@@ -232,6 +271,7 @@ impl TorrentStorage for LazyFiles {
         Ok(Box::new(LazyFiles {
             folder: self.folder.clone(),
             files,
+            live: self.live.clone(),
         }))
     }
 }
