@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::peers::{free_port, ChildGuard, LibrqbitSeeder, Tracker};
+use support::peers::{free_port, LibrqbitSeeder, Tracker};
 use support::torrent::{TestTorrent, TorrentSpec};
 use support::{poll_until, Client, ServeProcess, TestServer, PATIENCE};
 
@@ -31,33 +31,6 @@ fn tracked(name: &str, seed: u64) -> (TestTorrent, Tracker) {
     let torrent = TestTorrent::build(spec(name, seed, vec![tracker.announce.clone()]));
     assert_eq!(torrent.info_hash, probe.info_hash);
     (torrent, tracker)
-}
-
-/// Debian's opentracker on 127.0.0.1:`port`, tracking `info_hash` (whitelist-only build).
-fn opentracker_on(port: u16, info_hash: &str) -> (ChildGuard, tempfile::TempDir) {
-    support::peers::require("opentracker");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("whitelist.txt"), format!("{info_hash}\n")).unwrap();
-    let child = ChildGuard::spawn(
-        std::process::Command::new("opentracker")
-            .current_dir(dir.path())
-            .args([
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-P",
-                &port.to_string(),
-            ])
-            .arg("-d")
-            .arg(dir.path())
-            .args(["-w", "whitelist.txt"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null()),
-        "opentracker",
-    );
-    support::peers::wait_for_port(port);
-    (child, dir)
 }
 
 fn exists(path: &Path) -> bool {
@@ -334,7 +307,7 @@ async fn trackers_reannounce_recheck_and_the_magnet_link() {
     let probe = TestTorrent::build(spec("checked.bin", 51, Vec::new()));
     let tracker_port = free_port();
     let announce = format!("http://127.0.0.1:{tracker_port}/announce");
-    let mut tracker = opentracker_on(tracker_port, &probe.info_hash);
+    let mut tracker = Tracker::start_on(tracker_port, &[&probe.info_hash]);
     let torrent = TestTorrent::build(spec("checked.bin", 51, vec![announce.clone()]));
     let seeder = LibrqbitSeeder::start(&torrent).await;
     let server = TestServer::start().await;
@@ -421,7 +394,7 @@ async fn trackers_reannounce_recheck_and_the_magnet_link() {
     // test, and the seeder does not know the task.
     tokio::time::sleep(Duration::from_secs(1)).await;
     drop(tracker);
-    tracker = opentracker_on(tracker_port, &torrent.info_hash);
+    tracker = Tracker::start_on(tracker_port, &[&torrent.info_hash]);
     // On another port than the first: the task cannot find it by retrying the old address.
     let port = std::iter::repeat_with(free_port)
         .find(|p| *p != old_port)

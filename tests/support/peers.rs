@@ -146,6 +146,12 @@ pub struct Tracker {
 
 impl Tracker {
     pub fn start(info_hashes: &[&str]) -> Tracker {
+        Tracker::start_on(free_port(), info_hashes)
+    }
+
+    /// On a chosen port: a test that restarts its tracker (forgetting every peer) keeps the
+    /// announce URL its torrents name.
+    pub fn start_on(port: u16, info_hashes: &[&str]) -> Tracker {
         require("opentracker");
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
@@ -153,7 +159,6 @@ impl Tracker {
             info_hashes.join("\n") + "\n",
         )
         .unwrap();
-        let port = free_port();
         let child = ChildGuard::spawn(
             Command::new("opentracker")
                 .current_dir(dir.path())
