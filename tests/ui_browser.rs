@@ -108,12 +108,7 @@ async fn a_person_drives_the_web_ui() {
         .await
         .unwrap();
     album_row.click().await.unwrap();
-    browser
-        .js(&format!(
-            "document.querySelector(\"{}\").dispatchEvent(new MouseEvent('dblclick', {{bubbles: true}})); return true;",
-            row(&album.info_hash)
-        ))
-        .await;
+    open_details(&browser, &album.info_hash).await;
     browser.click("[data-tab=files]").await;
     // A tree: disc/ (extra/ (skip.bin), keep.bin); a folder closes and opens by its name.
     let visible = "document.querySelectorAll('#files-body .file:not([hidden])').length";
@@ -718,12 +713,7 @@ async fn a_closed_folder_stays_closed_and_two_quick_choices_both_hold() {
     let browser = Browser::start(1280, 720).await;
     browser.client.goto(&server.http_base()).await.unwrap();
     browser.wait_until("window.magnetarReady", PATIENCE).await;
-    browser
-        .js(&format!(
-            "document.querySelector(\"{}\").dispatchEvent(new MouseEvent('dblclick', {{bubbles: true}})); return true;",
-            row(&set.info_hash)
-        ))
-        .await;
+    open_details(&browser, &set.info_hash).await;
     browser.click("[data-tab=files]").await;
     let visible = "document.querySelectorAll('#files-body .file:not([hidden])').length";
     // a/, 1.bin, 2.bin, b/, 3.bin, c.bin
@@ -1769,12 +1759,7 @@ async fn trackers_magnet_link_move_and_recheck_from_the_ui() {
     let browser = Browser::start(1280, 900).await;
     browser.client.goto(&server.http_base()).await.unwrap();
     browser.wait_until("window.magnetarReady", PATIENCE).await;
-    browser
-        .js(&format!(
-            "document.querySelector(\"{}\").dispatchEvent(new MouseEvent('dblclick', {{bubbles: true}})); return true;",
-            row(&id)
-        ))
-        .await;
+    open_details(&browser, &id).await;
     browser.click("[data-tab=trackers]").await;
     browser
         .wait_until(
@@ -1887,12 +1872,7 @@ async fn the_player_plays_a_webm_while_it_downloads_and_seeks() {
     let browser = Browser::start(1280, 900).await;
     browser.client.goto(&server.http_base()).await.unwrap();
     browser.wait_until("window.magnetarReady", PATIENCE).await;
-    browser
-        .js(&format!(
-            "document.querySelector(\"{}\").dispatchEvent(new MouseEvent('dblclick', {{bubbles: true}})); return true;",
-            row(&id)
-        ))
-        .await;
+    open_details(&browser, &id).await;
     browser.click("[data-tab=files]").await;
     browser
         .wait_until(
@@ -1942,4 +1922,14 @@ async fn the_player_plays_a_webm_while_it_downloads_and_seeks() {
         api.summary(&id).await["dl_bytes"],
         torrent.total_len()
     );
+}
+
+/// Opens the details of task `id`, as a double click on its row does.
+async fn open_details(browser: &Browser, id: &str) {
+    browser
+        .js(&format!(
+            "document.querySelector(\"{}\").dispatchEvent(new MouseEvent('dblclick', {{bubbles: true}})); return true;",
+            row(id)
+        ))
+        .await;
 }
