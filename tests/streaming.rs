@@ -889,3 +889,51 @@ async fn the_remote_command_prints_a_working_link() {
     assert_eq!(json["name"], "episode.mkv");
     assert_eq!(json["size"], 200_000);
 }
+
+/// A player that asks for a file while the task checks the data already on disk waits for the
+/// check rather than being refused. The torrent's piece hashes match nothing: the 768 MiB
+/// already there (a sparse file) are all checked and all wrong, which takes seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_asked_during_the_check_waits_for_it() {
+    use support::torrent::{torrent_with_info, Bencode};
+    const LENGTH: u64 = 768 * 1024 * 1024;
+    const PIECE: u64 = 4 * 1024 * 1024;
+    let hashes: Vec<u8> = (0..LENGTH / PIECE * 20)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    let bytes = torrent_with_info(vec![
+        ("name", Bencode::str("checked.mkv")),
+        ("length", Bencode::Int(LENGTH as i64)),
+        ("piece length", Bencode::Int(PIECE as i64)),
+        ("pieces", Bencode::Bytes(hashes)),
+    ]);
+    let server = TestServer::start().await;
+    let addr = server.running.as_ref().unwrap().addr;
+    std::fs::create_dir_all(&server.download_dir).unwrap();
+    std::fs::File::create(server.download_dir.join("checked.mkv"))
+        .unwrap()
+        .set_len(LENGTH)
+        .unwrap();
+    let mut client = server.client().await;
+    let uri = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &bytes);
+    client
+        .ok("task.add", json!({"type": "torrent", "uri": uri}))
+        .await;
+    let list = client.ok("task.list", Value::Null).await;
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        list[0]["state"], 0,
+        "the stream is asked while the data is checked: {list}"
+    );
+    let path = format!("/stream/{id}/0");
+    let asked = std::time::Instant::now();
+    let (socket, status) = tokio::task::spawn_blocking(move || raw_get(addr, &path, 0))
+        .await
+        .unwrap();
+    let waited = asked.elapsed();
+    let summary = client.summary(&id).await;
+    println!("the stream answered {status} after {waited:?}; the task then: {summary}");
+    assert_eq!(status, "HTTP/1.1 200 OK", "{summary}");
+    assert_eq!(summary["state"], 1, "the check is over: {summary}");
+    drop(socket);
+}

@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::io::Read;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -83,7 +82,7 @@ fn openssl_fingerprint(cert: &std::path::Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn self_signed_tls_with_a_pinned_fingerprint_from_another_host() {
     let settings = json!({"token": TOKEN}).to_string();
-    let Some(mut server) = RemoteServer::start(&settings, &["--tls", "self-signed"]) else {
+    let Some(server) = RemoteServer::start(&settings, &["--tls", "self-signed"]) else {
         return;
     };
     assert!(server.url.starts_with("wss://"), "{}", server.url);
@@ -148,12 +147,7 @@ async fn self_signed_tls_with_a_pinned_fingerprint_from_another_host() {
 
     // The fingerprint was printed once, on stderr, and matches the certificate.
     drop(client);
-    let stderr = server.stderr.take().unwrap();
-    drop(server);
-    let mut printed = String::new();
-    std::io::BufReader::new(stderr)
-        .read_to_string(&mut printed)
-        .unwrap();
+    let printed = server.stop();
     assert_eq!(printed.matches(&fingerprint).count(), 1, "{printed}");
     assert!(!printed.contains(TOKEN), "the token leaked into the output");
 }

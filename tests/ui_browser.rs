@@ -330,9 +330,18 @@ async fn the_page_asks_for_the_token_when_the_server_wants_one() {
     let page = server.url.replace("ws://", "http://").replace("/ws", "/");
     let browser = Browser::start(1280, 720).await;
     browser.client.goto(&page).await.unwrap();
-    browser
-        .wait_until("document.getElementById('token-dialog').open", PATIENCE)
-        .await;
+    let asked = tokio::time::timeout(
+        PATIENCE,
+        browser.wait_until("document.getElementById('token-dialog').open", PATIENCE * 2),
+    )
+    .await;
+    if asked.is_err() {
+        panic!(
+            "no token prompt within {PATIENCE:?}\nthe page: {}\nthe server's log:\n{}",
+            browser.report().await,
+            server.log()
+        );
+    }
     browser.screenshot("token-prompt").await;
     browser.type_into("#token-input", token).await;
     browser.click("#token-remember").await;

@@ -152,11 +152,12 @@ impl Engine {
         may_resume: bool,
     ) -> Result<FileStream, StreamError> {
         let file = self.stream_file(id, index)?;
-        // A task whose metadata just arrived is still being added into librqbit: a player
-        // that asks at once waits for that (briefly) rather than being refused.
+        // A task whose metadata just arrived is still being added into librqbit, then checks
+        // what is on disk: a player that asks at once waits for both (briefly) rather than
+        // being refused.
         let deadline = tokio::time::Instant::now() + OPEN_TIMEOUT;
-        let (handle, paused, why_not) = loop {
-            let look = {
+        let (handle, paused) = loop {
+            let (handle, paused, why_not, adding) = {
                 let mut tasks = self.tasks();
                 let task = find(&mut tasks, id.as_str())
                     .map_err(|_| StreamError::NotFound(id.to_string()))?;
@@ -176,24 +177,29 @@ impl Engine {
                 let adding = matches!(task.lifecycle, Lifecycle::Adding);
                 (task.handle().cloned(), task.intent.paused, why_not, adding)
             };
-            match look {
-                (_, _, _, true) if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                (handle, paused, why_not, _) => break (handle, paused, why_not),
+            let checking = handle.as_ref().is_some_and(|h| {
+                h.with_state(|s| matches!(s, ManagedTorrentState::Initializing(_)))
+            });
+            // A paused task stopped mid-check stays "initializing" in librqbit until it is
+            // resumed: there is nothing to wait for then.
+            let waiting = adding || (why_not.is_none() && checking && !paused);
+            if waiting && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
             }
+            if let Some(why) = why_not {
+                return Err(StreamError::Conflict(why));
+            }
+            if checking {
+                return Err(StreamError::Conflict(
+                    "the task is checking its data on disk: try again when the check ends".into(),
+                ));
+            }
+            let Some(handle) = handle else {
+                return Err(StreamError::Conflict("the task has no metadata yet".into()));
+            };
+            break (handle, paused);
         };
-        if let Some(why) = why_not {
-            return Err(StreamError::Conflict(why));
-        }
-        let Some(handle) = handle else {
-            return Err(StreamError::Conflict("the task has no metadata yet".into()));
-        };
-        if handle.with_state(|s| matches!(s, ManagedTorrentState::Initializing(_))) {
-            return Err(StreamError::Conflict(
-                "the task is checking its data on disk: try again when the check ends".into(),
-            ));
-        }
         // The slot first: a stream refused as one too many resumes nothing.
         let slot = self
             .inner

@@ -105,23 +105,47 @@ impl Browser {
 
     /// Waits until the expression `condition` is truthy in the page; panics after `patience`.
     pub async fn wait_until(&self, condition: &str, patience: Duration) -> Value {
-        super::poll_until(
-            &format!("the page's {condition}"),
-            patience,
-            Duration::from_millis(100),
-            async || {
-                let value = self.js(&format!("return ({condition});")).await;
-                let truthy = !matches!(&value, Value::Null | Value::Bool(false))
-                    && value != json!(0)
-                    && value != json!("");
-                if truthy {
-                    Ok(value)
-                } else {
-                    Err(value)
-                }
-            },
-        )
-        .await
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let value = self.js(&format!("return ({condition});")).await;
+            let truthy = !matches!(&value, Value::Null | Value::Bool(false))
+                && value != json!(0)
+                && value != json!("");
+            if truthy {
+                return value;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let shot = self.screenshot("failed-wait").await;
+                let report = self.report().await;
+                panic!(
+                    "the page's {condition}: not within {patience:?}; the last look saw: \
+                     {value}\nthe page then: {report}\nscreenshot: {}",
+                    shot.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// What a failed wait needs to be understood: the page's address and load state, the
+    /// connection indicator, whether the app's modules ran, which dialogs are open, and every
+    /// resource the page fetched with its HTTP status (a module that failed to load stops the
+    /// whole app).
+    pub async fn report(&self) -> Value {
+        let script = "const c = document.getElementById('connection');
+            return {
+              url: location.href,
+              readyState: document.readyState,
+              connection: c ? { state: c.dataset.state, text: c.textContent } : null,
+              app: typeof window.magnetar,
+              openDialogs: [...document.querySelectorAll('dialog[open]')].map(d => d.id),
+              resources: performance.getEntriesByType('resource')
+                .map(r => `${r.name} ${r.responseStatus ?? '?'} ${Math.round(r.duration)} ms`),
+            };";
+        self.client
+            .execute(script, Vec::new())
+            .await
+            .unwrap_or_else(|e| json!(format!("the page cannot be read: {e}")))
     }
 
     pub async fn click(&self, css: &str) {

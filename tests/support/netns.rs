@@ -198,7 +198,10 @@ pub struct RemoteServer {
     pub url: String,
     pub data_dir: std::path::PathBuf,
     pub host: RemoteHost,
-    pub stderr: Option<std::process::ChildStderr>,
+    /// The server's log (its standard error), read all the time by a thread so that a full
+    /// pipe never blocks the server; the last 256 KiB are kept for a failing test to print.
+    log: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
     _dir: tempfile::TempDir,
 }
 
@@ -237,7 +240,19 @@ impl RemoteServer {
             "magnetar serve in a namespace",
         );
         let stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
-        let stderr = child.0.stderr.take();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut stderr = child.0.stderr.take().unwrap();
+        let kept = log.clone();
+        let reader = std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 8192];
+            while let Ok(n @ 1..) = stderr.read(&mut buf) {
+                let mut kept = kept.lock().unwrap();
+                kept.extend_from_slice(&buf[..n]);
+                let excess = kept.len().saturating_sub(256 * 1024);
+                kept.drain(..excess);
+            }
+        });
         let (line, _) = super::read_line_within(stdout);
         let url = super::url_in_ready_line(&line);
         RemoteServer {
@@ -245,9 +260,25 @@ impl RemoteServer {
             url,
             data_dir,
             host,
-            stderr,
+            log,
+            reader: Some(reader),
             _dir: dir,
         }
+    }
+
+    /// The end of what the server has logged so far.
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
+    }
+
+    /// Stops the server and returns its whole log (up to the last 256 KiB).
+    pub fn stop(mut self) -> String {
+        let _ = self._child.0.kill();
+        let _ = self._child.0.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.log()
     }
 
     /// The server's process id (`ip netns exec` execs the server, so it is the child's own).
