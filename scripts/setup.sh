@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Magnetar needs on Debian/Ubuntu, and only what is missing.
 #   scripts/setup.sh          build packages (Tauri's GTK/WebKit stack), the test peers and
-#                             the test tools from npm (package.json: axe-core)
+#                             the test tools from npm (package.json: axe-core, flood)
 #   scripts/setup.sh --build  build packages only
 # Runs apt-get as root, or through sudo; otherwise prints the exact command to run.
 set -euo pipefail
@@ -50,12 +50,15 @@ if [[ -n "$wanted" && ( -z "$have" || $(version_number "$have") -lt $(version_nu
   exit 1
 fi
 
-# axe-core, which the accessibility test (tests/ui_a11y.rs) injects into chromium, at the exact
-# version of package-lock.json; `npm ci` only when it is missing, since it empties node_modules
-# first. Run last: npm is one of the packages above.
+# The test tools from npm, at the exact versions of package-lock.json: axe-core, which the
+# accessibility test (tests/ui_a11y.rs) injects into chromium, and Flood, the Transmission front
+# end of tests/flood.rs. `npm ci` only when one is missing, since it empties node_modules first.
+# Run last: npm is one of the packages above.
 npm_packages() {
-  [[ $tests == yes && ! -f "$here/../node_modules/axe-core/axe.min.js" ]] || return 0
-  echo "Installing from npm: axe-core" >&2
+  [[ $tests == yes ]] || return 0
+  [[ -f "$here/../node_modules/axe-core/axe.min.js" && -f "$here/../node_modules/flood/dist/index.js" ]] \
+    && return 0
+  echo "Installing from npm: axe-core, flood" >&2
   (cd "$here/.." && npm ci --no-audit --no-fund)
 }
 

@@ -7,6 +7,8 @@
 mod support;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -368,8 +370,9 @@ async fn the_transport_handshake_bounds_and_bad_input() {
             "metainfo",
         ),
         (
-            json!({"method": "torrent-add", "arguments": {"filename": "http://example.com/x.torrent"}}),
-            "URL",
+            // Port 9 (discard) on loopback: nothing listens.
+            json!({"method": "torrent-add", "arguments": {"filename": "http://127.0.0.1:9/x.torrent"}}),
+            "cannot fetch",
         ),
         (
             json!({"method": "session-set", "arguments": {"speed-limit-down": "fast"}}),
@@ -731,4 +734,239 @@ async fn the_transmission_rpc_python_library_drives_a_full_cycle() {
         "the metainfo's data was deleted"
     );
     drop((show_seeder, film_seeder, tracker));
+}
+
+/// An indexer on loopback for `torrent-add`'s URLs: a .torrent, a relative redirect to it, a
+/// redirect to a magnet link, a redirect loop, a 404, a page that is no torrent, a .torrent
+/// behind a cookie, and two bodies over 16 MiB (one announced by Content-Length, one endless),
+/// each counting what it was asked for or sent.
+struct Indexer {
+    base: String,
+    loop_hops: Arc<AtomicUsize>,
+    huge_chunks: Arc<AtomicUsize>,
+    endless_chunks: Arc<AtomicUsize>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl Indexer {
+    async fn start(torrent: Vec<u8>, magnet: String) -> Indexer {
+        use axum::body::Body;
+        use axum::http::{header, HeaderMap, StatusCode};
+        use axum::response::IntoResponse;
+        use axum::routing::get;
+        /// 1 MiB chunks, counted as they are made: the count says where the reader stopped.
+        fn counted(chunks: usize, counter: Arc<AtomicUsize>) -> Body {
+            Body::from_stream(futures::stream::iter((0..chunks).map(move |_| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, std::io::Error>(vec![b'd'; 1024 * 1024])
+            })))
+        }
+        let loop_hops = Arc::new(AtomicUsize::new(0));
+        let huge_chunks = Arc::new(AtomicUsize::new(0));
+        let endless_chunks = Arc::new(AtomicUsize::new(0));
+        let (hops, huge, endless) = (
+            loop_hops.clone(),
+            huge_chunks.clone(),
+            endless_chunks.clone(),
+        );
+        let private = torrent.clone();
+        let app = axum::Router::new()
+            .route("/dl/film.torrent", get(move || async move { torrent }))
+            .route(
+                "/dl/film",
+                get(|| async { (StatusCode::FOUND, [(header::LOCATION, "film.torrent")]) }),
+            )
+            .route(
+                "/dl/clip",
+                get(move || async move {
+                    (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, magnet)])
+                }),
+            )
+            .route(
+                "/dl/loop/{n}",
+                get(
+                    move |axum::extract::Path(n): axum::extract::Path<u32>| async move {
+                        hops.fetch_add(1, Ordering::SeqCst);
+                        let next = format!("/dl/loop/{}", n + 1);
+                        (StatusCode::FOUND, [(header::LOCATION, next)])
+                    },
+                ),
+            )
+            .route("/dl/page", get(|| async { "<html>Please log in</html>" }))
+            .route(
+                "/dl/private.torrent",
+                get(move |headers: HeaderMap| async move {
+                    let cookie = headers.get(header::COOKIE).and_then(|c| c.to_str().ok());
+                    if cookie.is_some_and(|c| c.split("; ").any(|kv| kv == "session=s3cret")) {
+                        private.into_response()
+                    } else {
+                        StatusCode::FORBIDDEN.into_response()
+                    }
+                }),
+            )
+            .route(
+                "/dl/huge.torrent",
+                get(move || async move {
+                    let length = (20 * 1024 * 1024).to_string();
+                    ([(header::CONTENT_LENGTH, length)], counted(20, huge))
+                }),
+            )
+            .route(
+                "/dl/endless.torrent",
+                get(move || async move { counted(64, endless) }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Indexer {
+            base,
+            loop_hops,
+            huge_chunks,
+            endless_chunks,
+            _server: server,
+        }
+    }
+}
+
+/// `torrent-add` with `filename` an http(s) URL, as Sonarr, Radarr and Prowlarr send indexer
+/// links: `transmission-remote -a URL` through a relative redirect (the .torrent downloads
+/// from its seeder), a redirect to a magnet link (taken as the magnet), a cookie, and every
+/// bound: a redirect loop stops after 5 hops, a 404 and a page that is no torrent are clear
+/// errors, bodies over 16 MiB are refused without being read to the end. The server keeps
+/// working throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn torrent_add_fetches_urls_within_bounds() {
+    require("transmission-remote");
+    require("opentracker");
+    let spec = || TorrentSpec {
+        name: "fetched-film.bin",
+        files: vec![("fetched-film.bin", 128 * 1024)],
+        seed: 21,
+        ..Default::default()
+    };
+    let tracker = Tracker::start(&[&TestTorrent::build(spec()).info_hash]);
+    let film = TestTorrent::build(TorrentSpec {
+        trackers: vec![tracker.announce.clone()],
+        ..spec()
+    });
+    let clip = TestTorrent::build(TorrentSpec {
+        name: "redirected-clip.bin",
+        files: vec![("redirected-clip.bin", 96 * 1024)],
+        seed: 22,
+        ..Default::default()
+    });
+    let film_seeder = LibrqbitSeeder::start(&film).await;
+    let clip_seeder = LibrqbitSeeder::start(&clip).await;
+    let indexer = Indexer::start(film.bytes.clone(), clip.magnet(&[clip_seeder.addr])).await;
+    let server = TestServer::start().await;
+    let at = authority(&server);
+    let base = server.http_base();
+    let mut ws = server.client().await;
+
+    // transmission-remote -a URL: a redirect to a relative Location, then the .torrent.
+    remote_ok(&at, &["-a", &format!("{}/dl/film", indexer.base)]).await;
+    ws.poll_state(&film.info_hash, 2).await;
+    film.assert_downloaded(&server.download_dir);
+
+    // A redirect to a magnet link is the magnet.
+    let id = session_id(&base, None).await;
+    let add = |url: String, extra: Value| {
+        let mut arguments = json!({"filename": url});
+        arguments
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({"method": "torrent-add", "arguments": arguments})
+    };
+    let answer = call(
+        &base,
+        &id,
+        add(format!("{}/dl/clip", indexer.base), json!({})),
+    )
+    .await;
+    assert_eq!(answer["result"], "success", "{answer}");
+    assert_eq!(
+        answer["arguments"]["torrent-added"]["hashString"],
+        clip.info_hash
+    );
+    ws.poll_state(&clip.info_hash, 2).await;
+    clip.assert_downloaded(&server.download_dir);
+
+    // A cookie: refused without it, a duplicate (the film is there) with it.
+    let private = format!("{}/dl/private.torrent", indexer.base);
+    let answer = call(&base, &id, add(private.clone(), json!({}))).await;
+    assert!(
+        answer["result"].as_str().unwrap().contains("403"),
+        "{answer}"
+    );
+    let answer = call(
+        &base,
+        &id,
+        add(private, json!({"cookies": "lang=en; session=s3cret"})),
+    )
+    .await;
+    assert_eq!(answer["result"], "success", "{answer}");
+    assert_eq!(
+        answer["arguments"]["torrent-duplicate"]["hashString"],
+        film.info_hash
+    );
+
+    // Every bound, each a clear error.
+    let cases = [
+        ("/dl/loop/0", "redirects more than 5 times"),
+        ("/dl/missing.torrent", "404"),
+        ("/dl/page", "torrent"),
+        ("/dl/huge.torrent", "larger than 16 MiB"),
+        ("/dl/endless.torrent", "larger than 16 MiB"),
+    ];
+    for (path, expected) in cases {
+        let answer = call(
+            &base,
+            &id,
+            add(format!("{}{path}", indexer.base), json!({})),
+        )
+        .await;
+        let result = answer["result"].as_str().unwrap();
+        assert!(result.contains(expected), "{path}: {answer}");
+        assert!(
+            !result.contains("d".repeat(64).as_str()),
+            "{path}: the body is echoed"
+        );
+    }
+    assert_eq!(
+        indexer.loop_hops.load(Ordering::SeqCst),
+        6,
+        "the first hop and 5 redirects"
+    );
+    let huge = indexer.huge_chunks.load(Ordering::SeqCst);
+    let endless = indexer.endless_chunks.load(Ordering::SeqCst);
+    println!(
+        "chunks of 1 MiB made: {huge} of 20 announced by Content-Length, {endless} of 64 sent"
+    );
+    assert!(endless < 64, "the endless body was read to its end");
+    let bad_cookie = call(
+        &base,
+        &id,
+        add(
+            format!("{}/dl/film.torrent", indexer.base),
+            json!({"cookies": "a=b\r\nX-Injected: 1"}),
+        ),
+    )
+    .await;
+    assert!(
+        bad_cookie["result"].as_str().unwrap().contains("cookies"),
+        "{bad_cookie}"
+    );
+    let ids: Vec<Value> = ws
+        .ok("task.list", Value::Null)
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].clone())
+        .collect();
+    assert_eq!(ids.len(), 2, "only the film and the clip: {ids:?}");
+    drop((film_seeder, clip_seeder, tracker));
 }

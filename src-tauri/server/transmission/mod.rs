@@ -10,6 +10,7 @@
 //! id); then the body, bounded by `max_message_bytes` before it is parsed. docs/API.md section
 //! 12 documents it all.
 
+mod fetch;
 mod fields;
 mod ids;
 mod methods;

@@ -4,6 +4,7 @@
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
+use super::fetch::{self, Fetched};
 use super::methods::Context;
 use super::names::{restyle, snake, Old};
 
@@ -385,18 +386,14 @@ fn goal(
 }
 
 /// Keys of `torrent-add` that change nothing here (their defaults) and are accepted.
-const ADD_TOLERATED: [&str; 4] = [
-    "bandwidth_priority",
-    "peer_limit",
-    "cookies",
-    "sequential_download",
-];
+const ADD_TOLERATED: [&str; 3] = ["bandwidth_priority", "peer_limit", "sequential_download"];
 
 /// `torrent-add {filename | metainfo, download-dir?, paused?, labels?, files-wanted?,
 /// files-unwanted?}`.
 pub async fn add(ctx: &Context<'_>, args: &Map<String, Value>) -> Result<Value, String> {
-    const KEYS: [&str; 7] = [
+    const KEYS: [&str; 8] = [
         "filename",
+        "cookies",
         "metainfo",
         "download_dir",
         "paused",
@@ -416,39 +413,35 @@ pub async fn add(ctx: &Context<'_>, args: &Map<String, Value>) -> Result<Value, 
             unknown.join(", ")
         ));
     }
-    let torrent_bytes: Option<Vec<u8>> = match (args.get("metainfo"), args.get("filename")) {
-        (Some(Value::String(b64)), _) => {
-            Some(decode_base64(b64).ok_or("metainfo: is not valid base64 torrent data")?)
-        }
+    let cookies = match args.get("cookies") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => Some(text.as_str()),
+        Some(other) => return Err(format!("cookies: must be a string, not {other}")),
+    };
+    let input = match (args.get("metainfo"), args.get("filename")) {
+        (Some(Value::String(b64)), _) => Fetched::Torrent(
+            decode_base64(b64).ok_or("metainfo: is not valid base64 torrent data")?,
+        ),
         (Some(other), _) => return Err(format!("metainfo: must be a base64 string, not {other}")),
-        (None, Some(Value::String(name))) if is_magnet(name) => None,
-        (None, Some(Value::String(name)))
-            if name.starts_with("http://") || name.starts_with("https://") =>
-        {
-            return Err(
-                "filename: Magnetar does not fetch .torrent files from URLs: send the \
-                        file's contents as metainfo (base64), or a magnet link"
-                    .into(),
-            )
+        (None, Some(Value::String(name))) if is_magnet(name) => Fetched::Magnet(name.clone()),
+        (None, Some(Value::String(url))) if fetch::is_url(url) => {
+            fetch::fetch(url, cookies).await?
         }
-        (None, Some(Value::String(path))) => Some(read_local(ctx, path)?),
+        (None, Some(Value::String(path))) => Fetched::Torrent(read_local(ctx, path)?),
         (None, Some(other)) => return Err(format!("filename: must be a string, not {other}")),
         (None, None) => return Err("torrent-add needs filename (a magnet link) or metainfo".into()),
     };
-    let (source, uri, kind) = match &torrent_bytes {
-        Some(bytes) => (
+    let (source, uri, kind) = match &input {
+        Fetched::Torrent(bytes) => (
             crate::engine::parse_torrent(bytes.clone()).map_err(|e| e.to_string())?,
             base64::engine::general_purpose::STANDARD.encode(bytes),
             "torrent",
         ),
-        None => {
-            let link = args["filename"].as_str().unwrap_or("");
-            (
-                crate::engine::parse_magnet(link).map_err(|e| e.to_string())?,
-                link.to_owned(),
-                "magnet",
-            )
-        }
+        Fetched::Magnet(link) => (
+            crate::engine::parse_magnet(link).map_err(|e| e.to_string())?,
+            link.clone(),
+            "magnet",
+        ),
     };
     let paused = match args.get("paused") {
         None => !ctx.rpc.memory().start_added,
