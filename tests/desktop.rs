@@ -221,6 +221,30 @@ async fn the_desktop_app_takes_links_from_second_launches_and_works_from_its_tra
         },
     );
     eprintln!("opened: {opened}");
+    // "Open in player": the opener plugin is handed a playlist with the file's stream link.
+    let player = client
+        .ok(
+            "stream.openInPlayer",
+            json!({"task_id": id, "file_index": 0}),
+        )
+        .await;
+    let playlist = player["playlist"].as_str().unwrap().to_owned();
+    assert!(playlist.ends_with(".m3u"), "{player}");
+    support::poll_until_blocking(
+        "the desktop asked to open the playlist",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || {
+            let opened = std::fs::read_to_string(&app.opened).unwrap_or_default();
+            if opened.lines().any(|line| line == playlist) {
+                Ok(())
+            } else {
+                Err(opened)
+            }
+        },
+    );
+    let text = std::fs::read_to_string(&playlist).unwrap();
+    assert!(text.contains(player["url"].as_str().unwrap()), "{text}");
 
     // A file the watch folder cannot add (junk named .torrent): a desktop notification says so.
     let watch = root.path().join("watch");

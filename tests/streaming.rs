@@ -937,3 +937,77 @@ async fn a_stream_asked_during_the_check_waits_for_it() {
     assert_eq!(summary["state"], 1, "the check is over: {summary}");
     drop(socket);
 }
+
+/// "Open in player" (`stream.openInPlayer`): the desktop's opener is handed a one-entry
+/// playlist whose link streams the file while it downloads. Here the opener records what it
+/// is given (the desktop test checks the real one); without one (headless), a clear -2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_in_player_hands_the_player_a_playlist_that_streams() {
+    let torrent = TestTorrent::build(TorrentSpec {
+        name: "player.mkv",
+        files: vec![("player.mkv", 2 * 1024 * 1024)],
+        piece_length: 64 * 1024,
+        seed: 49,
+        ..Default::default()
+    });
+    let seeder = LibrqbitSeeder::start_limited(&torrent, Some(64 * 1024)).await;
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let id = torrent.info_hash.clone();
+    client.add_magnet(&torrent.magnet(&[seeder.addr])).await;
+    client
+        .wait_event("task.metadataReceived", |d| d["id"] == id)
+        .await;
+    let params = json!({"task_id": id, "file_index": 0});
+    let headless = client.call("stream.openInPlayer", params.clone()).await;
+    assert_eq!(headless["error"], -2, "{headless}");
+    assert!(
+        headless["message"].as_str().unwrap().contains("headless"),
+        "{headless}"
+    );
+
+    let opened = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = opened.clone();
+    server
+        .running
+        .as_ref()
+        .unwrap()
+        .api
+        .set_folder_opener(Box::new(move |path| {
+            record.lock().unwrap().push(path.to_owned());
+            Ok(())
+        }));
+    let answer = client.ok("stream.openInPlayer", params).await;
+    let playlist = std::path::PathBuf::from(answer["playlist"].as_str().unwrap());
+    assert_eq!(*opened.lock().unwrap(), vec![playlist.clone()]);
+    assert!(playlist.starts_with(&server.data_dir), "{playlist:?}");
+    let text = std::fs::read_to_string(&playlist).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines[0], "#EXTM3U");
+    assert_eq!(lines[1], "#EXTINF:-1,player.mkv");
+    assert_eq!(lines[2], answer["url"]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&playlist).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the link is the file's key");
+    }
+    // The player's request: the last bytes first (as players probe), while the start is
+    // still downloading.
+    let response = reqwest::Client::new()
+        .get(lines[2])
+        .header("Range", "bytes=-4096")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 206);
+    let tail = response.bytes().await.unwrap();
+    let content = &torrent.files[0].1;
+    assert!(
+        tail[..] == content[content.len() - 4096..],
+        "the file's last 4 KiB"
+    );
+    let summary = client.summary(&id).await;
+    assert_eq!(summary["state"], 1, "still downloading: {summary}");
+}

@@ -120,6 +120,11 @@ pub const METHODS: &[Method] = &[
         async_as!(session::set_labels),
     ),
     method("stream.url", Need::Read, async_as!(stream::url)),
+    method(
+        "stream.openInPlayer",
+        Need::Read,
+        async_as!(stream::open_in_player),
+    ),
 ];
 
 /// Who is calling, as far as permissions go.

@@ -177,6 +177,99 @@ pub async fn url(api: &Api, caller: &Caller, params: Value) -> Result<Reply, Api
     }))
 }
 
+/// `stream.openInPlayer {task_id, file_index}`: plays the file in the default media player of
+/// the machine the server runs on (the desktop app only), for a client on that machine only,
+/// as `task.openFolder`. The player is given a one-entry playlist (`.m3u`, which every desktop
+/// media player opens) holding a signed link to the stream, not the file on disk: a file still
+/// downloading has holes that a player would read as garbage, while the stream waits for its
+/// pieces and fetches them first. The playlist is written in the data folder
+/// (`players/TASK-FILE.m3u`, mode 0600), replaced on every call.
+pub async fn open_in_player(api: &Api, caller: &Caller, params: Value) -> Result<Reply, ApiError> {
+    let Value::Object(params) = params else {
+        return Err(ApiError::invalid_params(
+            "\"params\" must be an object with task_id and file_index",
+        ));
+    };
+    if let Some(unknown) = params
+        .keys()
+        .find(|k| !["task_id", "file_index"].contains(&k.as_str()))
+    {
+        return Err(ApiError::invalid_params(format!(
+            "unknown field {unknown:?}: expected task_id, file_index"
+        )));
+    }
+    let task_id = match params.get("task_id") {
+        Some(Value::String(id)) => TaskId::from_client(id),
+        _ => return Err(ApiError::invalid_params("task_id: must be a string")),
+    };
+    let file = number(&params, "file_index", u32::MAX as u64)?
+        .ok_or_else(|| ApiError::invalid_params("file_index: missing"))? as usize;
+    if caller.is_remote() {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "unauthorized: stream.openInPlayer starts a player on the server's own desktop, so \
+             only clients on that machine may call it (others: stream.url)",
+        ));
+    }
+    let stream_file = api
+        .engine
+        .stream_file(&task_id, file)
+        .map_err(refusal_of_stream)?;
+    let Some(opener) = api.folder_opener() else {
+        return Err(ApiError::invalid_params(
+            "this server has no desktop to start a player on (it runs headless): use \
+             stream.url and open the link in a player",
+        ));
+    };
+    let key = api.stream_key_bytes()?;
+    let st = sign(
+        &key,
+        task_id.as_str(),
+        file,
+        now() + DEFAULT_LIFETIME,
+        caller.can_write,
+    );
+    let path = format!("/stream/{}/{file}?{LINK_PARAM}={st}", task_id.as_str());
+    let url = api
+        .listen_urls
+        .first()
+        .map(|ws| http_base(ws) + &path)
+        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "the server has no address"))?;
+    let playlist = write_playlist(
+        api.engine.state_dir(),
+        &format!("{}-{file}", task_id.as_str()),
+        &stream_file.path,
+        &url,
+    )
+    .map_err(|e| {
+        ApiError::new(
+            ErrorCode::Internal,
+            format!("cannot write the playlist: {e}"),
+        )
+    })?;
+    opener(&playlist).map_err(|why| {
+        ApiError::new(
+            ErrorCode::Internal,
+            format!("could not start a player on {}: {why}", playlist.display()),
+        )
+    })?;
+    to_json(&json!({ "playlist": playlist, "url": url }))
+}
+
+/// Writes `players/STEM.m3u` under `data_dir`: the title (its control characters, line breaks
+/// included, made spaces: a torrent's file name must not add entries) and the link; 0600 in a
+/// 0700 folder, since the link plays the file for as long as it lives.
+fn write_playlist(data_dir: &Path, stem: &str, title: &str, url: &str) -> std::io::Result<PathBuf> {
+    let title: String = title
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let path = data_dir.join("players").join(format!("{stem}.m3u"));
+    let text = format!("#EXTM3U\n#EXTINF:-1,{title}\n{url}\n");
+    crate::durable::write_atomically(&path, text.as_bytes(), crate::durable::Access::Private)?;
+    Ok(path)
+}
+
 /// A stream refusal as an API error: unknown task `-4`, anything else `-2`.
 fn refusal_of_stream(e: StreamError) -> ApiError {
     match e {
@@ -250,6 +343,26 @@ impl Api {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A torrent's file name is the author's: a line break in it must not add a playlist
+    /// entry (a second URL, a local file) for the player to open.
+    #[test]
+    fn a_file_name_cannot_add_playlist_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let title = "film.mkv\nfile:///etc/passwd\r\n#EXTINF:-1,x\u{85}y";
+        let path =
+            write_playlist(dir.path(), "t-0", title, "http://127.0.0.1:1/stream/t/0").unwrap();
+        let text = std::fs::read_to_string(path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "#EXTM3U",
+                "#EXTINF:-1,film.mkv file:///etc/passwd  #EXTINF:-1,x y",
+                "http://127.0.0.1:1/stream/t/0"
+            ]
+        );
+    }
 
     /// RFC 4231's test cases 1, 2 and 6: the links are signed with HMAC-SHA256.
     #[test]

@@ -87,6 +87,8 @@ async function loadAll() {
   detail.saveDir = info.download_dir;
   // "Open the folder" only where the server can show one: the desktop app, to this machine.
   document.querySelector('#context-menu [data-action=openFolder]').hidden = !info.can_open_folders;
+  document.querySelector('#context-menu [data-action=openInPlayer]').hidden = !info.can_open_folders;
+  detail.canOpenPlayers = Boolean(info.can_open_folders);
   // Saved only when the user ticked "Remember this token", and only once it has worked.
   if (connection.remember && connection.token) saveToken(connection.url, connection.token);
   dialogs.rememberServer(connection.url);
@@ -458,6 +460,17 @@ async function act(action, ids = table.selection()) {
     }
     return;
   }
+  if (action === 'openInPlayer') {
+    // A one-file task: its file, in the desktop's player. Otherwise the Files tab, where each
+    // file has ↗.
+    const metadata = await connection.request('task.getMetadata', { task_id: ids[0] }).catch(() => null);
+    if (metadata?.files?.length === 1) await openInPlayer(ids[0], 0);
+    else {
+      openDetail(ids[0]);
+      detail.show('files');
+    }
+    return;
+  }
   if (action === 'openFolder') {
     await connection.request('task.openFolder', { task_id: ids[0] }).catch((e) => dialogs.toast(e.message));
     return;
@@ -525,6 +538,16 @@ async function copyMagnet(id) {
 $('detail').addEventListener('play', (e) => {
   player.play(e.detail.id, e.detail.index, e.detail.name).catch((error) => dialogs.toast(error.message));
 });
+/** "Open in player": the desktop's default media player, given a playlist with the stream. */
+async function openInPlayer(id, index) {
+  try {
+    await connection.request('stream.openInPlayer', { task_id: id, file_index: index });
+    dialogs.toast(t('player.opened'));
+  } catch (error) {
+    dialogs.toast(error.message);
+  }
+}
+$('detail').addEventListener('openplayer', (e) => openInPlayer(e.detail.id, e.detail.index));
 $('detail').addEventListener('copylink', async (e) => {
   try {
     if (await player.copy(await player.link(e.detail.id, e.detail.index))) dialogs.toast(t('player.copied'));

@@ -245,7 +245,7 @@ export class Detail {
       const row = document.createElement('div');
       row.className = 'file';
       row.setAttribute('role', 'listitem');
-      row.innerHTML = '<input type="checkbox"><button type="button" class="file-toggle"></button><span class="file-name"></span><span class="file-size"></span><span class="bar" aria-hidden="true"><span class="fill"></span></span><span class="file-actions"><button type="button" class="file-play">▶</button><button type="button" class="file-link">URL</button></span>';
+      row.innerHTML = '<input type="checkbox"><button type="button" class="file-toggle"></button><span class="file-name"></span><span class="file-size"></span><span class="bar" aria-hidden="true"><span class="fill"></span></span><span class="file-actions"><button type="button" class="file-play">▶</button><button type="button" class="file-open">↗</button><button type="button" class="file-link">URL</button></span>';
       body.appendChild(row);
       this.pool.push(row);
     }
@@ -255,7 +255,7 @@ export class Detail {
       if (row.hidden) return;
       const { dir, file, depth } = rows[at];
       const [box, toggle, name, sizeEl, bar, actions] = row.children;
-      const [play, link] = actions.children;
+      const [play, open, link] = actions.children;
       actions.hidden = Boolean(dir);
       const members = dir ? dir.all : [file.index];
       const size = members.reduce((sum, i) => sum + files[i].size, 0);
@@ -285,6 +285,10 @@ export class Detail {
         play.hidden = !PLAYABLE.test(file.name);
         play.setAttribute('aria-label', t('files.play', { name: fmt.visible(file.name) }));
         play.title = play.getAttribute('aria-label');
+        // "Open in player": the desktop app's own player, for this machine only.
+        open.hidden = !this.canOpenPlayers;
+        open.setAttribute('aria-label', t('files.openInPlayer', { name: fmt.visible(file.name) }));
+        open.title = open.getAttribute('aria-label');
         link.setAttribute('aria-label', t('files.link', { name: fmt.visible(file.name) }));
         link.title = link.getAttribute('aria-label');
       }
@@ -296,15 +300,18 @@ export class Detail {
     });
   }
 
-  /** A click on a folder's name opens or closes it; on a file's ▶ or URL, plays it or copies its stream link. */
+  /**
+   * A click on a folder's name opens or closes it; on a file's ▶, ↗ or URL, plays it here,
+   * opens it in the desktop's player or copies its stream link.
+   */
   folderClicked(event) {
-    const action = event.target.closest('.file-play, .file-link');
+    const action = event.target.closest('.file-play, .file-open, .file-link');
     if (action) {
       const index = Number(action.closest('.file').dataset.index);
       const name = this.metadata?.files?.[index]?.path ?? '';
-      this.el.pane.dispatchEvent(new CustomEvent(action.classList.contains('file-play') ? 'play' : 'copylink', {
-        detail: { id: this.id, index, name },
-      }));
+      const kinds = { 'file-play': 'play', 'file-open': 'openplayer', 'file-link': 'copylink' };
+      const kind = kinds[[...action.classList].find((c) => c in kinds)];
+      this.el.pane.dispatchEvent(new CustomEvent(kind, { detail: { id: this.id, index, name } }));
       return;
     }
     const toggle = event.target.closest('.file-toggle');
