@@ -10,7 +10,13 @@ use serde_json::Value;
 
 #[test]
 fn a_quick_benchmark_run_produces_every_table() {
-    for program in ["aria2c", "mktorrent", "opentracker", "/usr/bin/time"] {
+    for program in [
+        "aria2c",
+        "mktorrent",
+        "opentracker",
+        "/usr/bin/time",
+        "ffmpeg",
+    ] {
         support::peers::require(program);
     }
     let dir = tempfile::tempdir().unwrap();
@@ -33,12 +39,28 @@ fn a_quick_benchmark_run_produces_every_table() {
         .iter()
         .map(|t| t["title"].as_str().unwrap())
         .collect();
-    // Two payloads × two seeders, then the API table.
-    assert_eq!(titles.len(), 5, "{titles:?}");
+    // Two payloads × two seeders, the API table, then the stream table.
+    assert_eq!(titles.len(), 6, "{titles:?}");
     assert!(titles.iter().filter(|t| t.starts_with("Download")).count() == 4);
     for table in tables.as_array().unwrap() {
         let figures = &table["figures"];
-        if let Some(leechers) = figures["leechers"].as_array() {
+        if let Some(streams) = figures["streams"].as_array() {
+            // ffprobe read the film's duration through the stream, and a frame was decoded
+            // at 90 % (the bench checks both); each after its first byte.
+            assert_eq!(streams[0]["leecher"], "Magnetar", "{figures}");
+            for stream in streams {
+                let at = |key: &str| stream[key].as_f64().unwrap();
+                assert!(at("first_byte_seconds") > 0.0, "{stream}");
+                assert!(
+                    at("ffprobe_duration_seconds") >= at("first_byte_seconds"),
+                    "{stream}"
+                );
+                assert!(
+                    at("seek_frame_seconds") >= at("seek_first_byte_seconds"),
+                    "{stream}"
+                );
+            }
+        } else if let Some(leechers) = figures["leechers"].as_array() {
             let names: Vec<&str> = leechers
                 .iter()
                 .map(|l| l["leecher"].as_str().unwrap())

@@ -190,7 +190,7 @@ fn hashes_of(dir: &Path) -> anyhow::Result<Vec<String>> {
     Ok(hashes)
 }
 
-fn start_tracker(work: &WorkDir, port: u16, hashes: &[&str]) -> anyhow::Result<Guard> {
+pub(crate) fn start_tracker(work: &WorkDir, port: u16, hashes: &[&str]) -> anyhow::Result<Guard> {
     let dir = work.fresh("tracker");
     std::fs::write(dir.join("whitelist.txt"), hashes.join("\n") + "\n")?;
     let child = Command::new("opentracker")
@@ -213,7 +213,7 @@ fn start_tracker(work: &WorkDir, port: u16, hashes: &[&str]) -> anyhow::Result<G
     Ok(Guard(child))
 }
 
-fn aria2_args(dir: &Path, port: u16) -> Vec<String> {
+pub(crate) fn aria2_args(dir: &Path, port: u16) -> Vec<String> {
     [
         format!("--dir={}", dir.display()),
         "--enable-dht=false".into(),

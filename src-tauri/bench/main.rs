@@ -7,6 +7,9 @@
 //! - `api`: N tasks added to a fresh Magnetar over its API: adds per second, `task.list`
 //!   latency, request rate with 1 and 50 connections, `task.created` fan-out to C clients, idle
 //!   CPU and RSS, start-up time with N tasks restored.
+//! - `stream`: a film not yet downloaded, from a seeder at 4 MiB/s: the first byte and
+//!   ffprobe's duration from the start, the first byte and a decoded frame at 90 %, Magnetar's
+//!   stream endpoint against the `rqbit` CLI's streaming server.
 //!
 //! It sets everything up itself in a temporary folder and removes it; DHT, UPnP, LSD are off.
 
@@ -16,6 +19,7 @@ mod libtorrent;
 mod procs;
 mod report;
 mod rivals;
+mod stream;
 mod updates;
 mod ws;
 
@@ -43,6 +47,7 @@ struct Cli {
 enum What {
     Download,
     Api,
+    Stream,
     All,
 }
 
@@ -50,6 +55,8 @@ enum What {
 #[derive(Clone, Copy)]
 pub struct Scale {
     pub payload_mib: u64,
+    /// The streamed film's size.
+    pub stream_mib: u64,
     pub many_files: usize,
     pub runs: usize,
     pub tasks: usize,
@@ -69,6 +76,7 @@ impl Scale {
         if quick {
             Scale {
                 payload_mib: 10,
+                stream_mib: 16,
                 many_files: 10,
                 runs: 1,
                 tasks: 10,
@@ -81,6 +89,7 @@ impl Scale {
         } else {
             Scale {
                 payload_mib: 1024,
+                stream_mib: 256,
                 many_files: 200,
                 runs: 3,
                 tasks: 1000,
@@ -107,6 +116,9 @@ fn main() -> anyhow::Result<()> {
         }
         if matches!(cli.what, What::Api | What::All) {
             api::run(&work, scale, &mut report).await?;
+        }
+        if matches!(cli.what, What::Stream | What::All) {
+            stream::run(&work, scale, &mut report).await?;
         }
         anyhow::Ok(())
     })?;
