@@ -587,6 +587,20 @@ async fn loopback_needs_token_basic_auth_read_only_and_lockout() {
     assert!(body.contains("torrent-added"), "{body}");
     let (_, _, body) = post(base, Some(&id), Some(&read_only), remove).await;
     assert!(body.contains("read-only"), "{body}");
+    // A task's own ratio goal, set with the full token, reads the same with the read-only one.
+    let set = json!({"method": "torrent-set", "arguments": {"ids": [torrent.info_hash],
+        "seedRatioMode": 1, "seedRatioLimit": 1.5}});
+    let (_, _, body) = post(base, Some(&id), Some(&full), set.to_string()).await;
+    assert!(body.contains("success"), "{body}");
+    let goal = json!({"method": "torrent-get", "arguments": {"ids": [torrent.info_hash],
+        "fields": ["seedRatioMode", "seedRatioLimit"]}});
+    for (who, auth) in [("full", &full), ("read-only", &read_only)] {
+        let (_, _, body) = post(base, Some(&id), Some(auth), goal.to_string()).await;
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        let torrent = &answer["arguments"]["torrents"][0];
+        assert_eq!(torrent["seedRatioMode"], 1, "{who}: {body}");
+        assert_eq!(torrent["seedRatioLimit"], 1.5, "{who}: {body}");
+    }
     // Wrong tokens count towards the lockout: then even the right one is refused for a while.
     let mut statuses = Vec::new();
     for _ in 0..magnetar::config::LOCKOUT_FAILURES {

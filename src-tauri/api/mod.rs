@@ -92,6 +92,7 @@ pub const METHODS: &[Method] = &[
     method("task.setFiles", Need::Write, async_!(tasks::set_files)),
     method("task.setLabel", Need::Write, async_as!(tasks::set_label)),
     method("task.move", Need::Write, async_as!(tasks::move_task)),
+    method("task.getSeedGoal", Need::Read, sync!(tasks::get_seed_goal)),
     method(
         "task.setSeedGoal",
         Need::Write,

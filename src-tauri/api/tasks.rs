@@ -332,6 +332,36 @@ pub async fn set_seed_goal(api: &Api, params: Value) -> Result<Reply, ApiError> 
         .engine
         .set_seed_goal(&task_id, ratio, seed_minutes, idle_minutes)
         .await?;
+    seed_goal_reply(own, effective)
+}
+
+/// `task.getSeedGoal {task_id}`: the task's own seeding goal and the goal in force, as
+/// `task.setSeedGoal` answers them; a read (the read-only token may), which changes nothing.
+pub fn get_seed_goal(api: &Api, params: Value) -> Result<Reply, ApiError> {
+    let Value::Object(params) = params else {
+        return Err(ApiError::invalid_params(
+            "\"params\" must be an object with task_id",
+        ));
+    };
+    if let Some(unknown) = params.keys().find(|k| *k != "task_id") {
+        return Err(ApiError::invalid_params(format!(
+            "unknown field {unknown:?}: expected task_id"
+        )));
+    }
+    let task_id: TaskId = match params.get("task_id") {
+        Some(Value::String(id)) => TaskId::from_client(id),
+        Some(_) => return Err(ApiError::invalid_params("task_id must be a string")),
+        None => return Err(ApiError::invalid_params("missing field task_id")),
+    };
+    let (own, effective) = api.engine.seed_goal(&task_id)?;
+    seed_goal_reply(own, effective)
+}
+
+/// The answer of `task.setSeedGoal` and `task.getSeedGoal`.
+fn seed_goal_reply(
+    own: crate::engine::GoalOverrides,
+    effective: crate::engine::SeedGoal,
+) -> Result<Reply, ApiError> {
     fn own_json<T: serde::Serialize>(limit: Limit<T>) -> Value {
         match limit {
             Limit::Inherit => Value::Null,

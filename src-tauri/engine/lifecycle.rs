@@ -311,6 +311,15 @@ impl Engine {
     /// Changes task `id`'s own seeding goal: each `Some` field replaces that limit, each
     /// `None` leaves it as it is. Answered once the goal is on disk. A goal the task now
     /// meets stops it at the watcher's next look. Returns the task's goal after the change.
+    /// Task `id`'s own seeding goal and the goal in force, read only: no turn is taken and
+    /// nothing is saved (`task.getSeedGoal`, and Transmission's `torrent-get`).
+    pub fn seed_goal(&self, id: &TaskId) -> Result<(GoalOverrides, SeedGoal), EngineError> {
+        let global = self.global_seed_goal();
+        self.with_task(id.as_str(), |task| {
+            (task.goal, task.goal.over(&task.label_goal.over(&global)))
+        })
+    }
+
     pub async fn set_seed_goal(
         &self,
         id: &TaskId,

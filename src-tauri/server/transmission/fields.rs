@@ -74,10 +74,8 @@ pub async fn torrent(ctx: &Context<'_>, task: &Named, fields: &[String]) -> Resu
     } else {
         Value::Null
     };
-    // Reading the goal is `task.setSeedGoal` with the task id alone, a write method: a read-only
-    // caller gets the session's goal (mode 0).
     let goal = if wants(&NEEDS_GOAL) {
-        ctx.call("task.setSeedGoal", params.clone())
+        ctx.call("task.getSeedGoal", params.clone())
             .await
             .unwrap_or(Value::Null)
     } else {
