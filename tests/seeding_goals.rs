@@ -194,7 +194,10 @@ async fn a_ratio_goal_stops_seeding_to_aria2_and_the_totals_survive_restarts() {
     let goal = client.ok("task.setSeedGoal", json!({"task_id": id})).await;
     assert_eq!(goal["ratio_limit"], 1.0, "the task's goal is kept: {goal}");
     let read = client.ok("task.getSeedGoal", json!({"task_id": id})).await;
-    assert_eq!(read, goal, "task.getSeedGoal reads what task.setSeedGoal answers");
+    assert_eq!(
+        read, goal,
+        "task.getSeedGoal reads what task.setSeedGoal answers"
+    );
     let info = client.ok("session.info", Value::Null).await;
     assert!(u64_of(&info, "uploaded_ever") >= uploaded, "{info}");
     drop(client);

@@ -891,10 +891,22 @@ async fn the_remote_command_prints_a_working_link() {
 }
 
 /// A player that asks for a file while the task checks the data already on disk waits for the
-/// check rather than being refused. The torrent's piece hashes match nothing: the 768 MiB
-/// already there (a sparse file) are all checked and all wrong, which takes seconds.
+/// check rather than being refused; a task added paused (whose check librqbit holds until it
+/// runs) is resumed for it, as a paused task is. The torrent's piece hashes match nothing:
+/// the 768 MiB already there (a sparse file) are all checked and all wrong, which takes a
+/// moment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_asked_during_the_check_waits_for_it() {
+    for paused in [false, true] {
+        let (status, summary) = stream_during_check(paused).await;
+        assert_eq!(status, "HTTP/1.1 200 OK", "paused: {paused}: {summary}");
+        assert_eq!(summary["state"], 1, "the check is over, it runs: {summary}");
+    }
+}
+
+/// Adds a 768 MiB torrent whose file is already on disk (sparse), `paused` or not, and asks
+/// for its stream at once: the answer's status line, and the task after it.
+async fn stream_during_check(paused: bool) -> (String, Value) {
     use support::torrent::{torrent_with_info, Bencode};
     const LENGTH: u64 = 768 * 1024 * 1024;
     const PIECE: u64 = 4 * 1024 * 1024;
@@ -917,12 +929,16 @@ async fn a_stream_asked_during_the_check_waits_for_it() {
     let mut client = server.client().await;
     let uri = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &bytes);
     client
-        .ok("task.add", json!({"type": "torrent", "uri": uri}))
+        .ok(
+            "task.add",
+            json!({"type": "torrent", "uri": uri, "paused": paused}),
+        )
         .await;
     let list = client.ok("task.list", Value::Null).await;
     let id = list[0]["id"].as_str().unwrap().to_owned();
+    let expected_state = if paused { 4 } else { 0 };
     assert_eq!(
-        list[0]["state"], 0,
+        list[0]["state"], expected_state,
         "the stream is asked while the data is checked: {list}"
     );
     let path = format!("/stream/{id}/0");
@@ -932,10 +948,9 @@ async fn a_stream_asked_during_the_check_waits_for_it() {
         .unwrap();
     let waited = asked.elapsed();
     let summary = client.summary(&id).await;
-    println!("the stream answered {status} after {waited:?}; the task then: {summary}");
-    assert_eq!(status, "HTTP/1.1 200 OK", "{summary}");
-    assert_eq!(summary["state"], 1, "the check is over: {summary}");
+    println!("paused: {paused}: the stream answered {status} after {waited:?}; then: {summary}");
     drop(socket);
+    (status, summary)
 }
 
 /// "Open in player" (`stream.openInPlayer`): the desktop's opener is handed a one-entry

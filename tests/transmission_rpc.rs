@@ -587,6 +587,17 @@ async fn loopback_needs_token_basic_auth_read_only_and_lockout() {
     assert!(body.contains("torrent-added"), "{body}");
     let (_, _, body) = post(base, Some(&id), Some(&read_only), remove).await;
     assert!(body.contains("read-only"), "{body}");
+    // Nor can it have the server fetch a URL (probe its network): refused before any request.
+    let probe = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/x.torrent", probe.local_addr().unwrap());
+    let fetch = json!({"method": "torrent-add", "arguments": {"filename": url}});
+    let (_, _, body) = post(base, Some(&id), Some(&read_only), fetch.to_string()).await;
+    assert!(body.contains("read-only"), "{body}");
+    let reached = tokio::time::timeout(Duration::from_millis(500), probe.accept()).await;
+    assert!(
+        reached.is_err(),
+        "the server fetched for a read-only caller"
+    );
     // A task's own ratio goal, set with the full token, reads the same with the read-only one.
     let set = json!({"method": "torrent-set", "arguments": {"ids": [torrent.info_hash],
         "seedRatioMode": 1, "seedRatioLimit": 1.5}});
@@ -784,6 +795,8 @@ impl Indexer {
             endless_chunks.clone(),
         );
         let private = torrent.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
         let app = axum::Router::new()
             .route("/dl/film.torrent", get(move || async move { torrent }))
             .route(
@@ -828,8 +841,22 @@ impl Indexer {
             .route(
                 "/dl/endless.torrent",
                 get(move || async move { counted(64, endless) }),
+            )
+            .route(
+                "/dl/elsewhere",
+                get(move || async move {
+                    // The same indexer under another name: another origin.
+                    let there = format!("http://localhost:{port}/dl/private.torrent");
+                    (StatusCode::FOUND, [(header::LOCATION, there)])
+                }),
+            )
+            .route(
+                "/dl/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                    StatusCode::NOT_FOUND
+                }),
             );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -926,6 +953,30 @@ async fn torrent_add_fetches_urls_within_bounds() {
         answer["arguments"]["torrent-duplicate"]["hashString"],
         film.info_hash
     );
+
+    // The cookie goes to the indexer's origin only: not to the host a redirect names.
+    let elsewhere = format!("{}/dl/elsewhere", indexer.base);
+    let answer = call(
+        &base,
+        &id,
+        add(elsewhere, json!({"cookies": "session=s3cret"})),
+    )
+    .await;
+    assert!(
+        answer["result"].as_str().unwrap().contains("403"),
+        "the cookie followed the redirect: {answer}"
+    );
+
+    // At most 4 fetches at once: a fifth is refused at once, not queued.
+    let slow = format!("{}/dl/slow", indexer.base);
+    let answers =
+        futures::future::join_all((0..5).map(|_| call(&base, &id, add(slow.clone(), json!({})))))
+            .await;
+    let refused = answers
+        .iter()
+        .filter(|a| a["result"].as_str().unwrap().contains("running already"))
+        .count();
+    assert_eq!(refused, 1, "{answers:?}");
 
     // Every bound, each a clear error.
     let cases = [

@@ -254,17 +254,21 @@ impl TorrentStorage for LazyFiles {
         Ok(file.handle(true)?.set_len(length)?)
     }
 
-    /// A new storage with the open handles; this one keeps none (librqbit makes the old one
-    /// useless this way when it pauses a torrent), and opens files again if it is used.
+    /// A new storage for the same files, with none of them open; this one closes its handles
+    /// too. librqbit calls this when it pauses a torrent (and keeps the new storage for the
+    /// paused torrent's whole pause), so a paused task holds no descriptor of its data: a
+    /// library of thousands of paused tasks would otherwise hold one per file it ever read.
+    /// A file is opened again when it is next read or written.
     fn take(&self) -> anyhow::Result<Box<dyn TorrentStorage>> {
         let files = self
             .files
             .iter()
             .map(|file| {
+                file.lock().take();
                 Arc::new(LazyFile {
                     path: file.path.clone(),
                     padding: file.padding,
-                    open: Mutex::new(file.lock().take()),
+                    open: Mutex::new(None),
                 })
             })
             .collect();

@@ -152,10 +152,19 @@ impl Engine {
         may_resume: bool,
     ) -> Result<FileStream, StreamError> {
         let file = self.stream_file(id, index)?;
+        // The slot first: a stream refused as one too many resumes nothing, and a request
+        // that waits below is a stream being opened, counted as one.
+        let slot = self
+            .inner
+            .stream_slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| StreamError::Busy)?;
         // A task whose metadata just arrived is still being added into librqbit, then checks
         // what is on disk: a player that asks at once waits for both (briefly) rather than
         // being refused.
         let deadline = tokio::time::Instant::now() + OPEN_TIMEOUT;
+        let mut resumed = false;
         let (handle, paused) = loop {
             let (handle, paused, why_not, adding) = {
                 let mut tasks = self.tasks();
@@ -177,12 +186,29 @@ impl Engine {
                 let adding = matches!(task.lifecycle, Lifecycle::Adding);
                 (task.handle().cloned(), task.intent.paused, why_not, adding)
             };
-            let checking = handle.as_ref().is_some_and(|h| {
-                h.with_state(|s| matches!(s, ManagedTorrentState::Initializing(_)))
-            });
-            // A paused task stopped mid-check stays "initializing" in librqbit until it is
-            // resumed: there is nothing to wait for then.
-            let waiting = adding || (why_not.is_none() && checking && !paused);
+            let checking = why_not.is_none()
+                && handle.as_ref().is_some_and(|h| {
+                    h.with_state(|s| matches!(s, ManagedTorrentState::Initializing(_)))
+                });
+            // A paused task's check (one added or restored paused, or paused mid-check) stays
+            // "initializing" in librqbit until the task is resumed: nothing to wait for, unless
+            // this caller may resume it.
+            if checking && paused && !resumed {
+                if !may_resume {
+                    return Err(StreamError::Conflict(
+                        "the task is paused before the check of its data on disk ended: a caller \
+                         that may change tasks (the full token, or this machine) resumes it by \
+                         streaming; this one may only read"
+                            .into(),
+                    ));
+                }
+                self.resume(id).await.map_err(|e| {
+                    StreamError::Conflict(format!("the paused task cannot be resumed: {e}"))
+                })?;
+                resumed = true;
+                continue;
+            }
+            let waiting = adding || checking;
             if waiting && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
@@ -200,13 +226,6 @@ impl Engine {
             };
             break (handle, paused);
         };
-        // The slot first: a stream refused as one too many resumes nothing.
-        let slot = self
-            .inner
-            .stream_slots
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| StreamError::Busy)?;
         let have = handle
             .stats()
             .file_progress
@@ -233,7 +252,10 @@ impl Engine {
                 StreamError::Conflict(format!("the paused task cannot be resumed: {e}"))
             })?;
         }
-        let inner = match tokio::time::timeout(OPEN_TIMEOUT, handle.stream(index)).await {
+        // One deadline for the whole open (what was waited above counts), with a few seconds
+        // at least for librqbit's own start of the stream.
+        let until = deadline.max(tokio::time::Instant::now() + Duration::from_secs(5));
+        let inner = match tokio::time::timeout_at(until, handle.stream(index)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => return Err(StreamError::Internal(format!("cannot stream: {e:#}"))),
             Err(_) => {

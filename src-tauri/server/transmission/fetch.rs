@@ -3,14 +3,19 @@
 //! (Jackett, Prowlarr) often answers a link with a redirect to a magnet link, which is taken
 //! as the magnet.
 //!
-//! Only a caller that may add tasks gets here (the endpoint's standing rules), and what it can
-//! cost is bounded before anything is parsed: at most [`MAX_REDIRECTS`] hops, each to an
-//! http(s) URL or a magnet link; [`TIMEOUT`] for the whole fetch; a body of at most
-//! [`MAX_BYTES`], refused from its `Content-Length` or cut off while it streams. The answer to
-//! the client names the status or the failure, never the fetched body.
+//! Only a caller that may add tasks gets here (`torrent-add` refuses the read-only token before
+//! anything is fetched: the server must not probe its network for a reader), and what it can
+//! cost is bounded before anything is parsed: at most [`MAX_FETCHES`] fetches at once (one
+//! more is refused, not queued); at most [`MAX_REDIRECTS`] hops, each to an http(s) URL or a
+//! magnet link; [`TIMEOUT`] for the whole fetch; a body of at most [`MAX_BYTES`], refused from
+//! its `Content-Length` or cut off while it streams. The `cookies` go only to the first URL's
+//! origin, never to another host a redirect names. The answer to the client names the status
+//! or the failure, never the fetched body.
 
 use std::sync::OnceLock;
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use reqwest::header::{HeaderValue, COOKIE, LOCATION};
 
@@ -20,6 +25,8 @@ pub const MAX_BYTES: usize = 16 * 1024 * 1024;
 pub const MAX_REDIRECTS: usize = 5;
 /// The whole fetch, redirects and body included.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
+/// Fetches running at once, server-wide: each may hold a 16 MiB body and its copies.
+pub const MAX_FETCHES: usize = 4;
 
 /// What a URL gave.
 #[derive(Debug, PartialEq)]
@@ -38,48 +45,80 @@ pub fn is_url(name: &str) -> bool {
     })
 }
 
-/// One client for every fetch: redirects are followed here, hop by hop, so that a redirect to
-/// a magnet link can be taken and every hop checked.
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("Magnetar/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("an HTTP client with no custom TLS roots builds")
-    })
+/// What the fetches of one server share: its HTTP client (made on first use, on the server's
+/// runtime) and the bound on fetches at once.
+pub struct Fetcher {
+    client: OnceLock<Result<reqwest::Client, String>>,
+    slots: Semaphore,
 }
 
-/// Fetches `url`, sending `cookies` (Transmission's `cookies` argument, `name=value; ...`) on
-/// every hop when given.
-pub async fn fetch(url: &str, cookies: Option<&str>) -> Result<Fetched, String> {
-    let cookie = match cookies.map(str::trim).filter(|c| !c.is_empty()) {
-        Some(text) => Some(
-            HeaderValue::from_str(text)
-                .map_err(|_| "cookies: not a valid Cookie header value".to_owned())?,
-        ),
-        None => None,
-    };
-    tokio::time::timeout(TIMEOUT, fetch_hops(url, cookie))
-        .await
-        .unwrap_or_else(|_| {
-            Err(format!(
-                "filename: fetching {url} took longer than {} s",
-                TIMEOUT.as_secs()
-            ))
-        })
+impl Default for Fetcher {
+    fn default() -> Self {
+        Fetcher {
+            client: OnceLock::new(),
+            slots: Semaphore::new(MAX_FETCHES),
+        }
+    }
 }
 
-async fn fetch_hops(url: &str, cookie: Option<HeaderValue>) -> Result<Fetched, String> {
+impl Fetcher {
+    /// The client: redirects are followed by [`fetch_hops`], hop by hop, so that a redirect
+    /// to a magnet link can be taken and every hop checked.
+    fn client(&self) -> Result<&reqwest::Client, String> {
+        self.client
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .connect_timeout(Duration::from_secs(10))
+                    .user_agent(concat!("Magnetar/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|e| format!("filename: no HTTP client: {e}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Fetches `url`, sending `cookies` (Transmission's `cookies` argument, `name=value; ...`)
+    /// to its origin.
+    pub async fn fetch(&self, url: &str, cookies: Option<&str>) -> Result<Fetched, String> {
+        let cookie = match cookies.map(str::trim).filter(|c| !c.is_empty()) {
+            Some(text) => Some(
+                HeaderValue::from_str(text)
+                    .map_err(|_| "cookies: not a valid Cookie header value".to_owned())?,
+            ),
+            None => None,
+        };
+        let _slot = self.slots.try_acquire().map_err(|_| {
+            format!(
+                "filename: {MAX_FETCHES} .torrent fetches are running already: try again in a \
+                 moment"
+            )
+        })?;
+        let client = self.client()?;
+        tokio::time::timeout(TIMEOUT, fetch_hops(client, url, cookie))
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "filename: fetching {url} took longer than {} s",
+                    TIMEOUT.as_secs()
+                ))
+            })
+    }
+}
+
+async fn fetch_hops(
+    client: &reqwest::Client,
+    url: &str,
+    cookie: Option<HeaderValue>,
+) -> Result<Fetched, String> {
     let mut at = reqwest::Url::parse(url).map_err(|e| format!("filename: {url}: {e}"))?;
+    let origin = at.origin();
     for _ in 0..=MAX_REDIRECTS {
         if !matches!(at.scheme(), "http" | "https") {
             return Err(format!("filename: {at} is not an http(s) URL"));
         }
-        let mut request = client().get(at.clone());
-        if let Some(cookie) = &cookie {
+        let mut request = client.get(at.clone());
+        if let Some(cookie) = cookie.as_ref().filter(|_| at.origin() == origin) {
             request = request.header(COOKIE, cookie.clone());
         }
         let response = request
@@ -92,7 +131,9 @@ async fn fetch_hops(url: &str, cookie: Option<HeaderValue>) -> Result<Fetched, S
                 .headers()
                 .get(LOCATION)
                 .and_then(|l| l.to_str().ok())
-                .ok_or_else(|| format!("filename: {at} answered {status} without a Location"))?;
+                .ok_or_else(|| {
+                    format!("filename: {at} answered {status} without a readable Location")
+                })?;
             if location
                 .get(..7)
                 .is_some_and(|p| p.eq_ignore_ascii_case("magnet:"))
@@ -171,7 +212,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_bad_cookie_is_refused_before_anything_is_sent() {
-        let answer = fetch("http://127.0.0.1:9/x", Some("a=b\r\nX-Evil: 1")).await;
+        let answer = Fetcher::default()
+            .fetch("http://127.0.0.1:9/x", Some("a=b\r\nX-Evil: 1"))
+            .await;
         assert_eq!(
             answer,
             Err("cookies: not a valid Cookie header value".to_owned())

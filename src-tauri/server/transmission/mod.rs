@@ -40,6 +40,8 @@ pub struct RpcState {
     session_id: String,
     ids: Mutex<ids::Ids>,
     memory: Mutex<methods::Memory>,
+    /// `torrent-add`'s fetches of .torrent URLs.
+    pub(crate) fetcher: fetch::Fetcher,
 }
 
 impl RpcState {
@@ -56,6 +58,7 @@ impl RpcState {
             session_id: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
             ids: Mutex::new(ids::Ids::default()),
             memory: Mutex::new(methods::Memory::default()),
+            fetcher: fetch::Fetcher::default(),
         }
     }
 

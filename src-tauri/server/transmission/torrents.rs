@@ -391,6 +391,11 @@ const ADD_TOLERATED: [&str; 3] = ["bandwidth_priority", "peer_limit", "sequentia
 /// `torrent-add {filename | metainfo, download-dir?, paused?, labels?, files-wanted?,
 /// files-unwanted?}`.
 pub async fn add(ctx: &Context<'_>, args: &Map<String, Value>) -> Result<Value, String> {
+    // Before anything is read or fetched: a URL would have the server probe its network on a
+    // reader's behalf.
+    if !ctx.caller.can_write {
+        return Err("unauthorized: torrent-add: this connection's token is read-only".into());
+    }
     const KEYS: [&str; 8] = [
         "filename",
         "cookies",
@@ -425,7 +430,7 @@ pub async fn add(ctx: &Context<'_>, args: &Map<String, Value>) -> Result<Value, 
         (Some(other), _) => return Err(format!("metainfo: must be a base64 string, not {other}")),
         (None, Some(Value::String(name))) if is_magnet(name) => Fetched::Magnet(name.clone()),
         (None, Some(Value::String(url))) if fetch::is_url(url) => {
-            fetch::fetch(url, cookies).await?
+            ctx.rpc.fetcher.fetch(url, cookies).await?
         }
         (None, Some(Value::String(path))) => Fetched::Torrent(read_local(ctx, path)?),
         (None, Some(other)) => return Err(format!("filename: must be a string, not {other}")),
