@@ -41,6 +41,9 @@ struct Cli {
     /// A small, quick run (10 MiB, 10 tasks, 20 clients, one run): checks that it all works
     #[arg(long, global = true)]
     quick: bool,
+    /// Measured runs of each download and stream case (default: 3, or 1 with --quick)
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    runs: Option<u16>,
 }
 
 #[derive(Subcommand, Clone, Copy)]
@@ -105,7 +108,10 @@ impl Scale {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let scale = Scale::new(cli.quick);
+    let mut scale = Scale::new(cli.quick);
+    if let Some(runs) = cli.runs {
+        scale.runs = usize::from(runs);
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     procs::choose_magnetar(cli.quick)?;
     let work = procs::WorkDir::new()?;

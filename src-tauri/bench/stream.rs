@@ -318,7 +318,7 @@ fn table(media: &Media, leechers: &[(&str, Samples)], runs: usize) -> Table {
             "ffprobe knows the duration",
             "first byte at 90 %",
             "a frame at 90 % (ffmpeg -ss)",
-            "Magnetar vs it (frame at 90 %)",
+            "vs Magnetar (frame at 90 %)",
         ]
         .map(String::from)
         .to_vec(),
