@@ -338,6 +338,13 @@ pub async fn set_seed_goal(api: &Api, params: Value) -> Result<Reply, ApiError> 
 /// `task.getSeedGoal {task_id}`: the task's own seeding goal and the goal in force, as
 /// `task.setSeedGoal` answers them; a read (the read-only token may), which changes nothing.
 pub fn get_seed_goal(api: &Api, params: Value) -> Result<Reply, ApiError> {
+    let task_id = only_task_id(params)?;
+    let (own, effective) = api.engine.seed_goal(&task_id)?;
+    seed_goal_reply(own, effective)
+}
+
+/// The params of a method that takes `{task_id}` and nothing else.
+fn only_task_id(params: Value) -> Result<TaskId, ApiError> {
     let Value::Object(params) = params else {
         return Err(ApiError::invalid_params(
             "\"params\" must be an object with task_id",
@@ -348,13 +355,11 @@ pub fn get_seed_goal(api: &Api, params: Value) -> Result<Reply, ApiError> {
             "unknown field {unknown:?}: expected task_id"
         )));
     }
-    let task_id: TaskId = match params.get("task_id") {
-        Some(Value::String(id)) => TaskId::from_client(id),
-        Some(_) => return Err(ApiError::invalid_params("task_id must be a string")),
-        None => return Err(ApiError::invalid_params("missing field task_id")),
-    };
-    let (own, effective) = api.engine.seed_goal(&task_id)?;
-    seed_goal_reply(own, effective)
+    match params.get("task_id") {
+        Some(Value::String(id)) => Ok(TaskId::from_client(id)),
+        Some(_) => Err(ApiError::invalid_params("task_id must be a string")),
+        None => Err(ApiError::invalid_params("missing field task_id")),
+    }
 }
 
 /// The answer of `task.setSeedGoal` and `task.getSeedGoal`.
@@ -444,21 +449,7 @@ fn decode_base64(text: &str) -> Result<Vec<u8>, ApiError> {
 /// server runs on (the desktop app only), for a client on that machine only: a window opened on
 /// someone's desktop from elsewhere would be a nuisance at best.
 pub async fn open_folder(api: &Api, caller: &Caller, params: Value) -> Result<Reply, ApiError> {
-    let Value::Object(params) = params else {
-        return Err(ApiError::invalid_params(
-            "\"params\" must be an object with task_id",
-        ));
-    };
-    if let Some(unknown) = params.keys().find(|k| *k != "task_id") {
-        return Err(ApiError::invalid_params(format!(
-            "unknown field {unknown:?}: expected task_id"
-        )));
-    }
-    let task_id: TaskId = match params.get("task_id") {
-        Some(Value::String(id)) => TaskId::from_client(id),
-        Some(_) => return Err(ApiError::invalid_params("task_id must be a string")),
-        None => return Err(ApiError::invalid_params("missing field task_id")),
-    };
+    let task_id = only_task_id(params)?;
     if caller.is_remote() {
         return Err(ApiError::new(
             ErrorCode::Unauthorized,

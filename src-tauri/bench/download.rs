@@ -137,18 +137,12 @@ fn make_payload(
         write_random(&path, files[0].1, 1)?;
         path
     };
-    let torrent = work.0.join(format!("{}.torrent", label.replace(' ', "-")));
-    let _ = std::fs::remove_file(&torrent);
-    let status = Command::new("mktorrent")
-        .args(["-l", "18", "-a", announce, "-o"])
-        .arg(&torrent)
-        .arg(&content)
-        .stdout(Stdio::null())
-        .status()?;
-    anyhow::ensure!(status.success(), "mktorrent failed");
-    let info_hash = magnetar::engine::parse_torrent(std::fs::read(&torrent)?)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .id;
+    let (torrent, info_hash) = make_torrent(
+        work,
+        &format!("{}.torrent", label.replace(' ', "-")),
+        announce,
+        &content,
+    )?;
     let bytes = files.iter().map(|(_, s)| s).sum();
     Ok(Payload {
         label: label.to_owned(),
@@ -158,6 +152,29 @@ fn make_payload(
         info_hash,
         bytes,
     })
+}
+
+/// `work/NAME`, the torrent of `content` (a file or a folder) made by mktorrent with 256 KiB
+/// pieces and `announce`, and its info hash.
+pub(crate) fn make_torrent(
+    work: &WorkDir,
+    name: &str,
+    announce: &str,
+    content: &Path,
+) -> anyhow::Result<(PathBuf, String)> {
+    let torrent = work.0.join(name);
+    let _ = std::fs::remove_file(&torrent);
+    let status = Command::new("mktorrent")
+        .args(["-l", "18", "-a", announce, "-o"])
+        .arg(&torrent)
+        .arg(content)
+        .stdout(Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "mktorrent failed");
+    let info_hash = magnetar::engine::parse_torrent(std::fs::read(&torrent)?)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .id;
+    Ok((torrent, info_hash))
 }
 
 pub(crate) fn write_random(path: &Path, size: u64, seed: u64) -> anyhow::Result<()> {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::json;
 
-use crate::download::{aria2_args, start_tracker};
+use crate::download::{aria2_args, make_torrent, start_tracker};
 use crate::procs::{self, free_port, Guard, WorkDir};
 use crate::report::{self, median, Report, Table};
 use crate::ws::{Server, Ws};
@@ -111,19 +111,8 @@ fn make_media(work: &WorkDir, mib: u64, tracker_port: u16) -> anyhow::Result<Med
         .arg(&path)
         .status()?;
     anyhow::ensure!(status.success(), "ffmpeg could not make the media");
-    let torrent = work.0.join("stream.torrent");
-    let _ = std::fs::remove_file(&torrent);
     let announce = format!("http://127.0.0.1:{tracker_port}/announce");
-    let status = Command::new("mktorrent")
-        .args(["-l", "18", "-a", &announce, "-o"])
-        .arg(&torrent)
-        .arg(&path)
-        .stdout(Stdio::null())
-        .status()?;
-    anyhow::ensure!(status.success(), "mktorrent failed");
-    let info_hash = magnetar::engine::parse_torrent(std::fs::read(&torrent)?)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .id;
+    let (torrent, info_hash) = make_torrent(work, "stream.torrent", &announce, &path)?;
     Ok(Media {
         torrent,
         info_hash,
