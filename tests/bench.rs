@@ -84,3 +84,34 @@ fn a_quick_benchmark_run_produces_every_table() {
     }
     assert!(text.contains("| Magnetar |"), "{text}");
 }
+
+/// `magnetar-bench scale --quick` (libraries of 10 and 40 tasks, Magnetar and, when installed,
+/// transmission-daemon) produces its table, each figure from a real run.
+#[test]
+fn a_quick_scale_run_produces_its_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("scale.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_magnetar-bench"))
+        .args(["scale", "--quick", "--json"])
+        .arg(&json)
+        .output()
+        .expect("magnetar-bench runs");
+    assert!(
+        out.status.success(),
+        "magnetar-bench scale failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tables: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let sizes = tables[0]["figures"].as_array().unwrap();
+    assert_eq!(sizes.len(), 2, "{tables}");
+    for size in sizes {
+        let n = size["tasks"].as_u64().unwrap();
+        let ours = &size["Magnetar"];
+        assert!(ours["adds_quiet_s"].as_f64() >= ours["adds_answered_s"].as_f64());
+        assert!(ours["restored_ms"].as_f64() >= ours["listing_ms"].as_f64());
+        // A live process holds descriptors (its listeners, at least): the count was read.
+        let held = ours["paused"]["descriptors"].as_u64().unwrap();
+        assert!(held > 0, "{n} tasks, {held} descriptors: {size}");
+    }
+}

@@ -10,6 +10,8 @@
 //! - `stream`: a film not yet downloaded, from a seeder at 4 MiB/s: the first byte and
 //!   ffprobe's duration from the start, the first byte and a decoded frame at 90 %, Magnetar's
 //!   stream endpoint against the `rqbit` CLI's streaming server.
+//! - `scale`: libraries of 100, 1,000 and 10,000 tasks, Magnetar and transmission-daemon: adds,
+//!   listing, idle cost and descriptors (paused, then half stalled), stop and restart.
 //!
 //! It sets everything up itself in a temporary folder and removes it; DHT, UPnP, LSD are off.
 
@@ -19,6 +21,7 @@ mod libtorrent;
 mod procs;
 mod report;
 mod rivals;
+mod scale;
 mod stream;
 mod updates;
 mod ws;
@@ -51,6 +54,8 @@ enum What {
     Download,
     Api,
     Stream,
+    /// Not part of `all`: minutes of adds and restarts at 10,000 tasks
+    Scale,
     All,
 }
 
@@ -125,6 +130,9 @@ fn main() -> anyhow::Result<()> {
         }
         if matches!(cli.what, What::Stream | What::All) {
             stream::run(&work, scale, &mut report).await?;
+        }
+        if matches!(cli.what, What::Scale) {
+            scale::run(&work, scale, &mut report).await?;
         }
         anyhow::Ok(())
     })?;

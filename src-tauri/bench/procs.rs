@@ -182,6 +182,11 @@ fn clock_ticks() -> f64 {
     100.0
 }
 
+/// How many file descriptors `pid` holds open now (0 if it is gone).
+pub fn descriptors(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
+}
+
 /// A process's resident memory now and at its peak, in bytes.
 pub fn memory(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

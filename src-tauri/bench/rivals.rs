@@ -69,6 +69,10 @@ pub struct Figures {
     pub fan_out_ms: Option<(f64, f64)>,
     pub idle_cpu: f64,
     pub idle_rss: u64,
+    /// Descriptors open with every torrent added (paused).
+    pub descriptors: usize,
+    /// SIGTERM to exit, with every torrent added.
+    pub stop_ms: f64,
     pub startup_ms: f64,
 }
 
@@ -155,8 +159,11 @@ pub async fn measure(
         _ => None,
     };
     let listed = daemon.list(&http).await?;
+    let descriptors = procs::descriptors(daemon.pid());
 
+    let stopping = Instant::now();
     daemon.stop();
+    let stop_ms = stopping.elapsed().as_secs_f64() * 1000.0;
     let started = Instant::now();
     let daemon = Daemon::start(kind, root, true)?;
     daemon.ready(&http, listed).await?;
@@ -172,6 +179,8 @@ pub async fn measure(
         fan_out_ms,
         idle_cpu,
         idle_rss,
+        descriptors,
+        stop_ms,
         startup_ms,
     }))
 }
