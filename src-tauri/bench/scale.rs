@@ -155,7 +155,9 @@ async fn magnetar(work: &WorkDir, torrents: &[Vec<u8>], scale: Scale) -> anyhow:
         ws.send("task.resume", json!({"task_id": id})).await?;
     }
     answers(&mut ws, ids.len().div_ceil(2), "task.resume").await?;
-    procs::settle(server.pid(), PATIENCE).await;
+    // Live tasks keep a floor of CPU (librqbit's per-torrent timers), which may never fall
+    // under `settle`'s quiet threshold: it gets half a minute, not the whole patience.
+    procs::settle(server.pid(), Duration::from_secs(30)).await;
     let stalled = idle(server.pid(), scale.idle_seconds).await;
 
     drop(ws);
