@@ -249,11 +249,23 @@ pub(crate) fn aria2_args(dir: &Path, port: u16) -> Vec<String> {
 }
 
 fn seed_aria2(aria2: &Path, payload: &Payload) -> anyhow::Result<Guard> {
+    aria2_seeder(aria2, &payload.dir, &payload.torrent, &[])
+}
+
+/// aria2c seeding `torrent` from `dir` (with `extra` options, such as an upload limit), once it
+/// has had time to announce.
+pub(crate) fn aria2_seeder(
+    aria2: &Path,
+    dir: &Path,
+    torrent: &Path,
+    extra: &[String],
+) -> anyhow::Result<Guard> {
     let port = free_port();
     let child = Command::new(aria2)
-        .args(aria2_args(&payload.dir, port))
+        .args(aria2_args(dir, port))
         .args(["--seed-ratio=0.0", "--bt-seed-unverified=true"])
-        .arg(&payload.torrent)
+        .args(extra)
+        .arg(torrent)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::json;
 
-use crate::download::{aria2_args, make_torrent, start_tracker};
+use crate::download::{aria2_seeder, make_torrent, start_tracker};
 use crate::procs::{self, free_port, Guard, WorkDir};
 use crate::report::{self, median, Report, Table};
 use crate::ws::{Server, Ws};
@@ -122,19 +122,8 @@ fn make_media(work: &WorkDir, mib: u64, tracker_port: u16) -> anyhow::Result<Med
 }
 
 fn seed(work: &WorkDir, aria2: &Path, media: &Media) -> anyhow::Result<Guard> {
-    let port = free_port();
-    let dir = work.0.join("stream-seed");
-    let child = Command::new(aria2)
-        .args(aria2_args(&dir, port))
-        .args(["--seed-ratio=0.0", "--bt-seed-unverified=true"])
-        .arg(format!("--max-upload-limit={SEED_RATE}"))
-        .arg(&media.torrent)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    procs::wait_for_port(port)?;
-    std::thread::sleep(Duration::from_secs(2));
-    Ok(Guard(child))
+    let limit = format!("--max-upload-limit={SEED_RATE}");
+    aria2_seeder(aria2, &work.0.join("stream-seed"), &media.torrent, &[limit])
 }
 
 /// A fresh Magnetar: adds the torrent, gets its link, then measures.
