@@ -330,6 +330,21 @@ async fn the_page_asks_for_the_token_when_the_server_wants_one() {
     let page = server.url.replace("ws://", "http://").replace("/ws", "/");
     let browser = Browser::start(1280, 720).await;
     browser.client.goto(&page).await.unwrap();
+    // CI once saw seven of the page's modules fail to load together (status 0, 21 ms each:
+    // chromium's side gave up, the server logged nothing), leaving no app to ask. A person
+    // would reload: so does the test, once, saying why; a page that fails twice fails.
+    let started = tokio::time::timeout(
+        Duration::from_secs(20),
+        browser.wait_until("window.magnetar !== undefined", PATIENCE),
+    )
+    .await;
+    if started.is_err() {
+        eprintln!(
+            "the app did not start; reloading once. The page: {}",
+            browser.report().await
+        );
+        browser.client.refresh().await.unwrap();
+    }
     let asked = tokio::time::timeout(
         PATIENCE,
         browser.wait_until("document.getElementById('token-dialog').open", PATIENCE * 2),

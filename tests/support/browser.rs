@@ -65,6 +65,9 @@ impl Browser {
             json!("--no-sandbox"),
             json!("--disable-gpu"),
             json!("--disable-quic"),
+            // Straight to the test's server: no proxy settings or auto-detection in the way
+            // (a page on a namespace's 10.x address is not loopback, which proxies skip).
+            json!("--no-proxy-server"),
             json!("--no-first-run"),
             json!("--disable-background-networking"),
             json!("--disable-component-update"),
