@@ -22,7 +22,7 @@ use support::browser::{row, Browser};
 use support::netns::RemoteServer;
 use support::peers::{LibrqbitSeeder, Tracker};
 use support::torrent::{TestTorrent, TorrentSpec};
-use support::{ServeProcess, TestServer};
+use support::{poll_until, ServeProcess, TestServer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -1742,9 +1742,34 @@ async fn the_add_dialog_chooses_a_magnets_files_before_a_byte_is_written() {
     browser.screenshot("choose-files").await;
     browser.click("#choose-ok").await;
     let id = album.info_hash.clone();
-    api.poll_state(&id, 2).await;
-    let status = api.status(&id).await;
-    assert_eq!(status["selected"], json!([true, false, true]));
+    // Added with no file chosen, the task may already read as complete (state 2) before the
+    // dialog's choice reaches the server: wait for the choice, then for its download.
+    poll_until(
+        "the dialog's choice is the task's",
+        PATIENCE,
+        Duration::from_millis(100),
+        async || match api.status(&id).await["selected"].clone() {
+            chosen if chosen == json!([true, false, true]) => Ok(()),
+            other => Err(other),
+        },
+    )
+    .await;
+    let sizes: Vec<u64> = album.files.iter().map(|(_, c)| c.len() as u64).collect();
+    poll_until(
+        "the chosen files downloaded",
+        PATIENCE,
+        Duration::from_millis(100),
+        async || {
+            let status = api.status(&id).await;
+            let held = &status["files"];
+            if held[0] == sizes[0] && held[2] == sizes[2] && api.summary(&id).await["state"] == 2 {
+                Ok(())
+            } else {
+                Err(status)
+            }
+        },
+    )
+    .await;
     let row = api.summary(&id).await;
     assert_eq!(row["label"], json!("music"));
     assert_eq!(
