@@ -29,7 +29,7 @@ use librqbit::ManagedTorrentState;
 use tokio::io::{AsyncRead, AsyncSeek, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::task::Lifecycle;
+use super::task::{Lifecycle, Step};
 use super::{find, Engine};
 use crate::protocol::TaskId;
 
@@ -166,7 +166,7 @@ impl Engine {
         let deadline = tokio::time::Instant::now() + OPEN_TIMEOUT;
         let mut resumed = false;
         let (handle, paused) = loop {
-            let (handle, paused, why_not, adding) = {
+            let (handle, paused, why_not, adding, starting) = {
                 let mut tasks = self.tasks();
                 let task = find(&mut tasks, id.as_str())
                     .map_err(|_| StreamError::NotFound(id.to_string()))?;
@@ -184,7 +184,11 @@ impl Engine {
                     }
                 };
                 let adding = matches!(task.lifecycle, Lifecycle::Adding);
-                (task.handle().cloned(), task.intent.paused, why_not, adding)
+                // librqbit holds a step the task's driver has yet to take (a resume once the
+                // check ended, a file choice): the task is on its way to running.
+                let starting = matches!(task.next_step(), Step::Resume | Step::ChooseFiles);
+                let handle = task.handle().cloned();
+                (handle, task.intent.paused, why_not, adding, starting)
             };
             let checking = why_not.is_none()
                 && handle.as_ref().is_some_and(|h| {
@@ -208,7 +212,7 @@ impl Engine {
                 resumed = true;
                 continue;
             }
-            let waiting = adding || checking;
+            let waiting = adding || checking || starting;
             if waiting && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
