@@ -1,7 +1,7 @@
 //! What a task costs in file descriptors, counted from outside in the real binary's
-//! `/proc/PID/fd`: a paused task holds none of its data files open (a library of thousands of
-//! paused tasks must not run the process out of descriptors), and a resumed one opens them
-//! again when it needs them.
+//! `/proc/PID/fd`: a paused task holds none of its data files open, nor its fastresume
+//! bitfield (a library of thousands of paused tasks must not run the process out of
+//! descriptors), and a resumed one opens them again when it needs them.
 
 mod support;
 
@@ -92,6 +92,7 @@ async fn a_paused_task_holds_none_of_its_data_files_open() {
     );
     assert!(seeding.0 >= 1, "uploading opened the files: {seeding:?}");
     assert_eq!(paused.0, 0, "paused tasks hold data files open");
+    assert_eq!(paused.1, 0, "paused tasks hold their .bitv open");
 
     // Resumed, the task opens its files again when a leecher asks.
     client

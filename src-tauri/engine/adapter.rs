@@ -48,10 +48,10 @@ pub struct AddOptions {
 }
 
 impl Librqbit {
-    /// Starts a session on `config` (persistence and fastresume on, see `restore.rs`).
+    /// Starts a session on `config` (persistence and fastresume on, see `restore.rs`), with
+    /// nothing to restore: Magnetar adds its tasks itself.
     pub async fn start(config: &EngineConfig) -> Result<Librqbit, EngineError> {
         let storage = LazyFilesFactory::default();
-        storage.read_session_file(&config.state_dir.join("session").join("session.json"));
         let mut options = session_options(config);
         options.default_storage_factory = Some(storage.clone().boxed());
         let session = Session::new_with_opts(config.download_dir.clone(), options)
@@ -64,17 +64,6 @@ impl Librqbit {
             session,
             next_id: AtomicUsize::new(0),
         })
-    }
-
-    /// The torrents librqbit restored from its session file, in the order they were added.
-    pub fn restored(&self) -> Vec<Arc<ManagedTorrent>> {
-        let mut restored: Vec<(usize, Arc<ManagedTorrent>)> = self
-            .session
-            .with_torrents(|torrents| torrents.map(|(id, h)| (id, h.clone())).collect());
-        restored.sort_by_key(|(id, _)| *id);
-        let next = restored.last().map_or(0, |(id, _)| id + 1);
-        self.next_id.store(next, Ordering::Relaxed);
-        restored.into_iter().map(|(_, handle)| handle).collect()
     }
 
     /// Fetches a magnet's metadata from its peers without adding it: the torrent's bytes, and
@@ -172,24 +161,6 @@ impl Librqbit {
             .api_dump_haves(TorrentIdOrHash::Hash(handle.info_hash()))
             .ok()
             .map(|(bits, count)| (bits.as_raw_slice().to_vec(), count as usize))
-    }
-
-    /// Where a torrent's files are on disk (padding files left out), as librqbit keeps them.
-    pub fn files_on_disk(&self, handle: &ManagedTorrent) -> Option<Vec<PathBuf>> {
-        let details = self
-            .api
-            .api_torrent_details(TorrentIdOrHash::Hash(handle.info_hash()))
-            .ok()?;
-        let folder = PathBuf::from(details.output_folder);
-        Some(
-            details
-                .files
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|f| !f.attributes.padding)
-                .map(|f| f.components.iter().fold(folder.clone(), |p, c| p.join(c)))
-                .collect(),
-        )
     }
 
     /// Sets the session's limits in bytes per second (`None` or 0: unlimited).

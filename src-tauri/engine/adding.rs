@@ -86,10 +86,20 @@ impl Engine {
             }
             SourceKind::Magnet { .. } => None,
         };
+        // A paused torrent none of whose files exists has nothing to check: it rests at once,
+        // out of librqbit (see `resting.rs`). One with data on disk is checked first.
+        let resting = choices.paused
+            && match &source.kind {
+                SourceKind::Torrent { layout, .. } => registry::absolute(&dir, layout)
+                    .iter()
+                    .all(|path| std::fs::symlink_metadata(path).is_err()),
+                SourceKind::Magnet { .. } => false,
+            };
         let placed = Placed {
             dir,
             label: choices.label,
             chosen,
+            resting,
         };
         let (must_save, placed_saved) = self.add_now(source, choices.paused, placed)?;
         if choices.paused {
@@ -274,11 +284,22 @@ impl Engine {
         task.intent.paused = paused;
         task.dir = placed.dir;
         task.label = placed.label;
+        if let Some(chosen) = &placed.chosen {
+            let files = chosen.iter().copied().collect();
+            self.inner.sidecar.set_chosen_files(&source.id, Some(files));
+        }
         task.chosen_files = placed.chosen;
-        // A paused magnet waits, fetching nothing; anything else starts its add now.
+        // A paused magnet waits, fetching nothing; a paused torrent with nothing on disk
+        // rests; anything else starts its add now.
         let magnet_waits = paused && must_save.is_some();
-        if !magnet_waits {
-            task.lifecycle = self.start_add(&task.id, &task.origin, task.queue.clone());
+        match (&task.origin, placed.resting) {
+            (Origin::Torrent { bytes }, true) => {
+                let sizes: Vec<u64> = task.files.iter().map(|f| f.size).collect();
+                let resting = self.resting_from_disk(&task.id, bytes.clone(), &sizes);
+                task.lifecycle = Lifecycle::Resting(resting);
+            }
+            _ if magnet_waits => {}
+            _ => task.lifecycle = self.start_add(&task.id, &task.origin, task.queue.clone()),
         }
         self.publish(Event::Created(task.metadata()));
         tasks.push(task);
@@ -419,6 +440,13 @@ impl Engine {
             (t.layout.clone(), t.intent.paused, t.chosen_files.clone())
         })?;
         let layout = layout.ok_or_else(|| anyhow::anyhow!("the task has no layout"))?;
+        // Its bitfield from when it last rested, where librqbit looks for it.
+        self.inner.bitfields.restore(id);
+        if paused {
+            // In librqbit only to be checked, then to rest: a few at a time.
+            let permit = self.inner.paused_checks.clone().acquire_owned().await?;
+            self.with_task(id, |t| t.check_permit = Some(permit))?;
+        }
         // Another folder than the download folder: librqbit takes it whole (its sub folder is
         // relative to the download folder).
         let output_folder =
@@ -513,7 +541,13 @@ impl Engine {
                 Ok(handle) => {
                     self.inner.sidecar.set_pending(id, None);
                     // The file choice went into the add (a later one is given by `settle`).
-                    if handle.only_files().map(|o| o.into_iter().collect()) == task.chosen_files {
+                    let only: Option<std::collections::BTreeSet<usize>> =
+                        handle.only_files().map(|o| o.into_iter().collect());
+                    let chosen = task.chosen_files.clone().or(only.clone());
+                    self.inner
+                        .sidecar
+                        .set_chosen_files(id, chosen.map(|c| c.into_iter().collect()));
+                    if only == task.chosen_files {
                         task.chosen_files = None;
                     }
                     task.lifecycle = Lifecycle::Managed {
@@ -523,6 +557,7 @@ impl Engine {
                 }
                 Err(e) => {
                     tracing::warn!(task = id, "adding failed: {e:#}");
+                    task.check_permit = None;
                     task.lifecycle = Lifecycle::Failed(format!("{e:#}"));
                 }
             }
@@ -556,6 +591,8 @@ struct Placed {
     dir: PathBuf,
     label: Option<String>,
     chosen: Option<std::collections::BTreeSet<usize>>,
+    /// Added paused with nothing on disk: it starts resting.
+    resting: bool,
 }
 
 /// A file choice's refusal, naming the field.

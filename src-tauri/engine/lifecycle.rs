@@ -98,6 +98,16 @@ impl Engine {
                 Lifecycle::Stopped | Lifecycle::Failed(_) => {
                     task.lifecycle = self.start_add(&task.id, &task.origin, task.queue.clone());
                 }
+                Lifecycle::Resting(resting) => {
+                    if finished {
+                        task.intent.at_completion = AtCompletion::Seed;
+                        self.inner.sidecar.set_seeding(&task.id);
+                        self.inner.sidecar.set_goal_met(&task.id, None);
+                    }
+                    self.inner.sidecar.set_finished(&task.id, false);
+                    let torrent = resting.torrent.clone();
+                    task.lifecycle = self.start_wake(task, torrent);
+                }
                 Lifecycle::Managed { .. } if finished => {
                     task.intent.at_completion = AtCompletion::Seed;
                     self.inner.sidecar.set_seeding(&task.id);
@@ -143,8 +153,21 @@ impl Engine {
                         .into(),
                 ));
             }
-            task.chosen_files = Some(validate_choice(indices, task.files.len())?);
+            let chosen = validate_choice(indices, task.files.len())?;
+            let all = chosen.len() == task.files.len();
+            self.inner
+                .sidecar
+                .set_chosen_files(id, (!all).then(|| chosen.iter().copied().collect()));
+            task.chosen_files = Some(chosen);
             task.forget_summary();
+            // Complete and stopped, out of librqbit: given more files, it downloads again.
+            if let Lifecycle::Resting(resting) = &task.lifecycle {
+                if !task.intent.paused {
+                    self.inner.sidecar.set_finished(id, false);
+                    let torrent = resting.torrent.clone();
+                    task.lifecycle = self.start_wake(task, torrent);
+                }
+            }
             task.metadata()
         };
         self.publish(Event::MetadataReceived(metadata));
@@ -230,6 +253,13 @@ impl Engine {
             tracing::error!(task = %task.id, "cannot record a removal in the journal: {forgot:?}");
         }
         let mut result = Ok(());
+        self.inner.bitfields.forget(&task.id);
+        if let (Lifecycle::Resting(_), true, Some(layout)) =
+            (&task.lifecycle, delete_files, &task.layout)
+        {
+            // Out of librqbit: Magnetar deletes its files itself.
+            self.delete_files_except(&task.dir, layout, &kept);
+        }
         if let Some(info_hash) = parse_id(&task.id) {
             if self.inner.librqbit.holds(info_hash) {
                 // librqbit deletes every file of the torrent; with files to keep, Magnetar
@@ -425,7 +455,7 @@ impl Engine {
                 return;
             };
             match step {
-                Step::Settled => return,
+                Step::Settled => return self.rest(id).await,
                 Step::Wait => return self.spawn_driver(id),
                 _ => {
                     if let Err(e) = self.try_step(id, &handle, step).await {
@@ -510,6 +540,8 @@ impl Engine {
                 let Ok(Some((handle, step))) = next else {
                     if patience_over {
                         tracing::warn!(task = %id, "librqbit did not settle in time; giving up");
+                    } else {
+                        engine.rest(&id).await;
                     }
                     drop(turn);
                     engine.observe_task(&id);

@@ -38,6 +38,7 @@ mod moving;
 mod placement;
 mod recheck;
 mod registry;
+mod resting;
 mod restore;
 mod sidecar;
 mod source;
@@ -131,6 +132,11 @@ struct Inner {
     global_goal: Mutex<SeedGoal>,
     /// One permit per open stream (see `streaming.rs`).
     stream_slots: Arc<tokio::sync::Semaphore>,
+    /// The bitfields of resting tasks (see `resting.rs`).
+    bitfields: resting::Bitfields,
+    /// Paused tasks that librqbit holds only to check their data before they rest (see
+    /// `resting.rs`): a bounded few at a time.
+    paused_checks: Arc<tokio::sync::Semaphore>,
 }
 
 impl Engine {
@@ -156,6 +162,11 @@ impl Engine {
         // A move that a kill cut short is finished or rolled back before librqbit looks at
         // any file (see `moving.rs`).
         moving::recover(&sidecar, &config.download_dir);
+        let journal = journal::Journal::new(config.state_dir.join("adds.journal"));
+        // Magnetar's store is the truth: what librqbit's own session file holds (from a
+        // version before this one) joins it, and librqbit starts empty (see `restore.rs`).
+        restore::adopt_librqbit_session(&config.state_dir, &journal, &sidecar);
+        let bitfields = resting::Bitfields::new(&config.state_dir);
         let librqbit = Librqbit::start(&config).await?;
         let seed = config.seed;
         let engine = Engine {
@@ -164,7 +175,7 @@ impl Engine {
                 sidecar,
                 folders: Mutex::new(folders::Folders::new(&config.download_dir)),
                 global_goal: Mutex::new(config.seed_goal),
-                journal: journal::Journal::new(config.state_dir.join("adds.journal")),
+                journal,
                 config,
                 registry: Mutex::new(Registry::default()),
                 events: Bus::new(),
@@ -174,6 +185,8 @@ impl Engine {
                 started: Instant::now(),
                 seed: std::sync::atomic::AtomicBool::new(seed),
                 stream_slots: streaming::stream_slots(),
+                bitfields,
+                paused_checks: Arc::new(tokio::sync::Semaphore::new(resting::PAUSED_CHECKS)),
             }),
         };
         engine.restore();
@@ -328,9 +341,18 @@ impl Engine {
             )
         })?;
         let Some(handle) = handle else {
+            let resting = self.with_task(id, |t| match &t.lifecycle {
+                Lifecycle::Resting(resting) => Some(resting.clone()),
+                _ => None,
+            })?;
+            let (pieces, mut files) = match resting {
+                Some(resting) => (resting.piece_flags(), resting.files),
+                None => (Vec::new(), Vec::new()),
+            };
+            files.resize(file_count, 0);
             return Ok(TaskStatus {
-                pieces: Vec::new(),
-                files: vec![0; file_count],
+                pieces,
+                files,
                 selected,
                 peers: Vec::new(),
             });
@@ -464,6 +486,9 @@ impl Engine {
             peers: PeerMeter::default(),
             stalled_since: None,
             moving: None,
+            streams: Arc::new(()),
+            waking: false,
+            check_permit: None,
         }
     }
 }

@@ -94,9 +94,10 @@ impl Engine {
             let bytes = t
                 .handle()
                 .and_then(|h| h.with_metadata(|m| m.torrent_bytes.to_vec()).ok())
-                .or_else(|| match &t.origin {
-                    super::task::Origin::Torrent { bytes } => Some(bytes.to_vec()),
-                    super::task::Origin::Magnet { .. } => None,
+                .or_else(|| match (&t.lifecycle, &t.origin) {
+                    (Lifecycle::Resting(resting), _) => Some(resting.torrent.to_vec()),
+                    (_, super::task::Origin::Torrent { bytes }) => Some(bytes.to_vec()),
+                    (_, super::task::Origin::Magnet { .. }) => None,
                 });
             (t.dir.clone(), t.layout.clone(), bytes)
         })?;

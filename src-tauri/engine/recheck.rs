@@ -23,43 +23,63 @@ impl Engine {
         let (handle, bytes) = {
             let mut tasks = self.tasks();
             let task = find(&mut tasks, id)?;
-            let handle = match &task.lifecycle {
-                Lifecycle::Managed {
-                    handle,
-                    restarting: false,
-                } => handle.clone(),
-                Lifecycle::Failed(_) => {
-                    return Err(EngineError::InvalidState(
-                        "the task has failed: resume it to retry (that checks its data too)".into(),
-                    ))
-                }
-                _ => {
-                    return Err(EngineError::InvalidState(
+            if let Lifecycle::Resting(resting) = &task.lifecycle {
+                let bytes = resting.torrent.to_vec();
+                task.lifecycle = Lifecycle::Adding;
+                (None, bytes)
+            } else {
+                let handle = match &task.lifecycle {
+                    Lifecycle::Managed {
+                        handle,
+                        restarting: false,
+                    } => handle.clone(),
+                    Lifecycle::Failed(_) => {
+                        return Err(EngineError::InvalidState(
+                            "the task has failed: resume it to retry (that checks its data too)"
+                                .into(),
+                        ))
+                    }
+                    _ => return Err(EngineError::InvalidState(
                         "the task has no data to check yet (its metadata or its add is on its way)"
                             .into(),
-                    ))
+                    )),
+                };
+                let Some(bytes) = handle.with_metadata(|m| m.torrent_bytes.to_vec()).ok() else {
+                    return Err(EngineError::InvalidState(
+                        "the task's metadata is not known yet".into(),
+                    ));
+                };
+                // The file choice librqbit holds goes into the new add.
+                if task.chosen_files.is_none() {
+                    task.chosen_files = handle.only_files().map(|only| only.into_iter().collect());
                 }
-            };
-            let Some(bytes) = handle.with_metadata(|m| m.torrent_bytes.to_vec()).ok() else {
-                return Err(EngineError::InvalidState(
-                    "the task's metadata is not known yet".into(),
-                ));
-            };
-            // The file choice librqbit holds goes into the new add.
-            if task.chosen_files.is_none() {
-                task.chosen_files = handle.only_files().map(|only| only.into_iter().collect());
+                // Its counters end here: the new torrent's start again at 0.
+                task.observe_summary();
+                task.end_live_period();
+                for job in [task.driver.take(), task.completion_watch.take()]
+                    .into_iter()
+                    .flatten()
+                {
+                    job.abort();
+                }
+                task.lifecycle = Lifecycle::Adding;
+                (Some(handle), bytes)
             }
-            // Its counters end here: the new torrent's start again at 0.
-            task.observe_summary();
-            task.end_live_period();
-            for job in [task.driver.take(), task.completion_watch.take()]
-                .into_iter()
-                .flatten()
-            {
-                job.abort();
-            }
-            task.lifecycle = Lifecycle::Adding;
-            (handle, bytes)
+        };
+        let Some(handle) = handle else {
+            // It rested out of librqbit: added to it again without its bitfield, so that
+            // librqbit hashes every piece (then it rests again if it is paused).
+            self.inner.bitfields.forget(id);
+            self.observe_task(id);
+            tracing::info!(task = %id, "re-checking its data: adding it to librqbit");
+            let result = self.add_known_torrent(id, bytes, Vec::new()).await;
+            let failed = result.as_ref().err().map(|e| format!("{e:#}"));
+            self.finish_add(id, result).await;
+            drop(turn);
+            return match failed {
+                None => Ok(()),
+                Some(why) => Err(EngineError::Internal(format!("re-check failed: {why}"))),
+            };
         };
         // State 0 (or 4) now.
         self.observe_task(id);

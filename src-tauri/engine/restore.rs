@@ -1,61 +1,70 @@
-//! Starting from what the previous run left: the librqbit session options (persistence and
-//! fastresume always on) and the tasks rebuilt from librqbit's session file and our sidecar.
+//! Starting from what the previous run left: the tasks rebuilt from Magnetar's own store (the
+//! add journal and the sidecar), and the librqbit session options (persistence and fastresume
+//! on: librqbit keeps the bitfields of the torrents it holds).
 
 use std::collections::BTreeMap;
 use std::net::{Ipv6Addr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
+
+use base64::Engine as _;
 
 use librqbit::dht::DhtPersistenceConfig;
 use librqbit::{DhtSessionConfig, ListenerOptions, SessionOptions, SessionPersistenceConfig};
 
-use super::journal::Entry;
-use super::task::{Lifecycle, Origin, Step};
+use super::journal::{Journal, Record};
+use super::sidecar::Sidecar;
+use super::task::{AtCompletion, Lifecycle, Origin};
 use super::{parse_magnet, parse_torrent, registry, Engine, EngineConfig, SourceKind};
 
 impl Engine {
-    /// Builds tasks for what librqbit restored from its session file, then re-adds pending magnets.
+    /// Rebuilds every task from Magnetar's own store, at once: the add journal (each task's
+    /// torrent and the user's last pause or resume) and the sidecar (folder, label, file
+    /// choice, totals, goals, pending magnets). librqbit starts empty; a task that rests
+    /// (paused, or complete with seeding off) stays out of it, and every other is added to it
+    /// again in the background, each in its own turn: it shows state 0 meanwhile, and a command
+    /// sent to it waits for that add, then applies. So the API lists every task the moment it
+    /// starts, however large the library.
     pub(super) fn restore(&self) {
-        let restored = self.inner.librqbit.restored();
-        // The user's last pause or resume, and the adds librqbit may not hold: on disk before
-        // they were answered, where librqbit's own paused flag may lag behind.
         let journal = self.inner.journal.read();
+        let mut keep = BTreeMap::new();
         let mut tasks = self.tasks();
-        for handle in restored {
-            let id = handle.info_hash().as_string();
-            let bytes = handle
-                .with_metadata(|m| m.torrent_bytes.to_vec())
-                .unwrap_or_default();
-            let mut task = self.new_task(
-                id.clone(),
-                id.clone(),
-                Origin::Torrent {
-                    bytes: Arc::new(bytes.clone()),
-                },
-                Lifecycle::Managed {
-                    handle: handle.clone(),
-                    restarting: false,
-                },
-            );
-            match parse_torrent(bytes) {
-                Ok(torrent) => task.fill_metadata(&torrent),
-                Err(e) => tracing::warn!(task = %id, "restored torrent does not validate: {e}"),
-            }
-            if let Some(files) = self.inner.librqbit.files_on_disk(&handle) {
-                tasks.claim_restored(&id, files);
-            }
-            // librqbit keeps one paused flag: a user's pause, or the stop at completion.
-            task.intent.paused = match journal.get(&id) {
-                Some(entry) => entry.paused,
-                None => handle.is_paused() && !self.inner.sidecar.is_finished(&id),
+        for (id, entry) in &journal {
+            let Some(torrent) = entry.torrent.clone() else {
+                tracing::warn!(task = %id, "the journal has no torrent for this task; it is not restored");
+                continue;
             };
-            // librqbit not where the intent says (its flag lagged behind, or a paused task that
-            // it checks again may end the check live): driven there, reporting the intent's
-            // state all along.
-            if task.next_step() != Step::Settled {
-                self.spawn_driver_for(&mut task);
-            }
+            let source = match parse_torrent(torrent) {
+                Ok(source) if source.id == *id => source,
+                _ => {
+                    tracing::warn!(task = %id, "a journaled torrent cannot be read back");
+                    continue;
+                }
+            };
+            let SourceKind::Torrent { bytes, layout, .. } = &source.kind else {
+                continue;
+            };
+            let torrent = Arc::new(bytes.clone());
+            let origin = Origin::Torrent {
+                bytes: torrent.clone(),
+            };
+            let mut task =
+                self.new_task(id.clone(), source.name.clone(), origin, Lifecycle::Stopped);
+            task.fill_metadata(&source);
+            task.intent.paused = entry.paused;
+            task.chosen_files = self.inner.sidecar.chosen_files(id);
+            tasks.claim_restored(id, registry::absolute(&task.dir, layout));
+            let stopped_complete = task.intent.at_completion == AtCompletion::Stop
+                && self.inner.sidecar.is_finished(id);
+            task.lifecycle = if entry.paused || stopped_complete {
+                let sizes: Vec<u64> = task.files.iter().map(|f| f.size).collect();
+                Lifecycle::Resting(self.resting_from_disk(id, torrent, &sizes))
+            } else {
+                self.start_wake(&mut task, torrent)
+            };
             task.state = task.current_state();
             tasks.push(task);
+            keep.insert(id.clone(), entry.clone());
         }
         for (id, pending) in self.inner.sidecar.pending() {
             if tasks.contains(&id) {
@@ -80,67 +89,82 @@ impl Engine {
             tasks.push(task);
         }
         drop(tasks);
-        self.restore_journaled_adds(journal);
-    }
-
-    /// Adds again every answered add that librqbit's session lost (it persists adds later
-    /// than they are answered, and without fsync: a kill -9 loses the newest), from the add
-    /// journal, paused if the user last paused it; then leaves in the journal only those.
-    fn restore_journaled_adds(&self, journal: BTreeMap<String, Entry>) {
-        let mut keep = BTreeMap::new();
-        {
-            let mut tasks = self.tasks();
-            for (id, entry) in &journal {
-                let Some(torrent) = entry.torrent.clone() else {
-                    continue;
-                };
-                if tasks.contains(id) {
-                    continue;
-                }
-                let source = match parse_torrent(torrent) {
-                    Ok(source) if source.id == *id => source,
-                    _ => {
-                        tracing::warn!(task = %id, "a journaled add cannot be read back");
-                        continue;
-                    }
-                };
-                let SourceKind::Torrent { bytes, layout, .. } = &source.kind else {
-                    continue;
-                };
-                tracing::info!(task = %id, "adding again a task that librqbit's session lost");
-                let dir = self
-                    .inner
-                    .sidecar
-                    .dir(id)
-                    .unwrap_or_else(|| self.inner.config.download_dir.clone());
-                tasks.claim_restored(id, registry::absolute(&dir, layout));
-                let origin = Origin::Torrent {
-                    bytes: Arc::new(bytes.clone()),
-                };
-                let mut task =
-                    self.new_task(id.clone(), source.name.clone(), origin, Lifecycle::Stopped);
-                task.fill_metadata(&source);
-                task.intent.paused = entry.paused;
-                task.lifecycle = self.start_add(&task.id, &task.origin, task.queue.clone());
-                task.state = task.current_state();
-                tasks.push(task);
-                keep.insert(id.clone(), entry.clone());
-            }
-            // Every other task keeps its intent (a magnet still without metadata has the
-            // sidecar for that).
-            for task in tasks.iter() {
-                if task.metadata_known() && !keep.contains_key(&task.id) {
-                    let entry = Entry {
-                        torrent: None,
-                        paused: task.intent.paused,
-                    };
-                    keep.insert(task.id.clone(), entry);
-                }
-            }
-        }
         if let Err(e) = self.inner.journal.compact(&keep) {
             tracing::warn!("cannot compact the add journal: {e}");
         }
+    }
+}
+
+/// Takes what librqbit's own session file holds into Magnetar's store, then removes that
+/// file, so that librqbit starts with nothing to restore (see [`Engine::restore`]).
+///
+/// Versions before this one left the torrents that librqbit held to its session file only
+/// (`session/session.json` and `session/<hash>.torrent`): each joins the add journal with its
+/// paused flag (unless the journal has the user's own), and its file choice joins the sidecar.
+/// Their fastresume bitfields stay where they are, and are used when each is added again.
+pub(super) fn adopt_librqbit_session(state_dir: &Path, journal: &Journal, sidecar: &Sidecar) {
+    let folder = state_dir.join("session");
+    let file = folder.join("session.json");
+    let Ok(text) = std::fs::read(&file) else {
+        return;
+    };
+    let known = journal.read();
+    let db: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+    let torrents = db
+        .get("torrents")
+        .and_then(|t| t.as_object())
+        .cloned()
+        .unwrap_or_default();
+    let mut adopted = 0;
+    for torrent in torrents.values() {
+        let Some(id) = torrent.get("info_hash").and_then(|h| h.as_str()) else {
+            continue;
+        };
+        let id = id.to_lowercase();
+        if known.get(&id).is_some_and(|entry| entry.torrent.is_some()) {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(folder.join(format!("{id}.torrent"))) else {
+            tracing::warn!(task = %id, "librqbit's session names a torrent whose file is gone");
+            continue;
+        };
+        let paused = match known.get(&id) {
+            Some(entry) => entry.paused,
+            None => torrent
+                .get("is_paused")
+                .and_then(|p| p.as_bool())
+                .unwrap_or(false),
+        };
+        let only_files: Option<Vec<usize>> = torrent
+            .get("only_files")
+            .and_then(|o| serde_json::from_value(o.clone()).ok());
+        if only_files.is_some() && sidecar.chosen_files(&id).is_none() {
+            sidecar.set_chosen_files(&id, only_files);
+        }
+        let record = Record::Add {
+            id: id.clone(),
+            torrent: base64::engine::general_purpose::STANDARD.encode(&bytes),
+            paused,
+        };
+        if let Err(e) = journal.append(&record, false) {
+            tracing::error!("cannot adopt librqbit's session (it stays for the next start): {e}");
+            return;
+        }
+        adopted += 1;
+    }
+    if let Err(e) = journal.sync() {
+        tracing::error!("cannot adopt librqbit's session (it stays for the next start): {e}");
+        return;
+    }
+    sidecar.save_now();
+    if adopted > 0 {
+        tracing::info!(
+            adopted,
+            "took librqbit's session file into Magnetar's store"
+        );
+    }
+    if let Err(e) = std::fs::remove_file(&file) {
+        tracing::warn!("cannot remove {}: {e}", file.display());
     }
 }
 

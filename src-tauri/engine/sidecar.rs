@@ -82,6 +82,10 @@ struct SidecarData {
     /// back at the next start if a kill cut them short.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     moves: BTreeMap<String, MoveRecord>,
+    /// Each task's file choice (`task.setFiles`, `task.add`'s `files`), where not all: given
+    /// to librqbit whenever the task is added to it again (see `resting.rs`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    chosen: BTreeMap<String, Vec<usize>>,
 }
 
 /// A move of one task's data (see `moving.rs`), recorded before anything moves.
@@ -330,6 +334,7 @@ impl Sidecar {
                 | data.dirs.remove(id).is_some()
                 | data.labels.remove(id).is_some()
                 | data.moves.remove(id).is_some()
+                | data.chosen.remove(id).is_some()
                 | {
                     let before = data.seeding.len();
                     data.seeding.retain(|s| s != id);
@@ -405,6 +410,25 @@ impl Sidecar {
         self.update(|data| match label {
             Some(label) => data.labels.insert(id.to_owned(), label.clone()) != Some(label),
             None => data.labels.remove(id).is_some(),
+        })
+    }
+
+    /// Task `id`'s file choice, if not all its files.
+    pub fn chosen_files(&self, id: &str) -> Option<std::collections::BTreeSet<usize>> {
+        let data = &self.lock().data;
+        data.chosen
+            .get(id)
+            .map(|files| files.iter().copied().collect())
+    }
+
+    /// Records task `id`'s file choice (`None`: all its files).
+    pub fn set_chosen_files(&self, id: &str, files: Option<Vec<usize>>) -> u64 {
+        self.update(|data| match files {
+            Some(mut files) => {
+                files.sort_unstable();
+                data.chosen.insert(id.to_owned(), files.clone()) != Some(files)
+            }
+            None => data.chosen.remove(id).is_some(),
         })
     }
 

@@ -12,9 +12,8 @@
 //! The factory says it is librqbit's filesystem storage when asked (`is_type_id`), as a
 //! middleware over it would: librqbit's session persistence keeps only torrents stored in
 //! files, which these are. librqbit does not tell a storage factory the torrent's folder, so
-//! the factory is told it, by info hash: by the adapter before each add, and from librqbit's
-//! session file before the session restores its torrents. A torrent it was not told of (none
-//! should be) gets librqbit's own filesystem storage.
+//! the factory is told it, by info hash, by the adapter before each add. A torrent it was not
+//! told of (none should be) gets librqbit's own filesystem storage.
 //!
 //! A torrent taken out of librqbit (a remove, a move, a re-check) is *retired* first: from then
 //! on its storage writes nothing. librqbit may still finish a block write it had started; with
@@ -61,28 +60,6 @@ impl LazyFilesFactory {
             .get(info_hash)
         {
             live.store(false, Ordering::SeqCst);
-        }
-    }
-
-    /// Learns every torrent's folder from librqbit's session file (`session.json`), before
-    /// the session restores them.
-    pub fn read_session_file(&self, path: &Path) {
-        let Ok(bytes) = std::fs::read(path) else {
-            return;
-        };
-        let Ok(db) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-            return;
-        };
-        let Some(torrents) = db.get("torrents").and_then(|t| t.as_object()) else {
-            return;
-        };
-        for torrent in torrents.values() {
-            if let (Some(hash), Some(folder)) = (
-                torrent.get("info_hash").and_then(|h| h.as_str()),
-                torrent.get("output_folder").and_then(|f| f.as_str()),
-            ) {
-                self.set_folder(&hash.to_lowercase(), PathBuf::from(folder));
-            }
         }
     }
 }

@@ -80,6 +80,8 @@ pub struct FileStream {
     /// librqbit's `FileStream`, which librqbit 9.1 does not export by name.
     inner: Pin<Box<dyn ReadSeek>>,
     _slot: OwnedSemaphorePermit,
+    /// Counts as an open stream of its task: the task does not rest meanwhile.
+    _task: Arc<()>,
 }
 
 trait ReadSeek: AsyncRead + AsyncSeek + Send + Sync {}
@@ -104,6 +106,11 @@ impl AsyncSeek for FileStream {
         self.inner.as_mut().poll_complete(cx)
     }
 }
+
+/// Why a read-only caller cannot stream an incomplete file of a paused task.
+const PAUSED_READER: &str = "the task is paused and this file is not complete: a caller that \
+     may change tasks (the full token, or this machine) resumes it by streaming; this one may \
+     only read";
 
 impl Engine {
     /// The file at `index` of task `id`: 404-like errors for an unknown task or index, 409 when
@@ -160,6 +167,11 @@ impl Engine {
             .clone()
             .try_acquire_owned()
             .map_err(|_| StreamError::Busy)?;
+        // Counted as the task's stream from now: a task woken for it does not rest again
+        // before the stream opens.
+        let task_stream = self
+            .with_task(id.as_str(), |t| t.streams.clone())
+            .map_err(|_| StreamError::NotFound(id.to_string()))?;
         // A task whose metadata just arrived is still being added into librqbit, then checks
         // what is on disk: a player that asks at once waits for both (briefly) rather than
         // being refused.
@@ -170,12 +182,27 @@ impl Engine {
                 let mut tasks = self.tasks();
                 let task = find(&mut tasks, id.as_str())
                     .map_err(|_| StreamError::NotFound(id.to_string()))?;
+                // Out of librqbit (see `resting.rs`): added to it again, still paused, to
+                // serve a complete file; a caller that may resume it gets the rest below.
+                if let Lifecycle::Resting(resting) = &task.lifecycle {
+                    let complete = resting
+                        .files
+                        .get(index)
+                        .is_some_and(|have| *have >= file.size);
+                    if !complete && !may_resume {
+                        return Err(StreamError::Conflict(PAUSED_READER.into()));
+                    }
+                    let torrent = resting.torrent.clone();
+                    task.lifecycle = self.start_wake(task, torrent);
+                }
                 let why_not = match &task.lifecycle {
                     Lifecycle::Managed { .. } => None,
                     Lifecycle::Moving => Some(
                         "the task's data is being moved: try again when the move ends".to_owned(),
                     ),
-                    Lifecycle::Adding => Some("the task is being added: try again".to_owned()),
+                    Lifecycle::Adding | Lifecycle::Resting(_) => {
+                        Some("the task is being added: try again".to_owned())
+                    }
                     Lifecycle::Failed(why) => {
                         Some(format!("the task has failed ({why}): resume it first"))
                     }
@@ -245,12 +272,7 @@ impl Engine {
                 ));
             }
             if !may_resume {
-                return Err(StreamError::Conflict(
-                    "the task is paused and this file is not complete: a caller that may \
-                     change tasks (the full token, or this machine) resumes it by streaming; \
-                     this one may only read"
-                        .into(),
-                ));
+                return Err(StreamError::Conflict(PAUSED_READER.into()));
             }
             self.resume(id).await.map_err(|e| {
                 StreamError::Conflict(format!("the paused task cannot be resumed: {e}"))
@@ -271,6 +293,7 @@ impl Engine {
         Ok(FileStream {
             inner: Box::pin(inner),
             _slot: slot,
+            _task: task_stream,
         })
     }
 }

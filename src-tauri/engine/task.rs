@@ -17,6 +17,7 @@ use tokio::task::AbortHandle;
 
 use super::goals::{self, GoalOverrides, GoalReason, Totals};
 use super::placement::Layout;
+use super::resting::Resting;
 use super::source::{Source, SourceKind};
 use crate::protocol::{FileEntry, PeerInfo, TaskMetadata, TaskState, TaskSummary};
 
@@ -41,6 +42,9 @@ pub enum Lifecycle {
     /// Its data is being moved to another folder (`task.move`, see `moving.rs`): librqbit
     /// does not hold it meanwhile. Never called off: the move holds the task's turn.
     Moving,
+    /// Paused, or complete and stopped, and out of librqbit: no file, no descriptor, no
+    /// timer (see `resting.rs`). A resume adds it to librqbit again.
+    Resting(Resting),
 }
 
 /// What the user wants of a task; saved with it.
@@ -78,6 +82,17 @@ pub enum Step {
 /// file would count that file's bytes too (more done than chosen); its per-file counts do not.
 /// While it checks the data on disk it has no per-file counts yet, only its total progress.
 fn chosen_bytes(files: &[FileEntry], selected: &[bool], stats: &TorrentStats) -> (u64, u64) {
+    chosen_bytes_of(files, selected, &stats.file_progress, stats.progress_bytes)
+}
+
+/// [`chosen_bytes`] from the bytes on disk per file (`progress_bytes`: the total, used while
+/// there is no count per file).
+fn chosen_bytes_of(
+    files: &[FileEntry],
+    selected: &[bool],
+    file_progress: &[u64],
+    progress_bytes: u64,
+) -> (u64, u64) {
     let chosen = || {
         files
             .iter()
@@ -86,12 +101,12 @@ fn chosen_bytes(files: &[FileEntry], selected: &[bool], stats: &TorrentStats) ->
             .filter(|(_, (_, s))| **s)
     };
     let total = chosen().map(|(_, (file, _))| file.size).sum();
-    let done = if stats.file_progress.len() == files.len() {
+    let done = if file_progress.len() == files.len() {
         chosen()
-            .map(|(i, (file, _))| stats.file_progress[i].min(file.size))
+            .map(|(i, (file, _))| file_progress[i].min(file.size))
             .sum()
     } else {
-        stats.progress_bytes.min(total)
+        progress_bytes.min(total)
     };
     (total, done)
 }
@@ -179,6 +194,16 @@ pub struct Task {
     pub stalled_since: Option<std::time::Instant>,
     /// The move of its data under way, if any (see `moving.rs`).
     pub moving: Option<Arc<super::moving::MoveMeter>>,
+    /// One clone per open stream of its files: a task being streamed is not taken out of
+    /// librqbit to rest (see `resting.rs`).
+    pub streams: Arc<()>,
+    /// Added to librqbit again after resting (a resume, or the start): until librqbit has
+    /// checked its bitfield, clients are still told the state they were told (a resumed task
+    /// goes from 4 to 1 or 2, as it did in librqbit, with no flash of 0).
+    pub waking: bool,
+    /// Held while librqbit checks the data of this paused task before it rests (see
+    /// `resting.rs`).
+    pub check_permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Task {
@@ -228,7 +253,7 @@ impl Task {
     /// API call, which looks at them itself; the watcher can skip them.
     pub fn is_settled(&self) -> bool {
         let quiet = match &self.lifecycle {
-            Lifecycle::Stopped | Lifecycle::Failed(_) => true,
+            Lifecycle::Stopped | Lifecycle::Failed(_) | Lifecycle::Resting(_) => true,
             Lifecycle::Moving => false,
             Lifecycle::Managed { handle, restarting } => {
                 !restarting && self.driver.is_none() && handle.is_paused()
@@ -247,8 +272,12 @@ impl Task {
         let paused = self.intent.paused;
         match &self.lifecycle {
             Lifecycle::AwaitingMetadata(_) | Lifecycle::Adding if paused => TaskState::Paused,
+            Lifecycle::Adding if self.waking => self.state,
             Lifecycle::AwaitingMetadata(_) | Lifecycle::Adding => TaskState::Preparing,
             Lifecycle::Stopped => TaskState::Paused,
+            // Resting and not paused: complete, with seeding off.
+            Lifecycle::Resting(_) if paused => TaskState::Paused,
+            Lifecycle::Resting(_) => TaskState::Finished,
             Lifecycle::Failed(_) => TaskState::Error,
             // Not seeding nor downloading while its files move; a paused task stays paused.
             Lifecycle::Moving if paused => TaskState::Paused,
@@ -259,6 +288,7 @@ impl Task {
             } => self.state,
             Lifecycle::Managed { handle, .. } => handle.with_state(|state| match state {
                 ManagedTorrentState::Initializing(_) if paused => TaskState::Paused,
+                ManagedTorrentState::Initializing(_) if self.waking => self.state,
                 ManagedTorrentState::Initializing(_) => TaskState::Preparing,
                 ManagedTorrentState::Paused(_) if paused => TaskState::Paused,
                 ManagedTorrentState::Paused(_) if self.stops_here(handle) => TaskState::Finished,
@@ -286,7 +316,7 @@ impl Task {
 
     /// Is this torrent complete, and wanted stopped once complete? (Then a paused torrent is
     /// finished, state 3, not paused by anyone.)
-    fn stops_here(&self, handle: &ManagedTorrent) -> bool {
+    pub fn stops_here(&self, handle: &ManagedTorrent) -> bool {
         self.intent.at_completion == AtCompletion::Stop && handle.stats().finished
     }
 
@@ -460,6 +490,9 @@ impl Task {
             }
             Lifecycle::Managed { handle, .. } => {
                 let stats: TorrentStats = handle.stats();
+                if !matches!(stats.state, TorrentStatsState::Initializing { .. }) {
+                    self.waking = false;
+                }
                 summary.state = self.current_state();
                 (summary.total_bytes, summary.dl_bytes) =
                     chosen_bytes(&self.files, &self.selected_files(), &stats);
@@ -487,6 +520,11 @@ impl Task {
             }
             Lifecycle::AwaitingMetadata(_) | Lifecycle::Adding | Lifecycle::Stopped => {
                 summary.state = self.current_state()
+            }
+            Lifecycle::Resting(resting) => {
+                summary.state = self.current_state();
+                (summary.total_bytes, summary.dl_bytes) =
+                    chosen_bytes_of(&self.files, &self.selected_files(), &resting.files, 0);
             }
             Lifecycle::Moving => {
                 summary.state = self.current_state();
