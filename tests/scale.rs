@@ -237,7 +237,7 @@ async fn a_thousand_paused_tasks_under_a_limit_of_1024_descriptors() {
     paused_library_under_a_descriptor_limit(1_000).await;
 }
 
-/// Run by the closing note: `cargo test --release --test scale -- --ignored --nocapture`.
+/// Run by the closing note: `cargo test --test scale -- --ignored --nocapture` (about 4 minutes).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "ten thousand tasks: minutes; run by hand (see the doc)"]
 async fn ten_thousand_paused_tasks_under_a_limit_of_1024_descriptors() {
