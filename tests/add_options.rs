@@ -464,12 +464,13 @@ async fn labels_and_folders_survive_a_kill() {
         .ok("task.getMetadata", json!({"task_id": torrent.info_hash}))
         .await;
     assert_eq!(metadata["download_dir"], folder.display().to_string());
-    // The restored torrent still creates only its chosen file (librqbit restores it from its
-    // session file, and the storage learns its folder from there too).
+    // Paused, with nothing on disk, it rests out of librqbit and has made nothing. Resumed, the
+    // restored torrent creates only its chosen file, in its folder (both from Magnetar's own
+    // store: librqbit is given the task again).
+    assert_eq!(client.summary(&torrent.info_hash).await["state"], 4);
+    assert!(walk(&folder).is_empty(), "{:?}", walk(&folder));
     client
-        .poll_summary(&torrent.info_hash, "the restored task checked", |s| {
-            s["state"] == 4
-        })
+        .ok("task.resume", json!({"task_id": torrent.info_hash}))
         .await;
     let chosen_file = folder.join("five/a.bin");
     support::poll_until(

@@ -68,6 +68,9 @@ impl Engine {
             return Err(EngineError::AlreadyExists(id));
         }
         let dir = self.folder_for(&choices)?;
+        // A bitfield left by an earlier task of this hash (removed, then killed before it
+        // was deleted) must not vouch for this one's pieces.
+        self.inner.bitfields.forget(&id);
         let chosen = match (&choices.files, &source.kind) {
             (None, _) => None,
             (Some(files), SourceKind::Torrent { files: all, .. }) => {
@@ -443,7 +446,9 @@ impl Engine {
         // Its bitfield from when it last rested, where librqbit looks for it.
         self.inner.bitfields.restore(id);
         if paused {
-            // In librqbit only to be checked, then to rest: a few at a time.
+            // In librqbit only to be checked, then to rest: a few at a time (a permit it
+            // may hold already, from a check before, is given back first).
+            self.with_task(id, |t| t.check_permit = None)?;
             let permit = self.inner.paused_checks.clone().acquire_owned().await?;
             self.with_task(id, |t| t.check_permit = Some(permit))?;
         }

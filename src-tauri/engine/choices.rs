@@ -5,7 +5,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::task::{AtCompletion, Step};
+use super::task::{AtCompletion, Lifecycle, Step};
 use super::Engine;
 
 impl Engine {
@@ -40,6 +40,14 @@ impl Engine {
             };
             if matches!(task.next_step(), Step::Pause | Step::Resume) {
                 self.spawn_driver_for(task);
+            }
+            // Complete and stopped, out of librqbit: it seeds now.
+            if let Lifecycle::Resting(resting) = &task.lifecycle {
+                if !task.intent.paused && task.intent.at_completion == AtCompletion::Seed {
+                    self.inner.sidecar.set_finished(&task.id, false);
+                    let torrent = resting.torrent.clone();
+                    task.lifecycle = self.start_wake(task, torrent);
+                }
             }
         }
         drop(tasks);

@@ -143,6 +143,7 @@ impl Engine {
     pub async fn set_files(&self, id: &TaskId, indices: &[u64]) -> Result<(), EngineError> {
         let id = id.as_str();
         let _turn = self.turn(id).await?;
+        let saved;
         let metadata = {
             let mut tasks = self.tasks();
             let task = find(&mut tasks, id)?;
@@ -155,7 +156,8 @@ impl Engine {
             }
             let chosen = validate_choice(indices, task.files.len())?;
             let all = chosen.len() == task.files.len();
-            self.inner
+            saved = self
+                .inner
                 .sidecar
                 .set_chosen_files(id, (!all).then(|| chosen.iter().copied().collect()));
             task.chosen_files = Some(chosen);
@@ -174,6 +176,8 @@ impl Engine {
         // The choice now if librqbit can take it; a finished task given more files is a
         // download again.
         self.settle(id).await;
+        // Answered once the choice is on disk: a restart gives it to librqbit again.
+        self.inner.sidecar.saved(saved).await;
         self.observe_task(id);
         Ok(())
     }
@@ -254,10 +258,9 @@ impl Engine {
         }
         let mut result = Ok(());
         self.inner.bitfields.forget(&task.id);
-        if let (Lifecycle::Resting(_), true, Some(layout)) =
-            (&task.lifecycle, delete_files, &task.layout)
-        {
-            // Out of librqbit: Magnetar deletes its files itself.
+        let held = parse_id(&task.id).is_some_and(|hash| self.inner.librqbit.holds(hash));
+        if let (false, true, Some(layout)) = (held, delete_files, &task.layout) {
+            // Out of librqbit (resting, or failed): Magnetar deletes its files itself.
             self.delete_files_except(&task.dir, layout, &kept);
         }
         if let Some(info_hash) = parse_id(&task.id) {
@@ -540,6 +543,7 @@ impl Engine {
                 let Ok(Some((handle, step))) = next else {
                     if patience_over {
                         tracing::warn!(task = %id, "librqbit did not settle in time; giving up");
+                        let _ = engine.with_task(&id, |t| t.check_permit = None);
                     } else {
                         engine.rest(&id).await;
                     }

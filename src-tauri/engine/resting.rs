@@ -62,14 +62,12 @@ impl Engine {
         let piece_length = handle
             .with_metadata(|m| u64::from(m.info.lengths().default_piece_length()))
             .unwrap_or(0);
-        self.inner.bitfields.keep(id);
-        // The bitfield librqbit keeps on disk (mapped: what it holds now), the one a restart
-        // reads too; librqbit's own answer only if there is none.
-        let bits = self
-            .inner
-            .bitfields
-            .read(id)
-            .or_else(|| self.inner.librqbit.haves(&handle).map(|(bits, _)| bits))
+        // librqbit's pieces now: its file on disk is written only every 16 MiB and at
+        // completion, not at a pause. Kept as they are now, for the wake and a restart.
+        let haves = self.inner.librqbit.haves(&handle).map(|(bits, _)| bits);
+        self.inner.bitfields.keep(id, haves.as_deref());
+        let bits = haves
+            .or_else(|| self.inner.bitfields.read(id))
             .unwrap_or_default();
         let only_files = handle.only_files();
         let info_hash = handle.info_hash();
@@ -247,15 +245,24 @@ impl Bitfields {
         self.kept.join(format!("{id}.bitv"))
     }
 
-    /// Keeps librqbit's bitfield of task `id` aside, before librqbit lets go of the torrent
-    /// (which deletes its own name for it). A task never checked has none: nothing is kept.
-    pub fn keep(&self, id: &str) {
+    /// Keeps task `id`'s bitfield aside, before librqbit lets go of the torrent (which
+    /// deletes its own file of it): `bits`, librqbit's pieces now, else librqbit's file as it
+    /// is. A task never checked has none: nothing is kept.
+    pub fn keep(&self, id: &str, bits: Option<&[u8]>) {
+        let to = self.kept_file(id);
+        let _ = std::fs::create_dir_all(&self.kept);
+        if let Some(bits) = bits {
+            let written =
+                crate::durable::write_atomically(&to, bits, crate::durable::Access::Shared);
+            match written {
+                Ok(()) => return,
+                Err(e) => tracing::warn!(task = %id, "cannot write the task's bitfield: {e}"),
+            }
+        }
         let from = self.session_file(id);
         if !from.exists() {
             return;
         }
-        let to = self.kept_file(id);
-        let _ = std::fs::create_dir_all(&self.kept);
         let _ = std::fs::remove_file(&to);
         if let Err(e) =
             std::fs::hard_link(&from, &to).or_else(|_| std::fs::copy(&from, &to).map(|_| ()))

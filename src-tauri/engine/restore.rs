@@ -2,7 +2,6 @@
 //! add journal and the sidecar), and the librqbit session options (persistence and fastresume
 //! on: librqbit keeps the bitfields of the torrents it holds).
 
-use std::collections::BTreeMap;
 use std::net::{Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
@@ -27,7 +26,6 @@ impl Engine {
     /// starts, however large the library.
     pub(super) fn restore(&self) {
         let journal = self.inner.journal.read();
-        let mut keep = BTreeMap::new();
         let mut tasks = self.tasks();
         for (id, entry) in &journal {
             let Some(torrent) = entry.torrent.clone() else {
@@ -64,7 +62,6 @@ impl Engine {
             };
             task.state = task.current_state();
             tasks.push(task);
-            keep.insert(id.clone(), entry.clone());
         }
         for (id, pending) in self.inner.sidecar.pending() {
             if tasks.contains(&id) {
@@ -89,7 +86,9 @@ impl Engine {
             tasks.push(task);
         }
         drop(tasks);
-        if let Err(e) = self.inner.journal.compact(&keep) {
+        // Everything read is kept, restored or not: a line this version cannot use loses
+        // nothing.
+        if let Err(e) = self.inner.journal.compact(&journal) {
             tracing::warn!("cannot compact the add journal: {e}");
         }
     }
@@ -109,7 +108,16 @@ pub(super) fn adopt_librqbit_session(state_dir: &Path, journal: &Journal, sideca
         return;
     };
     let known = journal.read();
-    let db: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+    let db: serde_json::Value = match serde_json::from_slice(&text) {
+        Ok(db) => db,
+        Err(e) => {
+            tracing::error!(
+                "librqbit's session file {} does not parse ({e}); it is left as it is",
+                file.display()
+            );
+            return;
+        }
+    };
     let torrents = db
         .get("torrents")
         .and_then(|t| t.as_object())
@@ -121,6 +129,12 @@ pub(super) fn adopt_librqbit_session(state_dir: &Path, journal: &Journal, sideca
             continue;
         };
         let id = id.to_lowercase();
+        let only_files: Option<Vec<usize>> = torrent
+            .get("only_files")
+            .and_then(|o| serde_json::from_value(o.clone()).ok());
+        if only_files.is_some() && sidecar.chosen_files(&id).is_none() {
+            sidecar.set_chosen_files(&id, only_files);
+        }
         if known.get(&id).is_some_and(|entry| entry.torrent.is_some()) {
             continue;
         }
@@ -135,12 +149,6 @@ pub(super) fn adopt_librqbit_session(state_dir: &Path, journal: &Journal, sideca
                 .and_then(|p| p.as_bool())
                 .unwrap_or(false),
         };
-        let only_files: Option<Vec<usize>> = torrent
-            .get("only_files")
-            .and_then(|o| serde_json::from_value(o.clone()).ok());
-        if only_files.is_some() && sidecar.chosen_files(&id).is_none() {
-            sidecar.set_chosen_files(&id, only_files);
-        }
         let record = Record::Add {
             id: id.clone(),
             torrent: base64::engine::general_purpose::STANDARD.encode(&bytes),
