@@ -258,9 +258,11 @@ impl Engine {
         }
         let mut result = Ok(());
         self.inner.bitfields.forget(&task.id);
-        let held = parse_id(&task.id).is_some_and(|hash| self.inner.librqbit.holds(hash));
-        if let (false, true, Some(layout)) = (held, delete_files, &task.layout) {
-            // Out of librqbit (resting, or failed): Magnetar deletes its files itself.
+        // Resting out of librqbit: Magnetar deletes its files itself. Only then: a task that
+        // failed may name a user's file it never took (its files were refused).
+        if let (Lifecycle::Resting(_), true, Some(layout)) =
+            (&task.lifecycle, delete_files, &task.layout)
+        {
             self.delete_files_except(&task.dir, layout, &kept);
         }
         if let Some(info_hash) = parse_id(&task.id) {

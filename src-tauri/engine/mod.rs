@@ -487,7 +487,7 @@ impl Engine {
             stalled_since: None,
             moving: None,
             streams: Arc::new(()),
-            waking: false,
+            waking: None,
             check_permit: None,
         }
     }

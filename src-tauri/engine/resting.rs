@@ -100,7 +100,7 @@ impl Engine {
     /// own: its bitfield goes back first, so librqbit trusts it rather than hashing every
     /// piece. Returns the lifecycle meanwhile (a command that comes waits for the add).
     pub(super) fn start_wake(&self, task: &mut Task, torrent: Arc<Vec<u8>>) -> Lifecycle {
-        task.waking = true;
+        task.waking = task.foretold_after_rest();
         let engine = self.clone();
         let id = task.id.clone();
         let queue = task.queue.clone();

@@ -13,8 +13,9 @@ use librqbit::{DhtSessionConfig, ListenerOptions, SessionOptions, SessionPersist
 
 use super::journal::{Journal, Record};
 use super::sidecar::Sidecar;
-use super::task::{AtCompletion, Lifecycle, Origin};
+use super::task::{AtCompletion, Lifecycle, Origin, Waking};
 use super::{parse_magnet, parse_torrent, registry, Engine, EngineConfig, SourceKind};
+use crate::protocol::TaskState;
 
 impl Engine {
     /// Rebuilds every task from Magnetar's own store, at once: the add journal (each task's
@@ -54,12 +55,18 @@ impl Engine {
             tasks.claim_restored(id, registry::absolute(&task.dir, layout));
             let stopped_complete = task.intent.at_completion == AtCompletion::Stop
                 && self.inner.sidecar.is_finished(id);
-            task.lifecycle = if entry.paused || stopped_complete {
-                let sizes: Vec<u64> = task.files.iter().map(|f| f.size).collect();
-                Lifecycle::Resting(self.resting_from_disk(id, torrent, &sizes))
+            let sizes: Vec<u64> = task.files.iter().map(|f| f.size).collect();
+            let resting = self.resting_from_disk(id, torrent.clone(), &sizes);
+            if entry.paused || stopped_complete {
+                task.lifecycle = Lifecycle::Resting(resting);
             } else {
-                self.start_wake(&mut task, torrent)
-            };
+                task.lifecycle = self.start_wake(&mut task, torrent);
+                // State 0 until librqbit has it, with its bytes as it was left.
+                task.waking = Some(Waking {
+                    state: TaskState::Preparing,
+                    files: resting.files,
+                });
+            }
             task.state = task.current_state();
             tasks.push(task);
         }

@@ -47,6 +47,15 @@ pub enum Lifecycle {
     Resting(Resting),
 }
 
+/// A task resumed out of rest, until librqbit has checked it again (see [`Task::waking`]).
+#[derive(Debug, Clone)]
+pub struct Waking {
+    /// The state it is told to be in meanwhile.
+    pub state: TaskState,
+    /// Its bytes per file as it rested: what it shows meanwhile.
+    pub files: Vec<u64>,
+}
+
 /// What the user wants of a task; saved with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Intent {
@@ -197,10 +206,11 @@ pub struct Task {
     /// One clone per open stream of its files: a task being streamed is not taken out of
     /// librqbit to rest (see `resting.rs`).
     pub streams: Arc<()>,
-    /// Added to librqbit again after resting (a resume, or the start): until librqbit has
-    /// checked its bitfield, clients are still told the state they were told (a resumed task
-    /// goes from 4 to 1 or 2, as it did in librqbit, with no flash of 0).
-    pub waking: bool,
+    /// Resumed out of rest and being added to librqbit again: the state it is told to be in
+    /// until librqbit has checked its bitfield, foretold from what it rested with (a resumed
+    /// task goes from 4 to 1 or 2 at once, as it did inside librqbit, with no flash of 0). A
+    /// task woken at start has none: it shows 0 until it is restored.
+    pub waking: Option<Waking>,
     /// Held while librqbit checks the data of this paused task before it rests (see
     /// `resting.rs`).
     pub check_permit: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -272,7 +282,7 @@ impl Task {
         let paused = self.intent.paused;
         match &self.lifecycle {
             Lifecycle::AwaitingMetadata(_) | Lifecycle::Adding if paused => TaskState::Paused,
-            Lifecycle::Adding if self.waking => self.state,
+            Lifecycle::Adding if self.waking.is_some() => self.waking_state(),
             Lifecycle::AwaitingMetadata(_) | Lifecycle::Adding => TaskState::Preparing,
             Lifecycle::Stopped => TaskState::Paused,
             // Resting and not paused: complete, with seeding off.
@@ -288,7 +298,9 @@ impl Task {
             } => self.state,
             Lifecycle::Managed { handle, .. } => handle.with_state(|state| match state {
                 ManagedTorrentState::Initializing(_) if paused => TaskState::Paused,
-                ManagedTorrentState::Initializing(_) if self.waking => self.state,
+                ManagedTorrentState::Initializing(_) if self.waking.is_some() => {
+                    self.waking_state()
+                }
                 ManagedTorrentState::Initializing(_) => TaskState::Preparing,
                 ManagedTorrentState::Paused(_) if paused => TaskState::Paused,
                 ManagedTorrentState::Paused(_) if self.stops_here(handle) => TaskState::Finished,
@@ -312,6 +324,29 @@ impl Task {
                 ManagedTorrentState::None => self.state,
             }),
         }
+    }
+
+    /// What a resting task shows until librqbit has it again (see `waking`): the state it
+    /// will be in, and its bytes as it rested.
+    pub fn foretold_after_rest(&self) -> Option<Waking> {
+        let Lifecycle::Resting(resting) = &self.lifecycle else {
+            return None;
+        };
+        let (total, done) = chosen_bytes_of(&self.files, &self.selected_files(), &resting.files, 0);
+        let state = match (self.intent.paused, done >= total, self.intent.at_completion) {
+            (true, _, _) => TaskState::Paused,
+            (false, true, AtCompletion::Stop) => TaskState::Finished,
+            (false, true, AtCompletion::Seed) => TaskState::Uploading,
+            (false, false, _) => TaskState::Downloading,
+        };
+        Some(Waking {
+            state,
+            files: resting.files.clone(),
+        })
+    }
+
+    fn waking_state(&self) -> TaskState {
+        self.waking.as_ref().map_or(self.state, |w| w.state)
     }
 
     /// Is this torrent complete, and wanted stopped once complete? (Then a paused torrent is
@@ -491,11 +526,15 @@ impl Task {
             Lifecycle::Managed { handle, .. } => {
                 let stats: TorrentStats = handle.stats();
                 if !matches!(stats.state, TorrentStatsState::Initializing { .. }) {
-                    self.waking = false;
+                    self.waking = None;
                 }
                 summary.state = self.current_state();
-                (summary.total_bytes, summary.dl_bytes) =
-                    chosen_bytes(&self.files, &self.selected_files(), &stats);
+                (summary.total_bytes, summary.dl_bytes) = match &self.waking {
+                    Some(waking) => {
+                        chosen_bytes_of(&self.files, &self.selected_files(), &waking.files, 0)
+                    }
+                    None => chosen_bytes(&self.files, &self.selected_files(), &stats),
+                };
                 summary.error = stats.error.clone();
                 if let Some(live) = handle.live() {
                     let snapshot = live.stats_snapshot();
@@ -519,7 +558,11 @@ impl Task {
                 }
             }
             Lifecycle::AwaitingMetadata(_) | Lifecycle::Adding | Lifecycle::Stopped => {
-                summary.state = self.current_state()
+                summary.state = self.current_state();
+                if let Some(waking) = &self.waking {
+                    (summary.total_bytes, summary.dl_bytes) =
+                        chosen_bytes_of(&self.files, &self.selected_files(), &waking.files, 0);
+                }
             }
             Lifecycle::Resting(resting) => {
                 summary.state = self.current_state();
