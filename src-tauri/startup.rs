@@ -196,6 +196,7 @@ pub async fn start(run: &RunConfig) -> anyhow::Result<Running> {
             &run.overridden,
         );
     tracker.spawn(server.serve(api.clone(), cancel.clone(), tracker.clone()));
+    engine.serve_restored();
     tracker.spawn(crate::api::watch_folder(api.clone(), cancel.clone()));
     Ok(Running {
         engine,

@@ -113,5 +113,8 @@ fn a_quick_scale_run_produces_its_table() {
         // A live process holds descriptors (its listeners, at least): the count was read.
         let held = ours["paused"]["descriptors"].as_u64().unwrap();
         assert!(held > 0, "{n} tasks, {held} descriptors: {size}");
+        // chromium showed the whole library (setup.sh installs it).
+        let rendered = ours["ui_first_render_ms"].as_f64();
+        assert!(rendered.is_some_and(|ms| ms > 0.0), "{n} tasks: {size}");
     }
 }

@@ -252,7 +252,7 @@ pub async fn run(work: &WorkDir, scale: Scale, report: &mut Report) -> anyhow::R
         header.push(kind.name().to_owned());
         let root = work.fresh(&format!("api-{}", kind.name()));
         eprintln!("{}: the same load", kind.name());
-        let measured = rivals::measure(kind, &root, scale, &torrents)
+        let measured = rivals::measure(kind, &root, scale, &torrents, false)
             .await
             .unwrap_or_else(|e| {
                 eprintln!("{}: {e:#}", kind.name());

@@ -16,6 +16,7 @@
 //! It sets everything up itself in a temporary folder and removes it; DHT, UPnP, LSD are off.
 
 mod api;
+mod browser;
 mod download;
 mod libtorrent;
 mod procs;
@@ -47,6 +48,9 @@ struct Cli {
     /// Measured runs of each download and stream case (default: 3, or 1 with --quick)
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     runs: Option<u16>,
+    /// `scale` only: the library sizes to measure (default: 100,1000,10000; 10,40 with --quick)
+    #[arg(long, global = true, value_name = "N,N", value_delimiter = ',')]
+    sizes: Option<Vec<usize>>,
 }
 
 #[derive(Subcommand, Clone, Copy)]
@@ -132,7 +136,7 @@ fn main() -> anyhow::Result<()> {
             stream::run(&work, scale, &mut report).await?;
         }
         if matches!(cli.what, What::Scale) {
-            scale::run(&work, scale, &mut report).await?;
+            scale::run(&work, scale, cli.sizes.as_deref(), &mut report).await?;
         }
         anyhow::Ok(())
     })?;

@@ -71,17 +71,23 @@ pub struct Figures {
     pub idle_rss: u64,
     /// Descriptors open with every torrent added (paused).
     pub descriptors: usize,
+    /// With half of the torrents started (live, no peer to find), queueing off: CPU, RSS and
+    /// descriptors, for a daemon measured so (`stalled` in [`measure`]).
+    pub stalled: Option<(f64, u64, usize)>,
     /// SIGTERM to exit, with every torrent added.
     pub stop_ms: f64,
     pub startup_ms: f64,
 }
 
-/// Runs the load against `kind`; `Ok(None)` when the daemon is not installed.
+/// Runs the load against `kind`; `Ok(None)` when the daemon is not installed. With `stalled`
+/// (Transmission only), half of the torrents are then started and the idle cost measured again,
+/// and the restart is of that library.
 pub async fn measure(
     kind: Kind,
     root: &Path,
     scale: Scale,
     torrents: &[Vec<u8>],
+    stalled: bool,
 ) -> anyhow::Result<Option<Figures>> {
     if !installed(kind, scale.install) {
         eprintln!(
@@ -160,6 +166,20 @@ pub async fn measure(
     };
     let listed = daemon.list(&http).await?;
     let descriptors = procs::descriptors(daemon.pid());
+    let stalled = match kind {
+        Kind::Transmission if stalled => {
+            daemon.start_half(&http).await?;
+            // As Magnetar's: half a minute to settle, then the idle window.
+            procs::settle(daemon.pid(), Duration::from_secs(30)).await;
+            let before = procs::cpu_seconds(daemon.pid());
+            tokio::time::sleep(Duration::from_secs(scale.idle_seconds)).await;
+            let cpu =
+                (procs::cpu_seconds(daemon.pid()) - before) / scale.idle_seconds as f64 * 100.0;
+            let rss = procs::memory(daemon.pid()).0;
+            Some((cpu, rss, procs::descriptors(daemon.pid())))
+        }
+        _ => None,
+    };
 
     let stopping = Instant::now();
     daemon.stop();
@@ -180,6 +200,7 @@ pub async fn measure(
         idle_cpu,
         idle_rss,
         descriptors,
+        stalled,
         stop_ms,
         startup_ms,
     }))
@@ -418,6 +439,42 @@ impl Daemon {
             }
         };
         Ok(count)
+    }
+
+    /// Transmission: turns its queues off (Magnetar has none, so every started torrent is
+    /// live) and starts every other torrent, as the scale bench resumes half of Magnetar's.
+    async fn start_half(&self, http: &reqwest::Client) -> anyhow::Result<()> {
+        let answer = self
+            .transmission_rpc(
+                http,
+                json!({"method": "session-set", "arguments": {
+                    "download-queue-enabled": false, "seed-queue-enabled": false,
+                    "queue-stalled-enabled": false}}),
+            )
+            .await?;
+        anyhow::ensure!(answer["result"] == "success", "session-set: {answer}");
+        let answer = self
+            .transmission_rpc(
+                http,
+                json!({"method": "torrent-get", "arguments": {"fields": ["id"]}}),
+            )
+            .await?;
+        let mut ids: Vec<u64> = answer["arguments"]["torrents"]
+            .as_array()
+            .context("no torrents")?
+            .iter()
+            .filter_map(|t| t["id"].as_u64())
+            .collect();
+        ids.sort_unstable();
+        let half: Vec<u64> = ids.into_iter().step_by(2).collect();
+        let answer = self
+            .transmission_rpc(
+                http,
+                json!({"method": "torrent-start-now", "arguments": {"ids": half}}),
+            )
+            .await?;
+        anyhow::ensure!(answer["result"] == "success", "torrent-start-now: {answer}");
+        Ok(())
     }
 
     fn url(&self, path: &str) -> String {

@@ -7,7 +7,8 @@
 //! For each N: adds until answered and until the daemon is quiet again; `task.list` p50/p99;
 //! idle CPU, RSS and descriptors with every task paused, then with half of them stalled; the
 //! stop (SIGTERM to exit); and the start-up: to the ready line, to a listing of all N, and
-//! until no task is still being restored (state 0).
+//! until no task is still being restored (state 0); and the web UI's first full render of the
+//! library in chromium (`browser.rs`).
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::api::torrent_bytes;
+use crate::browser;
 use crate::procs::{self, WorkDir};
 use crate::report::{self, percentile, Report, Table};
 use crate::rivals::{self, Kind};
@@ -36,6 +38,8 @@ struct Figures {
     ready_ms: f64,
     listing_ms: f64,
     restored_ms: f64,
+    /// The web UI's first full render, after the navigation's start (None: no chromium).
+    ui_ms: Option<f64>,
 }
 
 /// A quiet server's cost.
@@ -45,11 +49,16 @@ struct Idle {
     descriptors: usize,
 }
 
-pub async fn run(work: &WorkDir, scale: Scale, report: &mut Report) -> anyhow::Result<()> {
-    let sizes: &[usize] = if scale.install {
-        &[100, 1_000, 10_000]
-    } else {
-        &[10, 40]
+pub async fn run(
+    work: &WorkDir,
+    scale: Scale,
+    sizes: Option<&[usize]>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let sizes: &[usize] = match sizes {
+        Some(sizes) => sizes,
+        None if scale.install => &[100, 1_000, 10_000],
+        None => &[10, 40],
     };
     let dead_tracker = format!("http://127.0.0.1:{}/announce", procs::free_port());
     let mut rows = Vec::new();
@@ -63,6 +72,7 @@ pub async fn run(work: &WorkDir, scale: Scale, report: &mut Report) -> anyhow::R
             &work.fresh(&format!("scale-transmission-{n}")),
             Scale { tasks: n, ..scale },
             &torrents,
+            true,
         )
         .await
         .unwrap_or_else(|e| {
@@ -89,6 +99,7 @@ pub async fn run(work: &WorkDir, scale: Scale, report: &mut Report) -> anyhow::R
             "half stalled: CPU, RSS, fds",
             "stop",
             "restart: ready / listed / restored",
+            "web UI: first full render",
         ]
         .map(String::from)
         .to_vec(),
@@ -101,8 +112,13 @@ pub async fn run(work: &WorkDir, scale: Scale, report: &mut Report) -> anyhow::R
             "adds: seconds until every add was answered, then until the daemon was quiet \
              again; CPU in percent of one core over the idle window; fds: /proc/PID/fd"
                 .into(),
-            "Transmission was not measured stalled (its queue keeps at most a few torrents \
-             active); its restart is to a listing of every torrent"
+            "half stalled: every other task resumed, live with no peer to find (its only \
+             tracker is a dead local port); Transmission with its queues turned off, as \
+             Magnetar has none; both restart with that library. Transmission's restart is to a \
+             listing of every torrent"
+                .into(),
+            "web UI: milliseconds from the navigation's start to the first frame showing all N \
+             tasks (\"All N\"), Debian's chromium headless, every task paused"
                 .into(),
         ],
         json: Value::Array(figures),
@@ -142,6 +158,12 @@ async fn magnetar(work: &WorkDir, torrents: &[Vec<u8>], scale: Scale) -> anyhow:
         );
     }
     let paused = idle(server.pid(), scale.idle_seconds).await;
+    let page = server.url.replacen("ws://", "http://", 1);
+    let page = page.strip_suffix("/ws").unwrap_or(&page);
+    let ui_ms = browser::first_full_render(page, n, &root.join("chromium")).await?;
+    if ui_ms.is_none() {
+        eprintln!("scale {n}: no chromium, the web UI is not measured");
+    }
 
     // Half of them resumed: live, with no peer to find.
     let list = ws.call("task.list", Value::Null).await?;
@@ -198,6 +220,7 @@ async fn magnetar(work: &WorkDir, torrents: &[Vec<u8>], scale: Scale) -> anyhow:
         ready_ms,
         listing_ms: listing_ms.unwrap_or(restored_ms),
         restored_ms,
+        ui_ms,
     })
 }
 
@@ -247,13 +270,15 @@ fn magnetar_row(n: usize, f: &Figures) -> Vec<String> {
             "{:.0} / {:.0} / {:.0} ms",
             f.ready_ms, f.listing_ms, f.restored_ms
         ),
+        f.ui_ms
+            .map_or_else(|| "no chromium".into(), |ms| format!("{ms:.0} ms")),
     ]
 }
 
 fn transmission_row(n: usize, f: Option<&rivals::Figures>) -> Vec<String> {
     let Some(f) = f else {
         let mut row = vec![n.to_string(), "Transmission".into()];
-        row.extend(std::iter::repeat_n("not installed or failed".to_owned(), 6));
+        row.extend(std::iter::repeat_n("not installed or failed".to_owned(), 7));
         return row;
     };
     let answered = n as f64 / f.adds_per_second;
@@ -269,9 +294,13 @@ fn transmission_row(n: usize, f: Option<&rivals::Figures>) -> Vec<String> {
             report::mib(f.idle_rss),
             f.descriptors
         ),
-        "-".into(),
+        f.stalled.map_or_else(
+            || "-".into(),
+            |(cpu, rss, fds)| format!("{cpu:.1} %, {}, {fds}", report::mib(rss)),
+        ),
         format!("{:.0} ms", f.stop_ms),
         format!("- / {:.0} ms / -", f.startup_ms),
+        "-".into(),
     ]
 }
 
@@ -291,6 +320,7 @@ fn magnetar_json(f: &Figures) -> Value {
         "ready_ms": f.ready_ms,
         "listing_ms": f.listing_ms,
         "restored_ms": f.restored_ms,
+        "ui_first_render_ms": f.ui_ms,
     })
 }
 
@@ -303,6 +333,9 @@ fn transmission_json(f: &rivals::Figures) -> Value {
         "idle_cpu_percent": f.idle_cpu,
         "idle_rss": f.idle_rss,
         "descriptors": f.descriptors,
+        "stalled": f.stalled.map(|(cpu, rss, fds)| {
+            json!({"cpu_percent": cpu, "rss": rss, "descriptors": fds})
+        }),
         "stop_ms": f.stop_ms,
         "startup_ms": f.startup_ms,
     })

@@ -298,7 +298,11 @@ impl Engine {
         match (&task.origin, placed.resting) {
             (Origin::Torrent { bytes }, true) => {
                 let sizes: Vec<u64> = task.files.iter().map(|f| f.size).collect();
-                let resting = self.resting_from_disk(&task.id, bytes.clone(), &sizes);
+                let piece_length = match &source.kind {
+                    SourceKind::Torrent { piece_length, .. } => *piece_length,
+                    SourceKind::Magnet { .. } => 0,
+                };
+                let resting = self.resting_from_disk(&task.id, bytes.clone(), piece_length, &sizes);
                 task.lifecycle = Lifecycle::Resting(resting);
             }
             _ if magnet_waits => {}

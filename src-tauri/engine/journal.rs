@@ -1,16 +1,13 @@
 //! The add journal: how an answered `.torrent` add is on disk before it is answered, for the
 //! price of one small append and one `fdatasync`.
 //!
-//! librqbit persists a new torrent later than the add is answered, and without fsync: a kill -9
-//! right after the answer lost it. Rewriting a whole state file per add would cost O(N) each
-//! (O(N²) for a library added in one go), and a file per torrent two fsyncs more. So each add
-//! appends one line (the torrent, base64, and whether it starts paused) to `adds.journal`; a
-//! removal appends a line that forgets it, and a pause or resume a line with the task's new
-//! intent (librqbit also persists its paused flag later, without fsync). At start, every add the
-//! journal still has and that librqbit's session lost is added again, every task takes the
-//! intent the journal saved for it, and the journal is rewritten with just that: the lost adds,
-//! and each task's intent (after the file system is synced, so that librqbit's own copies of the
-//! others are on disk).
+//! It is the library: every task's torrent and the user's last pause or resume (see
+//! `restore.rs`). Rewriting a whole state file per add would cost O(N) each (O(N²) for a
+//! library added in one go), and a file per torrent two fsyncs more. So each add appends one
+//! line (the torrent, base64, and whether it starts paused) to `adds.journal`; a removal appends
+//! a line that forgets it, and a pause or resume a line with the task's new intent. At start the
+//! journal is read whole, and rewritten with one line per task only once the lines that no
+//! longer count (earlier intents, removed tasks) have piled up (see [`worth_compacting`]).
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -61,15 +58,17 @@ impl Journal {
         }
     }
 
-    /// The adds the journal holds, by id, the latest record of each winning. Lines that do not
-    /// parse (a line cut short by a crash) are skipped.
-    pub fn read(&self) -> BTreeMap<String, Entry> {
+    /// The adds the journal holds, by id, the latest record of each winning, and how many
+    /// lines the file has. Lines that do not parse (a line cut short by a crash) are skipped.
+    pub fn read_counting(&self) -> (BTreeMap<String, Entry>, usize) {
         let mut entries = BTreeMap::new();
+        let mut lines = 0;
         let Ok(file) = File::open(&self.path) else {
-            return entries;
+            return (entries, lines);
         };
         for line in BufReader::new(file).lines() {
             let Ok(line) = line else { break };
+            lines += 1;
             let Ok(record) = serde_json::from_str::<Record>(&line) else {
                 continue;
             };
@@ -96,7 +95,7 @@ impl Journal {
                 }
             }
         }
-        entries
+        (entries, lines)
     }
 
     /// Appends `record`; with `durable`, returns once it is on disk. Blocking.
@@ -144,11 +143,9 @@ impl Journal {
         handle.sync_data()
     }
 
-    /// Replaces the journal with `keep` (the adds librqbit does not hold yet, with their torrent;
-    /// every other task's intent), once the file system holds what librqbit wrote of the others.
-    /// Blocking; run once, at start.
+    /// Replaces the journal with `keep`, one line per task. Blocking; run at start, before any
+    /// append.
     pub fn compact(&self, keep: &BTreeMap<String, Entry>) -> std::io::Result<()> {
-        sync_file_system(&self.path);
         let mut text = Vec::new();
         for (id, entry) in keep {
             let record = match &entry.torrent {
@@ -201,23 +198,30 @@ fn sync_folder(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Flushes the file system that holds `path` (librqbit's session files among others).
-fn sync_file_system(path: &Path) {
-    #[cfg(target_os = "linux")]
-    if let Some(Ok(folder)) = path.parent().map(File::open) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: syncfs only reads the descriptor, which stays open for the call.
-        unsafe {
-            libc::syncfs(folder.as_raw_fd());
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = path;
+/// Whether a journal of `lines` lines that holds `entries` tasks is worth rewriting at start:
+/// once a quarter of its lines (and at least a thousand) no longer count. Rewriting it at every
+/// start made every start of a large library write (and fsync) all of it again, before the API
+/// could answer; between two rewrites it grows by the pauses, resumes and removals made.
+pub fn worth_compacting(lines: usize, entries: usize) -> bool {
+    lines.saturating_sub(entries) >= (entries / 4).max(1000)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_journal_is_rewritten_only_once_its_dead_lines_pile_up() {
+        // One line per task: nothing to gain.
+        assert!(!worth_compacting(10_000, 10_000));
+        assert!(!worth_compacting(12_499, 10_000));
+        assert!(worth_compacting(12_500, 10_000));
+        // A small library waits for a thousand dead lines.
+        assert!(!worth_compacting(1_099, 100));
+        assert!(worth_compacting(1_100, 100));
+        // Everything removed.
+        assert!(worth_compacting(1_000, 0));
+    }
 
     #[test]
     fn the_latest_record_wins_and_a_torn_line_is_skipped() {
@@ -261,7 +265,7 @@ mod tests {
             paused: true,
         };
         journal.append(&old, true).unwrap();
-        let entries = journal.read();
+        let entries = journal.read_counting().0;
         assert_eq!(entries.len(), 2, "{entries:?}");
         assert_eq!(
             entries["a"],
@@ -278,8 +282,12 @@ mod tests {
             }
         );
         journal.compact(&entries).unwrap();
-        assert_eq!(journal.read(), entries);
+        assert_eq!(journal.read_counting().0, entries);
         journal.append(&add("d", b"four"), true).unwrap();
-        assert_eq!(journal.read().len(), 3, "appends go on after a compaction");
+        assert_eq!(
+            journal.read_counting().0.len(),
+            3,
+            "appends go on after a compaction"
+        );
     }
 }

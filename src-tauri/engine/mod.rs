@@ -137,6 +137,9 @@ struct Inner {
     /// Paused tasks that librqbit holds only to check their data before they rest (see
     /// `resting.rs`): a bounded few at a time.
     paused_checks: Arc<tokio::sync::Semaphore>,
+    /// Whether the API serves yet: the tasks restored running wait for it before librqbit is
+    /// given them (see [`Engine::serve_restored`]).
+    serving: tokio::sync::watch::Sender<bool>,
 }
 
 impl Engine {
@@ -165,7 +168,9 @@ impl Engine {
         let journal = journal::Journal::new(config.state_dir.join("adds.journal"));
         // Magnetar's store is the truth: what librqbit's own session file holds (from a
         // version before this one) joins it, and librqbit starts empty (see `restore.rs`).
-        restore::adopt_librqbit_session(&config.state_dir, &journal, &sidecar);
+        let (mut journaled, mut lines) = journal.read_counting();
+        lines +=
+            restore::adopt_librqbit_session(&config.state_dir, &journal, &mut journaled, &sidecar);
         let bitfields = resting::Bitfields::new(&config.state_dir);
         let librqbit = Librqbit::start(&config).await?;
         let seed = config.seed;
@@ -187,9 +192,10 @@ impl Engine {
                 stream_slots: streaming::stream_slots(),
                 bitfields,
                 paused_checks: Arc::new(tokio::sync::Semaphore::new(resting::PAUSED_CHECKS)),
+                serving: tokio::sync::watch::Sender::new(false),
             }),
         };
-        engine.restore();
+        engine.restore(journaled, lines);
         engine.inner.tracker.spawn(
             engine
                 .inner
@@ -199,6 +205,14 @@ impl Engine {
         );
         tracker.spawn(watcher::supervise(engine.clone()));
         Ok(engine)
+    }
+
+    /// The API serves: the tasks restored running are given to librqbit now, each in its
+    /// turn. Until then they wait, so that the start-up (restoring every task, binding the
+    /// server) and the first listings do not share the CPU with librqbit's adds, which with
+    /// thousands of running tasks keep a core busy for many seconds (see docs/API.md 9.12).
+    pub fn serve_restored(&self) {
+        self.inner.serving.send_replace(true);
     }
 
     /// Cancels the engine's background work and waits for it (briefly), saves what must

@@ -10,7 +10,7 @@
 //! refused. A file on disk that no task owns is not a collision: librqbit hash-checks and reuses
 //! it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Where one torrent's files go, relative to the download folder.
@@ -54,8 +54,12 @@ impl Collision {
 pub struct PathOwners {
     /// Each owned file, and its task.
     files: HashMap<PathBuf, String>,
-    /// Each folder that an owned file lives in (at any depth), and the tasks that need it.
-    folders: HashMap<PathBuf, BTreeSet<String>>,
+    /// Each folder that an owned file lives in (at any depth): how many tasks need it. Counts,
+    /// not the tasks' names: with ten thousand tasks in one download folder, every folder
+    /// above them is needed by all of them, and a set of names per folder cost a string per
+    /// task and level (megabytes, and a tenth of a start-up). A collision, which is rare,
+    /// finds an owner to name in `by_task`.
+    folders: HashMap<PathBuf, usize>,
     /// Each task's files, to release them.
     by_task: HashMap<String, Vec<PathBuf>>,
 }
@@ -69,10 +73,8 @@ impl PathOwners {
             if let Some(owner) = self.files.get(file).filter(|o| *o != task) {
                 return Some(collision(Some(owner), file));
             }
-            if let Some(owners) = self.folders.get(file.as_path()) {
-                if let Some(owner) = owners.iter().find(|o| *o != task) {
-                    return Some(collision(Some(owner), file));
-                }
+            if let Some(owner) = self.other_owner_of_folder(task, file) {
+                return Some(collision(Some(&owner), file));
             }
             if !own_files.insert(file) || own_folders.contains(file.as_path()) {
                 return Some(collision(None, file));
@@ -90,17 +92,28 @@ impl PathOwners {
         None
     }
 
+    /// A task other than `task` that needs `folder` (has a file in it), if any.
+    fn other_owner_of_folder(&self, task: &str, folder: &Path) -> Option<String> {
+        let needed_by = *self.folders.get(folder)?;
+        let in_folder = |files: &Vec<PathBuf>| files.iter().any(|f| is_inside(f, folder));
+        let mine = self.by_task.get(task).is_some_and(in_folder);
+        if needed_by <= usize::from(mine) {
+            return None;
+        }
+        self.by_task
+            .iter()
+            .find(|(owner, files)| *owner != task && in_folder(files))
+            .map(|(owner, _)| owner.clone())
+    }
+
     /// Records `files` as `task`'s, without checking: call [`Self::collision`] first, except for
     /// tasks restored from disk, which already own what they own.
     pub fn claim(&mut self, task: &str, files: Vec<PathBuf>) {
         self.release(task);
+        for folder in folders_of(&files) {
+            *self.folders.entry(folder.to_owned()).or_default() += 1;
+        }
         for file in &files {
-            for folder in file.ancestors().skip(1) {
-                self.folders
-                    .entry(folder.to_owned())
-                    .or_default()
-                    .insert(task.to_owned());
-            }
             self.files.insert(file.clone(), task.to_owned());
         }
         self.by_task.insert(task.to_owned(), files);
@@ -111,20 +124,33 @@ impl PathOwners {
         let Some(files) = self.by_task.remove(task) else {
             return;
         };
+        for folder in folders_of(&files) {
+            if let Some(needed_by) = self.folders.get_mut(folder) {
+                *needed_by -= 1;
+                if *needed_by == 0 {
+                    self.folders.remove(folder);
+                }
+            }
+        }
         for file in files {
             if self.files.get(&file).is_some_and(|o| o == task) {
                 self.files.remove(&file);
             }
-            for folder in file.ancestors().skip(1) {
-                if let Some(owners) = self.folders.get_mut(folder) {
-                    owners.remove(task);
-                    if owners.is_empty() {
-                        self.folders.remove(folder);
-                    }
-                }
-            }
         }
     }
+}
+
+/// Every folder that one of `files` lives in, at any depth, once each.
+fn folders_of(files: &[PathBuf]) -> HashSet<&Path> {
+    files
+        .iter()
+        .flat_map(|file| file.ancestors().skip(1))
+        .collect()
+}
+
+/// Whether `file` lives in `folder` (at any depth).
+fn is_inside(file: &Path, folder: &Path) -> bool {
+    file != folder && file.starts_with(folder)
 }
 
 fn collision(owner: Option<&String>, path: &Path) -> Collision {
@@ -203,6 +229,28 @@ mod tests {
             .collision("t", &paths(&["/dl/t/a", "/dl/t/a/b"]))
             .unwrap();
         assert_eq!(nested.path, PathBuf::from("/dl/t/a"));
+    }
+
+    #[test]
+    fn a_folder_is_named_by_another_task_that_needs_it_until_the_last_one_goes() {
+        let mut owners = PathOwners::default();
+        owners.claim("a", paths(&["/dl/x/a.bin", "/dl/x/b.bin"]));
+        owners.claim("b", paths(&["/dl/x/c.bin"]));
+        owners.claim("c", paths(&["/dl/y.bin"]));
+        let c = owners.collision("file", &paths(&["/dl/x"])).unwrap();
+        assert!(matches!(c.owner.as_deref(), Some("a" | "b")), "{c:?}");
+        // A task that needs the folder itself still collides with the other that needs it.
+        let c = owners.collision("a", &paths(&["/dl/x"])).unwrap();
+        assert_eq!(c.owner.as_deref(), Some("b"));
+        owners.release("b");
+        assert_eq!(owners.collision("a", &paths(&["/dl/x"])), None);
+        let c = owners.collision("file", &paths(&["/dl/x"])).unwrap();
+        assert_eq!(c.owner.as_deref(), Some("a"));
+        // Claimed again (a move, a restore): counted once, not twice.
+        owners.claim("a", paths(&["/dl/x/a.bin"]));
+        owners.release("a");
+        assert_eq!(owners.collision("file", &paths(&["/dl/x"])), None);
+        assert_eq!(owners.folders.get(Path::new("/dl")), Some(&1));
     }
 
     #[test]

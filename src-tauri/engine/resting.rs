@@ -13,6 +13,7 @@
 //! What a resting task shows (its bytes per file, its pieces) comes from that bitfield, the
 //! same count librqbit makes (a file has the bytes of its complete pieces).
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -110,6 +111,12 @@ impl Engine {
         };
         self.inner.tracker.spawn(async move {
             let turn = queue.clone().lock_owned().await;
+            // At a start, not before the API serves (see `Engine::serve_restored`).
+            let mut serving = engine.inner.serving.subscribe();
+            tokio::select! {
+                _ = engine.inner.cancel.cancelled() => return,
+                _ = serving.wait_for(|open| *open) => {}
+            }
             if !engine
                 .with_task(&id, |t| Arc::ptr_eq(&t.queue, &queue))
                 .unwrap_or(false)
@@ -130,25 +137,18 @@ impl Engine {
         Lifecycle::Adding
     }
 
-    /// A restored task's resting state: its torrent, and its pieces as last kept.
+    /// A task's resting state: its torrent (of `piece_length` bytes per piece and files of
+    /// `sizes`), and its pieces as last kept.
     pub(super) fn resting_from_disk(
         &self,
         id: &str,
         torrent: Arc<Vec<u8>>,
+        piece_length: u64,
         sizes: &[u64],
     ) -> Resting {
         let bits = self.inner.bitfields.read(id).unwrap_or_default();
-        let mut resting = Resting::from_bits(bits, piece_length(&torrent), sizes);
-        resting.torrent = torrent;
-        resting
+        Resting::of(torrent, bits, piece_length, sizes)
     }
-}
-
-/// The torrent's piece length (0 if it cannot be read: no piece then counts).
-fn piece_length(torrent: &[u8]) -> u64 {
-    librqbit::torrent_from_bytes(torrent)
-        .map(|meta| u64::from(meta.info.data.piece_length))
-        .unwrap_or(0)
 }
 
 /// How many paused tasks librqbit may hold at once only to check their data before they rest.
@@ -206,6 +206,13 @@ impl Resting {
             piece_count,
             files,
         }
+    }
+
+    /// [`Resting::from_bits`], with the task's torrent.
+    pub fn of(torrent: Arc<Vec<u8>>, bits: Vec<u8>, piece_length: u64, sizes: &[u64]) -> Resting {
+        let mut resting = Resting::from_bits(bits, piece_length, sizes);
+        resting.torrent = torrent;
+        resting
     }
 
     /// The pieces as booleans (`task.getStatus`).
@@ -288,6 +295,30 @@ impl Bitfields {
         std::fs::read(self.kept_file(id))
             .or_else(|_| std::fs::read(self.session_file(id)))
             .ok()
+    }
+
+    /// The bitfields of every task of `ids` (an empty one for a task that has none), read on
+    /// a few threads at once. A start reads one small file per task of the library, and those
+    /// reads are mostly the kernel's path lookups, which run side by side.
+    pub fn read_all(&self, ids: &[&str]) -> HashMap<String, Vec<u8>> {
+        const READERS: usize = 4;
+        let chunk = ids.len().div_ceil(READERS).max(1);
+        std::thread::scope(|scope| {
+            let readers: Vec<_> = ids
+                .chunks(chunk)
+                .map(|ids| {
+                    scope.spawn(move || {
+                        ids.iter()
+                            .map(|id| ((*id).to_owned(), self.read(id).unwrap_or_default()))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            readers
+                .into_iter()
+                .flat_map(|reader| reader.join().unwrap_or_default())
+                .collect()
+        })
     }
 
     /// Forgets task `id`'s bitfield (a removal, or a re-check that must hash everything).

@@ -11,7 +11,10 @@ use base64::Engine as _;
 use librqbit::dht::DhtPersistenceConfig;
 use librqbit::{DhtSessionConfig, ListenerOptions, SessionOptions, SessionPersistenceConfig};
 
-use super::journal::{Journal, Record};
+use std::collections::BTreeMap;
+
+use super::journal::{Entry, Journal, Record};
+use super::resting::Resting;
 use super::sidecar::Sidecar;
 use super::task::{AtCompletion, Lifecycle, Origin, Waking};
 use super::{parse_magnet, parse_torrent, registry, Engine, EngineConfig, SourceKind};
@@ -25,8 +28,11 @@ impl Engine {
     /// again in the background, each in its own turn: it shows state 0 meanwhile, and a command
     /// sent to it waits for that add, then applies. So the API lists every task the moment it
     /// starts, however large the library.
-    pub(super) fn restore(&self) {
-        let journal = self.inner.journal.read();
+    ///
+    /// `journal` is what the add journal holds, read once at start, and `lines` its length.
+    pub(super) fn restore(&self, journal: BTreeMap<String, Entry>, lines: usize) {
+        let ids: Vec<&str> = journal.keys().map(String::as_str).collect();
+        let mut bitfields = self.inner.bitfields.read_all(&ids);
         let mut tasks = self.tasks();
         for (id, entry) in &journal {
             let Some(torrent) = entry.torrent.clone() else {
@@ -40,7 +46,13 @@ impl Engine {
                     continue;
                 }
             };
-            let SourceKind::Torrent { bytes, layout, .. } = &source.kind else {
+            let SourceKind::Torrent {
+                bytes,
+                layout,
+                piece_length,
+                ..
+            } = &source.kind
+            else {
                 continue;
             };
             let torrent = Arc::new(bytes.clone());
@@ -56,7 +68,8 @@ impl Engine {
             let stopped_complete = task.intent.at_completion == AtCompletion::Stop
                 && self.inner.sidecar.is_finished(id);
             let sizes: Vec<u64> = task.files.iter().map(|f| f.size).collect();
-            let resting = self.resting_from_disk(id, torrent.clone(), &sizes);
+            let bits = bitfields.remove(id).unwrap_or_default();
+            let resting = Resting::of(torrent.clone(), bits, *piece_length, &sizes);
             if entry.paused || stopped_complete {
                 task.lifecycle = Lifecycle::Resting(resting);
             } else {
@@ -95,8 +108,10 @@ impl Engine {
         drop(tasks);
         // Everything read is kept, restored or not: a line this version cannot use loses
         // nothing.
-        if let Err(e) = self.inner.journal.compact(&journal) {
-            tracing::warn!("cannot compact the add journal: {e}");
+        if super::journal::worth_compacting(lines, journal.len()) {
+            if let Err(e) = self.inner.journal.compact(&journal) {
+                tracing::warn!("cannot compact the add journal: {e}");
+            }
         }
     }
 }
@@ -108,13 +123,20 @@ impl Engine {
 /// (`session/session.json` and `session/<hash>.torrent`): each joins the add journal with its
 /// paused flag (unless the journal has the user's own), and its file choice joins the sidecar.
 /// Their fastresume bitfields stay where they are, and are used when each is added again.
-pub(super) fn adopt_librqbit_session(state_dir: &Path, journal: &Journal, sidecar: &Sidecar) {
+///
+/// `known` is what the journal holds (read once at start); each task adopted joins it. Returns
+/// how many lines were appended to the journal.
+pub(super) fn adopt_librqbit_session(
+    state_dir: &Path,
+    journal: &Journal,
+    known: &mut BTreeMap<String, Entry>,
+    sidecar: &Sidecar,
+) -> usize {
     let folder = state_dir.join("session");
     let file = folder.join("session.json");
     let Ok(text) = std::fs::read(&file) else {
-        return;
+        return 0;
     };
-    let known = journal.read();
     let db: serde_json::Value = match serde_json::from_slice(&text) {
         Ok(db) => db,
         Err(e) => {
@@ -122,7 +144,7 @@ pub(super) fn adopt_librqbit_session(state_dir: &Path, journal: &Journal, sideca
                 "librqbit's session file {} does not parse ({e}); it is left as it is",
                 file.display()
             );
-            return;
+            return 0;
         }
     };
     let torrents = db
@@ -163,13 +185,20 @@ pub(super) fn adopt_librqbit_session(state_dir: &Path, journal: &Journal, sideca
         };
         if let Err(e) = journal.append(&record, false) {
             tracing::error!("cannot adopt librqbit's session (it stays for the next start): {e}");
-            return;
+            return adopted;
         }
+        known.insert(
+            id,
+            Entry {
+                torrent: Some(bytes),
+                paused,
+            },
+        );
         adopted += 1;
     }
     if let Err(e) = journal.sync() {
         tracing::error!("cannot adopt librqbit's session (it stays for the next start): {e}");
-        return;
+        return adopted;
     }
     sidecar.save_now();
     if adopted > 0 {
@@ -181,6 +210,7 @@ pub(super) fn adopt_librqbit_session(state_dir: &Path, journal: &Journal, sideca
     if let Err(e) = std::fs::remove_file(&file) {
         tracing::warn!("cannot remove {}: {e}", file.display());
     }
+    adopted
 }
 
 /// librqbit session options from our config. Persistence and fastresume are always on.

@@ -36,6 +36,8 @@ pub enum SourceKind {
         files: Vec<FileEntry>,
         /// Where its files go (BEP 3).
         layout: Layout,
+        /// Bytes per piece (validated: greater than 0).
+        piece_length: u64,
     },
 }
 
@@ -164,6 +166,7 @@ pub fn parse_torrent(bytes: Vec<u8>) -> Result<Source, EngineError> {
                 sub_folder,
                 files: on_disk,
             },
+            piece_length: u64::from(info.info().piece_length),
             bytes,
         },
     })
