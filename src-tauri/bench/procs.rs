@@ -177,6 +177,18 @@ pub async fn settle(pid: u32, patience: Duration) -> Duration {
     started.elapsed()
 }
 
+/// How long a server is left alone after half of its `tasks` tasks were resumed, before its
+/// stalled idle cost is measured: long enough that every resumed task is live in the engine
+/// (Magnetar gives librqbit the tasks one by one, and librqbit's adds grow with the tasks it
+/// holds: 5,000 took about a minute here), and that the first retries of their dead tracker
+/// (10 s, then doubling) are behind. Live tasks keep a floor of CPU that may never fall under
+/// [`settle`]'s threshold, so it is a fixed time, the same for both clients (a quick run waits
+/// 2 s instead of 30).
+pub fn stalled_wait(tasks: usize, quick: bool) -> Duration {
+    let base = Duration::from_secs(if quick { 2 } else { 30 });
+    base + Duration::from_millis(10) * u32::try_from(tasks).unwrap_or(u32::MAX)
+}
+
 fn clock_ticks() -> f64 {
     // Linux's USER_HZ is 100 on every architecture Debian ships.
     100.0

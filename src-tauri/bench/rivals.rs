@@ -169,8 +169,8 @@ pub async fn measure(
     let stalled = match kind {
         Kind::Transmission if stalled => {
             daemon.start_half(&http).await?;
-            // As Magnetar's: half a minute to settle, then the idle window.
-            procs::settle(daemon.pid(), Duration::from_secs(30)).await;
+            // As Magnetar's: the same wait, then the idle window.
+            tokio::time::sleep(procs::stalled_wait(torrents.len(), !scale.install)).await;
             let before = procs::cpu_seconds(daemon.pid());
             tokio::time::sleep(Duration::from_secs(scale.idle_seconds)).await;
             let cpu =

@@ -113,7 +113,8 @@ pub async fn run(
              again; CPU in percent of one core over the idle window; fds: /proc/PID/fd"
                 .into(),
             "half stalled: every other task resumed, live with no peer to find (its only \
-             tracker is a dead local port); Transmission with its queues turned off, as \
+             tracker is a dead local port), measured after 30 s + 10 ms per task (every resumed \
+             task live in the engine by then); Transmission with its queues turned off, as \
              Magnetar has none; both restart with that library. Transmission's restart is to a \
              listing of every torrent"
                 .into(),
@@ -177,9 +178,7 @@ async fn magnetar(work: &WorkDir, torrents: &[Vec<u8>], scale: Scale) -> anyhow:
         ws.send("task.resume", json!({"task_id": id})).await?;
     }
     answers(&mut ws, ids.len().div_ceil(2), "task.resume").await?;
-    // Live tasks keep a floor of CPU (librqbit's per-torrent timers), which may never fall
-    // under `settle`'s quiet threshold: it gets half a minute, not the whole patience.
-    procs::settle(server.pid(), Duration::from_secs(30)).await;
+    tokio::time::sleep(procs::stalled_wait(n, !scale.install)).await;
     let stalled = idle(server.pid(), scale.idle_seconds).await;
 
     drop(ws);
